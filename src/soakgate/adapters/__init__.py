@@ -1,0 +1,1 @@
+"""The only code that touches Docker, Pulumi, subprocesses, HTTP and SQLite."""

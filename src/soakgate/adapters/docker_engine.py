@@ -1,0 +1,46 @@
+"""The Docker engine, reached through the Docker SDK (the engine's API, no CLI strings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from soakgate.errors import DockerError
+
+# Debian's docker.io 20.10 speaks API 1.41; pinning it avoids a version round trip per client.
+API_VERSION = "auto"
+
+
+@lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    """Return a client for the engine named by DOCKER_HOST (default: the local socket)."""
+    try:
+        return docker.from_env(version=API_VERSION, timeout=120)
+    except docker.errors.DockerException as exc:
+        raise DockerError(
+            f"the Docker engine does not answer ({exc})",
+            hint="run ./bootstrap (it starts dockerd) or set DOCKER_HOST",
+        ) from exc
+
+
+def find_container(name_or_id: str) -> Container | None:
+    """Return the container, or None when the engine has none by that name or id."""
+    try:
+        return client().containers.get(name_or_id)
+    except docker.errors.NotFound:
+        return None
+
+
+def remove_container(name_or_id: str) -> bool:
+    """Stop and remove a container; return False when it was already gone."""
+    container = find_container(name_or_id)
+    if container is None:
+        return False
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        return False
+    return True

@@ -1,0 +1,60 @@
+"""Read the real toolchain for ``soakgate doctor``: engine, CLI, plugins, venv, disk, images."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from soakgate.adapters.process import run
+from soakgate.core.doctor import Readings
+
+BASE_IMAGE_LABEL = "soakgate.base"
+
+
+def engine_version() -> str | None:
+    try:
+        client = docker.from_env(timeout=5)
+        return str(client.version().get("Version"))
+    except (docker.errors.DockerException, OSError):
+        return None
+
+
+def pulumi_version() -> str | None:
+    result = run(["pulumi", "version"], check=False, timeout=30)
+    return result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else None
+
+
+def venv_python() -> str | None:
+    try:
+        importlib.metadata.version("soakgate")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return platform.python_version() if sys.prefix != sys.base_prefix else None
+
+
+def base_images() -> tuple[str, ...]:
+    try:
+        client = docker.from_env(timeout=5)
+        images = client.images.list(filters={"label": BASE_IMAGE_LABEL})
+    except (docker.errors.DockerException, OSError):
+        return ()
+    return tuple(sorted(tag for image in images for tag in image.tags))
+
+
+def read_toolchain(project: Path) -> Readings:
+    """Probe every part of the toolchain once."""
+    return Readings(
+        engine_version=engine_version(),
+        pulumi_version=pulumi_version(),
+        language_host=shutil.which("pulumi-language-python"),
+        provider_plugin=shutil.which("pulumi-resource-pulumi-python"),
+        venv_python=venv_python(),
+        free_disk_bytes=shutil.disk_usage(project).free,
+        base_images=base_images(),
+    )

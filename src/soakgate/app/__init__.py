@@ -1,0 +1,1 @@
+"""Use cases: they take their adapters (ports) as arguments."""

@@ -1,0 +1,13 @@
+"""Use case: check the toolchain with a probe and judge the readings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from soakgate.core.doctor import DoctorReport, Readings, diagnose
+
+
+def doctor(project: Path, read_toolchain: Callable[[Path], Readings]) -> DoctorReport:
+    """Read the toolchain of ``project`` and return the doctor's report."""
+    return diagnose(read_toolchain(project))

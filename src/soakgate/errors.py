@@ -1,0 +1,52 @@
+"""The errors soakgate raises: each carries a message a user can act on and an exit code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from soakgate.adapters.process import Result
+
+
+class SoakgateError(Exception):
+    """Base of every error the CLI turns into one line on stderr."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(SoakgateError):
+    """A configuration file or option is wrong; the message names the path."""
+
+    exit_code = 2
+
+
+class MissingPart(SoakgateError):
+    """A required part of the toolchain (engine, Pulumi CLI, venv …) is missing."""
+
+    exit_code = 3
+
+
+class CommandFailed(SoakgateError):
+    """An external command exited non-zero; carries its :class:`Result`."""
+
+    exit_code = 4
+
+    def __init__(self, result: Result, what: str = "") -> None:
+        tail = "\n".join(result.output_tail(10))
+        label = what or " ".join(result.command[:3])
+        super().__init__(
+            f"{label} failed (exit {result.exited}): {' '.join(result.command)}"
+            + (f"\n{tail}" if tail else "")
+        )
+        self.result = result
+
+
+class DockerError(SoakgateError):
+    """The Docker engine refused or failed an operation."""
+
+    exit_code = 5

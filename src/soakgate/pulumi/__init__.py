@@ -1,0 +1,1 @@
+"""Pulumi components, Python dynamic providers over the Docker SDK, and the language host."""

@@ -1,0 +1,149 @@
+"""``Container``: a Docker container as a Pulumi dynamic resource over the Docker SDK.
+
+Property names follow ``pulumi_docker.Container`` where they overlap (``image``, ``name``,
+``envs``, ``command``, ``labels``, ``restart``, ``memory`` in MB, ``read_only``, ``user``,
+``security_opts``, ``capabilities.drops``, ``tmpfs``, ``log_opts``), so a Pulumi user feels at
+home. A container is immutable: any change of its spec replaces it. ``read`` reports what the
+engine really runs, so ``pulumi refresh`` sees a container removed or stopped behind its back.
+
+    Container("web", ContainerArgs(image="busybox:latest", name="web",
+                                   command=["sleep", "3600"]))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import docker.errors
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+
+from soakgate.adapters import docker_engine
+
+# Inputs whose change means a new container. Everything a container is made from.
+SPEC_KEYS = (
+    "image",
+    "name",
+    "envs",
+    "command",
+    "labels",
+    "restart",
+    "memory",
+    "read_only",
+    "user",
+    "security_opts",
+    "capabilities",
+    "tmpfs",
+    "log_opts",
+    "network",
+)
+
+
+@dataclass
+class ContainerArgs:
+    """What a container is made from. ``memory`` is in MB, as in pulumi_docker."""
+
+    image: str
+    name: str
+    command: list[str] = field(default_factory=list)
+    envs: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    restart: str = "unless-stopped"
+    memory: int = 0
+    read_only: bool = False
+    user: str = ""
+    security_opts: list[str] = field(default_factory=list)
+    capabilities: dict[str, list[str]] = field(default_factory=dict)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    log_opts: dict[str, str] = field(default_factory=dict)
+    network: str = ""
+
+
+def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
+    """Translate resource inputs into Docker SDK ``containers.run`` keyword arguments."""
+    kwargs: dict[str, Any] = {
+        "image": props["image"],
+        "name": props["name"],
+        "detach": True,
+        "labels": {**props.get("labels", {}), "soakgate.managed": "true"},
+        "restart_policy": {"Name": props.get("restart") or "no"},
+        "read_only": bool(props.get("read_only")),
+    }
+    if props.get("command"):
+        kwargs["command"] = list(props["command"])
+    if props.get("envs"):
+        kwargs["environment"] = list(props["envs"])
+    if props.get("memory"):
+        kwargs["mem_limit"] = f"{int(props['memory'])}m"
+    if props.get("user"):
+        kwargs["user"] = props["user"]
+    if props.get("security_opts"):
+        kwargs["security_opt"] = list(props["security_opts"])
+    drops = (props.get("capabilities") or {}).get("drops")
+    if drops:
+        kwargs["cap_drop"] = list(drops)
+    if props.get("tmpfs"):
+        kwargs["tmpfs"] = dict(props["tmpfs"])
+    if props.get("log_opts"):
+        kwargs["log_config"] = {"Type": "json-file", "Config": dict(props["log_opts"])}
+    if props.get("network"):
+        kwargs["network"] = props["network"]
+    return kwargs
+
+
+def _outputs(props: dict[str, Any], container: Any) -> dict[str, Any]:
+    attrs = container.attrs
+    return {
+        **{key: props.get(key) for key in SPEC_KEYS},
+        "container_id": container.id,
+        "image_id": attrs.get("Image", ""),
+        "state": attrs.get("State", {}).get("Status", "unknown"),
+    }
+
+
+class ContainerProvider(ResourceProvider):
+    """Creates, diffs, reads and deletes one container through the Docker API."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        engine = docker_engine.client()
+        try:
+            container = engine.containers.run(**_run_kwargs(props))
+        except docker.errors.APIError as exc:
+            docker_engine.remove_container(props["name"])
+            raise Exception(f"cannot start container {props['name']}: {exc.explanation}") from exc
+        container.reload()
+        return CreateResult(id_=container.id, outs=_outputs(props, container))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [key for key in SPEC_KEYS if olds.get(key) != news.get(key)]
+        if olds.get("state") not in (None, "running") and news.get("restart") != "no":
+            changed.append("state")
+        return DiffResult(
+            changes=bool(changed),
+            replaces=changed,
+            delete_before_replace=True,  # the name is fixed, so the old one must go first
+        )
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        container = docker_engine.find_container(id_)
+        if container is None:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=container.id, outs=_outputs(props, container))
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        docker_engine.remove_container(id_)
+
+
+class Container(Resource):
+    """A Docker container managed by :class:`ContainerProvider`."""
+
+    container_id: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+    state: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ContainerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props = {**asdict(args), "container_id": None, "image_id": None, "state": None}
+        super().__init__(ContainerProvider(), name, props, opts)
