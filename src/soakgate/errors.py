@@ -50,3 +50,15 @@ class DockerError(SoakgateError):
     """The Docker engine refused or failed an operation."""
 
     exit_code = 5
+
+
+class LockHeld(SoakgateError):
+    """Another live process is changing the same stage."""
+
+    exit_code = 6
+
+
+class DeployFailed(SoakgateError):
+    """A deploy did not happen; traffic stayed where it was."""
+
+    exit_code = 7

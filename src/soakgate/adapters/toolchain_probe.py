@@ -41,7 +41,7 @@ def venv_python() -> str | None:
 def base_images() -> tuple[str, ...]:
     try:
         client = docker.from_env(timeout=5)
-        images = client.images.list(filters={"label": BASE_IMAGE_LABEL})
+        images = client.images.list(filters={"label": f"{BASE_IMAGE_LABEL}=true"})
     except (docker.errors.DockerException, OSError):
         return ()
     return tuple(sorted(tag for image in images for tag in image.tags))

@@ -37,6 +37,9 @@ SPEC_KEYS = (
     "tmpfs",
     "log_opts",
     "network",
+    "ports",
+    "volumes",
+    "cpus",
 )
 
 
@@ -58,6 +61,11 @@ class ContainerArgs:
     tmpfs: dict[str, str] = field(default_factory=dict)
     log_opts: dict[str, str] = field(default_factory=dict)
     network: str = ""
+    # [{"internal": 8080, "external": 18080, "ip": "127.0.0.1"}], as pulumi_docker's ``ports``
+    ports: list[dict[str, Any]] = field(default_factory=list)
+    # [{"host_path": "/x", "container_path": "/y", "read_only": True}], as pulumi_docker's
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    cpus: float = 0.0
 
 
 def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +97,21 @@ def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
         kwargs["log_config"] = {"Type": "json-file", "Config": dict(props["log_opts"])}
     if props.get("network"):
         kwargs["network"] = props["network"]
+    if props.get("ports"):
+        kwargs["ports"] = {
+            f"{p['internal']}/tcp": (p.get("ip", "127.0.0.1"), p["external"])
+            for p in props["ports"]
+        }
+    if props.get("volumes"):
+        kwargs["volumes"] = {
+            v["host_path"]: {
+                "bind": v["container_path"],
+                "mode": "ro" if v.get("read_only") else "rw",
+            }
+            for v in props["volumes"]
+        }
+    if props.get("cpus"):
+        kwargs["nano_cpus"] = int(float(props["cpus"]) * 1e9)
     return kwargs
 
 

@@ -6,17 +6,29 @@ import time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 
+from soakgate.adapters.config_file import load_config
+from soakgate.adapters.envfile import find_project
 from soakgate.pulumi.container import Container, ContainerArgs
+from soakgate.pulumi.service_image import ServiceImage, ServiceImageArgs
+from soakgate.pulumi.stage import Stage
+from soakgate.pulumi.stage_config import stage_args
 
 
 def define_stack() -> None:
     """Declare the resources of the current stack from its ``soakgate:*`` config."""
     config = pulumi.Config("soakgate")
     stack = pulumi.get_stack()
+    project = find_project() or Path.cwd()
     pulumi.export("stack", stack)
     pulumi.export("stage", config.get("stage") or stack)
+    if config.get_bool("buildImages"):
+        build_images(project)
+    if config.get("release"):
+        deploy_stage(project, config)
     probe_image = config.get("probeImage")
     if probe_image:
         # A bare container on the engine: lets a throwaway stack prove the toolchain end to end.
@@ -31,3 +43,28 @@ def define_stack() -> None:
             ),
         )
         pulumi.export("probe_container_id", probe.container_id)
+
+
+def build_images(project: Path) -> None:
+    """Build the service for every configured Python; export digests and tags per version."""
+    settings = load_config(project)
+    images = {}
+    for python in settings.images.pythons:
+        image = ServiceImage(
+            f"service-py{python}", ServiceImageArgs(project=project, config=settings, python=python)
+        )
+        images[python] = {"digest": image.digest, "tags": image.tags, "python": image.python_full}
+    pulumi.export("images", images)
+
+
+def deploy_stage(project: Path, config: pulumi.Config) -> None:
+    """Run the configured release in the stage's blue/green slots behind its proxy."""
+    args = stage_args(project, config)
+    stage = Stage(args.stage, args)
+    pulumi.export("url", stage.url)
+    pulumi.export("release", args.release)
+    pulumi.export("python", config.get("python") or "")
+    pulumi.export("active", stage.slots.active)
+    pulumi.export("active_release", stage.slots.active_release)
+    pulumi.export("warm_release", stage.slots.warm_release)
+    pulumi.export("slots", stage.slots.slots)

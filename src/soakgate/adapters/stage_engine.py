@@ -1,0 +1,242 @@
+"""The Docker side of a stage's blue/green slots: start a release in a slot, wait for its
+health, switch the proxy, and read back what really runs. No Pulumi here, so the emergency
+path (a proxy flip) imports little and takes a fraction of a second.
+
+    engine = StageEngine("staging", conf_dir, proxy_port=18081)
+    table = engine.read_slots()
+    engine.switch("green", table.green.digest)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import httpx
+
+from soakgate.adapters import docker_engine
+from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
+from soakgate.core.slots import SLOTS, Slot, SlotTable
+from soakgate.errors import DeployFailed
+
+UPSTREAM_FILE = "upstream.conf"
+SLOT_HEADER = "x-soakgate-slot"
+LABEL_STAGE = "soakgate.stage"
+LABEL_SLOT = "soakgate.slot"
+LABEL_RELEASE = "soakgate.release"
+LABEL_SPEC = "soakgate.spec"
+LOG_TAIL = 20
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """How a stage runs its app containers (everything but the release)."""
+
+    port: int = 8000
+    health_path: str = "/health"
+    health_timeout: float = 60.0
+    memory_mb: int = 256
+    cpus: float = 1.0
+    envs: dict[str, str] = field(default_factory=dict)
+
+    def spec_hash(self) -> str:
+        payload = json.dumps(
+            {
+                "port": self.port,
+                "health_path": self.health_path,
+                "memory_mb": self.memory_mb,
+                "cpus": self.cpus,
+                "envs": sorted(self.envs.items()),
+            }
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def app_name(stage: str, slot: str) -> str:
+    return f"app-{stage}-{slot}"
+
+
+def proxy_name(stage: str) -> str:
+    return f"proxy-{stage}"
+
+
+def network_name(stage: str) -> str:
+    return f"soakgate-{stage}"
+
+
+def run_kwargs(stage: str, slot: str, digest: str, spec: AppSpec, name: str) -> dict[str, Any]:
+    """Docker SDK ``containers.run`` arguments of a hardened app container."""
+    return {
+        "image": digest,
+        "name": name,
+        "detach": True,
+        "environment": {
+            **spec.envs,
+            "SOAKGATE_RELEASE": digest,
+            "SOAKGATE_STAGE": stage,
+            "PORT": str(spec.port),
+        },
+        "labels": {
+            "soakgate.managed": "true",
+            LABEL_STAGE: stage,
+            LABEL_SLOT: slot,
+            LABEL_RELEASE: digest,
+            LABEL_SPEC: spec.spec_hash(),
+        },
+        "network": network_name(stage),
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": f"{spec.memory_mb}m",
+        "nano_cpus": int(spec.cpus * 1e9),
+        "restart_policy": {"Name": "unless-stopped"},
+        "log_config": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+    }
+
+
+class StageEngine:
+    """Blue/green operations of one stage on the local engine."""
+
+    def __init__(self, stage: str, conf_dir: Path, proxy_port: int) -> None:
+        self.stage = stage
+        self.conf_dir = conf_dir
+        self.proxy_port = proxy_port
+
+    # --- reading -------------------------------------------------------------------------
+    def upstream(self) -> UpstreamTarget | None:
+        try:
+            return parse_upstream((self.conf_dir / UPSTREAM_FILE).read_text())
+        except OSError:
+            return None
+
+    def _slot(self, slot: str) -> Slot:
+        container = docker_engine.find_container(app_name(self.stage, slot))
+        if container is None:
+            return Slot(slot)
+        labels = container.labels or {}
+        return Slot(
+            slot,
+            container.id,
+            labels.get(LABEL_RELEASE),
+            labels.get(LABEL_SPEC),
+            container.status == "running",
+        )
+
+    def read_slots(self) -> SlotTable:
+        """What really runs: both app containers and where the proxy's upstream points."""
+        target = self.upstream()
+        active = target.slot if target is not None and target.slot in SLOTS else None
+        return SlotTable(self._slot("blue"), self._slot("green"), active)
+
+    def address(self, name: str) -> str:
+        container = docker_engine.client().containers.get(name)
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        return str(networks[network_name(self.stage)]["IPAddress"])
+
+    # --- deploying -----------------------------------------------------------------------
+    def start_candidate(self, slot: str, digest: str, spec: AppSpec) -> str:
+        """Start ``digest`` beside the slot (as ``<slot>-next``); return the container name."""
+        name = f"{app_name(self.stage, slot)}-next"
+        docker_engine.remove_container(name)  # left by an interrupted deploy
+        try:
+            docker_engine.client().containers.run(
+                **run_kwargs(self.stage, slot, digest, spec, name)
+            )
+        except docker.errors.ImageNotFound:
+            raise DeployFailed(f"release {digest} is not present on this Docker host") from None
+        except docker.errors.APIError as exc:
+            docker_engine.remove_container(name)
+            raise DeployFailed(f"cannot start {name}: {exc.explanation}") from exc
+        return name
+
+    def wait_healthy(self, name: str, spec: AppSpec) -> float:
+        """Poll the container's health path until it answers 200; return the seconds it took.
+
+        Fails with the container's last log lines when it exits or the timeout passes.
+        """
+        started = time.monotonic()
+        deadline = started + spec.health_timeout
+        url = f"http://{self.address(name)}:{spec.port}{spec.health_path}"
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                container = docker_engine.client().containers.get(name)
+                if container.status not in ("created", "running"):
+                    break
+                try:
+                    if client.get(url).status_code == 200:
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        logs = self.logs_tail(name)
+        docker_engine.remove_container(name)
+        raise DeployFailed(
+            f"{name}: health check {spec.health_path} did not pass within"
+            f" {spec.health_timeout:.0f} s; traffic stays where it was. Last log lines:\n{logs}"
+        )
+
+    def logs_tail(self, name: str) -> str:
+        container = docker_engine.find_container(name)
+        if container is None:
+            return "(container gone)"
+        output: bytes = container.logs(tail=LOG_TAIL)
+        return output.decode(errors="replace").rstrip()
+
+    def adopt_candidate(self, slot: str) -> str:
+        """Replace the slot's old container by its healthy candidate; return the new id."""
+        name = app_name(self.stage, slot)
+        docker_engine.remove_container(name)
+        candidate = docker_engine.client().containers.get(f"{name}-next")
+        candidate.rename(name)
+        return str(candidate.id)
+
+    # --- switching -----------------------------------------------------------------------
+    def write_upstream(self, target: UpstreamTarget) -> None:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.conf_dir / f".{UPSTREAM_FILE}.{os.getpid()}"
+        tmp.write_text(render_upstream(target))
+        tmp.replace(self.conf_dir / UPSTREAM_FILE)
+
+    def switch(
+        self, slot: str, digest: str, port: int, health_path: str, timeout: float = 10.0
+    ) -> float:
+        """Point the proxy at ``slot`` and reload it gracefully (in-flight requests finish).
+
+        Returns when a request through the proxy answers 200 from the new slot: the seconds
+        from the switch to that first verified response.
+        """
+        started = time.monotonic()
+        self.write_upstream(
+            UpstreamTarget(slot, self.address(app_name(self.stage, slot)), port, digest)
+        )
+        docker_engine.client().api.kill(proxy_name(self.stage), signal="SIGHUP")
+        return self.wait_served_by(slot, health_path, timeout, started)
+
+    def wait_served_by(self, slot: str, health_path: str, timeout: float, started: float) -> float:
+        url = f"http://127.0.0.1:{self.proxy_port}{health_path}"
+        deadline = started + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    response = client.get(url, headers={"Connection": "close"})
+                    if response.status_code == 200 and response.headers.get(SLOT_HEADER) == slot:
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.02)
+        raise DeployFailed(
+            f"the {self.stage} proxy did not serve the {slot} slot"
+            f" within {timeout:.0f} s after the switch"
+        )
+
+    def remove_all(self) -> None:
+        for slot in SLOTS:
+            docker_engine.remove_container(f"{app_name(self.stage, slot)}-next")
+            docker_engine.remove_container(app_name(self.stage, slot))

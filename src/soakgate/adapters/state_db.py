@@ -1,0 +1,99 @@
+"""soakgate's durable state in SQLite (WAL): releases now; soak samples and more later.
+
+db = StateDB.open(state_dir)
+db.record_release(release)
+db.releases()        # newest first
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from soakgate.adapters.envfile import find_project
+from soakgate.core.release import Release, matches
+from soakgate.errors import ConfigError, SoakgateError
+
+DB_FILE = "soakgate.db"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS releases (
+    digest TEXT PRIMARY KEY,
+    python TEXT NOT NULL,
+    app_version TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    created TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    image TEXT NOT NULL,
+    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+"""
+
+
+def state_dir() -> Path:
+    """Return soakgate's state directory: $SOAKGATE_HOME, else ``.soakgate`` of the project."""
+    home = os.environ.get("SOAKGATE_HOME")
+    if home:
+        return Path(home)
+    project = find_project()
+    if project is None:
+        raise ConfigError(
+            "no soakgate state directory", hint="run ./bootstrap, or set SOAKGATE_HOME"
+        )
+    return project / ".soakgate"
+
+
+class StateDB:
+    """One connection to the state database; every write is committed at once."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    @classmethod
+    def open(cls, directory: Path | None = None) -> StateDB:
+        path = (directory or state_dir()) / DB_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise SoakgateError(
+                f"state database {path} is unusable ({exc})",
+                hint="move it aside and re-run; releases are re-recorded by the next build",
+            ) from exc
+        return cls(connection)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def record_release(self, release: Release) -> None:
+        """Insert the release; recording the same digest again changes nothing."""
+        self.connection.execute(
+            "INSERT OR IGNORE INTO releases"
+            " (digest, python, app_version, revision, created, size, image)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                release.digest,
+                release.python,
+                release.app_version,
+                release.revision,
+                release.created,
+                release.size,
+                release.image,
+            ),
+        )
+
+    def releases(self) -> list[Release]:
+        """All releases, newest first."""
+        rows = self.connection.execute(
+            "SELECT digest, python, app_version, revision, created, size, image FROM releases"
+            " ORDER BY recorded_at DESC, created DESC"
+        ).fetchall()
+        return [Release(*row) for row in rows]
+
+    def find_release(self, ref: str) -> Release | None:
+        """The release named by a digest, a digest prefix of ≥ 12 digits, or its image tag."""
+        found = [release for release in self.releases() if matches(release, ref)]
+        return found[0] if len(found) == 1 else None

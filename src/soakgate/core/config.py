@@ -1,0 +1,162 @@
+"""soakgate.toml as typed, validated data. Errors name the key's path and what was expected.
+
+config = parse_config(tomllib.loads(text))
+config.stages["production"].rto_seconds    # 3600
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("dev", "staging", "production")
+PYTHONS = ("3.12", "3.14")
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigInvalid(ValueError):
+    """A value in the configuration is wrong; ``path`` names it (``stages.dev.port``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    context: str = "images/service"
+    dockerfile: str = "Dockerfile"
+    image: str = "soakgate/service"
+    version: str = "1.0.0"
+    port: int = 8000
+    health_path: str = "/health"
+    requirements: tuple[str, ...] = ("requirements.txt", "requirements-pip.txt")
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    base_prefix: str = "soakgate/python"
+    pythons: tuple[str, ...] = PYTHONS
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    name: str
+    port: int
+    rto_seconds: int
+
+
+DEFAULT_STAGES = {
+    "dev": StageConfig("dev", 18080, 8 * 3600),
+    "staging": StageConfig("staging", 18081, 4 * 3600),
+    "production": StageConfig("production", 18082, 3600),
+}
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    stages: dict[str, StageConfig] = field(default_factory=lambda: dict(DEFAULT_STAGES))
+
+
+def parse_duration(path: str, value: Any) -> int:
+    """Return seconds for ``"90s"``, ``"15m"``, ``"4h"``, ``"7d"``."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ConfigInvalid(path, f'expected a duration like "4h" or "30m", got {value!r}')
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _table(data: Any, path: str, known: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigInvalid(path, f"expected a table, got {type(data).__name__}")
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigInvalid(
+            f"{path}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})"
+        )
+    return data
+
+
+def _string(data: dict[str, Any], key: str, path: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigInvalid(f"{path}.{key}", f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _port(data: dict[str, Any], key: str, path: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigInvalid(f"{path}.{key}", f"expected a port number 1-65535, got {value!r}")
+    return value
+
+
+def _strings(
+    data: dict[str, Any], key: str, path: str, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    value = data.get(key, list(default))
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigInvalid(f"{path}.{key}", f"expected a non-empty list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _service(data: Any) -> ServiceConfig:
+    default = ServiceConfig()
+    table = _table(data, "service", set(ServiceConfig.__dataclass_fields__))
+    health = _string(table, "health_path", "service", default.health_path)
+    if not health.startswith("/"):
+        raise ConfigInvalid(
+            "service.health_path", f'expected a path starting with "/", got {health!r}'
+        )
+    return ServiceConfig(
+        context=_string(table, "context", "service", default.context),
+        dockerfile=_string(table, "dockerfile", "service", default.dockerfile),
+        image=_string(table, "image", "service", default.image),
+        version=_string(table, "version", "service", default.version),
+        port=_port(table, "port", "service", default.port),
+        health_path=health,
+        requirements=_strings(table, "requirements", "service", default.requirements),
+    )
+
+
+def _images(data: Any) -> ImagesConfig:
+    default = ImagesConfig()
+    table = _table(data, "images", set(ImagesConfig.__dataclass_fields__))
+    pythons = _strings(table, "pythons", "images", default.pythons)
+    for python in pythons:
+        if python not in PYTHONS:
+            raise ConfigInvalid(
+                "images.pythons", f"unsupported Python {python!r} (supported: 3.12, 3.14)"
+            )
+    return ImagesConfig(_string(table, "base_prefix", "images", default.base_prefix), pythons)
+
+
+def _stages(data: Any) -> dict[str, StageConfig]:
+    table = _table(data, "stages", set(STAGES))
+    stages = dict(DEFAULT_STAGES)
+    for name, raw in table.items():
+        path = f"stages.{name}"
+        stage = _table(raw, path, {"port", "rto"})
+        default = DEFAULT_STAGES[name]
+        rto = parse_duration(f"{path}.rto", stage["rto"]) if "rto" in stage else default.rto_seconds
+        stages[name] = StageConfig(name, _port(stage, "port", path, default.port), rto)
+    ports = [stage.port for stage in stages.values()]
+    if len(set(ports)) != len(ports):
+        raise ConfigInvalid(
+            "stages", f"two stages share a port ({sorted(ports)}); give each its own"
+        )
+    return stages
+
+
+def parse_config(data: dict[str, Any]) -> ProjectConfig:
+    """Validate the parsed TOML document and return the project configuration."""
+    _table(data, "soakgate.toml", {"service", "images", "stages"})
+    return ProjectConfig(
+        service=_service(data.get("service", {})),
+        images=_images(data.get("images", {})),
+        stages=_stages(data.get("stages", {})),
+    )

@@ -1,0 +1,124 @@
+"""``BlueGreen``: the stage-level dynamic resource whose update does the blue/green dance.
+
+Its input is the *desired* release (and the app spec); which slot runs what and which one is
+active is state, kept in its outputs and read back from the engine and the proxy by ``read``,
+so ``pulumi refresh`` sees an emergency flip made outside Pulumi. An update starts the new
+release in the inactive slot, waits for its health, switches the proxy gracefully and keeps
+the old slot running, warm. A release that never gets healthy fails the update and leaves
+traffic where it was.
+
+    BlueGreen("slots", BlueGreenArgs(stage="staging", conf_dir="/…/proxy", proxy_port=18081,
+                                     release="sha256:…", spec={...}))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from soakgate.adapters.stage_engine import AppSpec, StageEngine
+from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
+
+PLACEMENT_INPUTS = ("stage", "conf_dir", "proxy_port")
+
+
+@dataclass
+class BlueGreenArgs:
+    stage: str
+    conf_dir: str
+    proxy_port: int
+    release: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+def _spec(props: dict[str, Any]) -> AppSpec:
+    raw = dict(props.get("spec") or {})
+    raw["envs"] = dict(raw.get("envs") or {})
+    return AppSpec(**raw)
+
+
+def _engine(props: dict[str, Any]) -> StageEngine:
+    return StageEngine(props["stage"], Path(props["conf_dir"]), int(props["proxy_port"]))
+
+
+def table_outputs(table: SlotTable) -> dict[str, Any]:
+    active = table.active_slot
+    warm = table.slot(table.inactive_name) if table.active else None
+    return {
+        "slots": {name: asdict(table.slot(name)) for name in ("blue", "green")},
+        "active": table.active,
+        "active_release": active.digest if active else None,
+        "warm_release": warm.digest if warm and not warm.empty and warm.running else None,
+    }
+
+
+def table_from_outputs(outs: dict[str, Any]) -> SlotTable:
+    slots = outs.get("slots") or {}
+    blue = Slot(**slots["blue"]) if "blue" in slots else Slot("blue")
+    green = Slot(**slots["green"]) if "green" in slots else Slot("green")
+    return SlotTable(blue, green, outs.get("active"))
+
+
+def converge(props: dict[str, Any]) -> dict[str, Any]:
+    """Make the desired release the active one, with the fewest steps; return the outputs."""
+    engine = _engine(props)
+    spec = _spec(props)
+    desired = Desired(props["release"], spec.spec_hash())
+    plan = plan_deploy(engine.read_slots(), desired)
+    if plan.action is Action.DEPLOY:
+        candidate = engine.start_candidate(plan.slot, desired.digest, spec)
+        seconds = engine.wait_healthy(candidate, spec)
+        pulumi.log.info(f"{candidate} healthy after {seconds:.1f} s")
+        engine.adopt_candidate(plan.slot)
+    if plan.action is not Action.NONE:
+        seconds = engine.switch(plan.slot, desired.digest, spec.port, spec.health_path)
+        pulumi.log.info(f"proxy switched to {plan.slot} ({seconds:.2f} s to the first response)")
+    return {**props, **table_outputs(engine.read_slots())}
+
+
+class BlueGreenProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"bluegreen-{props['stage']}", outs=converge(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in PLACEMENT_INPUTS if olds.get(key) != news.get(key)]
+        desired = Desired(news["release"], _spec(news).spec_hash())
+        plan = plan_deploy(table_from_outputs(olds), desired)
+        changed = (
+            bool(replaces) or plan.action is not Action.NONE or olds.get("spec") != news.get("spec")
+        )
+        return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=converge(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        table = _engine(props).read_slots()
+        return ReadResult(id_=id_, outs={**props, **table_outputs(table)})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        _engine(props).remove_all()
+
+
+class BlueGreen(Resource):
+    slots: pulumi.Output[dict[str, Any]]
+    active: pulumi.Output[str]
+    active_release: pulumi.Output[str]
+    warm_release: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: BlueGreenArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        outputs = {"slots": None, "active": None, "active_release": None, "warm_release": None}
+        super().__init__(BlueGreenProvider(), name, {**asdict(args), **outputs}, opts)

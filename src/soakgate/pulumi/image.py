@@ -1,0 +1,172 @@
+"""``Image``: a Docker image built by the engine's classic builder, as a dynamic resource.
+
+Property names follow ``pulumi_docker_build.Image`` where they overlap (``context``,
+``dockerfile``, ``tags``, ``build_args``, ``labels``, ``target``; output ``digest``). Its diff is
+``context_hash`` (context honouring .dockerignore, Dockerfile, build args, base image id), so
+``pulumi up`` rebuilds only when one of them changed. Build output streams to the Pulumi log.
+The build is tagged only once it succeeded, so a failed build leaves the previous images and
+tags as they were. Each build becomes a release in soakgate's state database.
+
+    Image("py3.14", ImageArgs(context="/repo/images/service", tags=["svc:py3.14"], ...))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import docker.errors
+import pulumi
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from soakgate.adapters import docker_engine
+from soakgate.adapters.state_db import StateDB
+from soakgate.core.release import Release
+
+BUILD_INPUTS = ("context", "dockerfile", "tags", "build_args", "labels", "target", "context_hash")
+LOG_TAIL = 15
+
+
+@dataclass
+class ImageArgs:
+    context: str
+    tags: list[str]
+    context_hash: str
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    python: str = ""  # full version of the base image's Python, e.g. "3.14.0"
+    app_version: str = ""
+
+
+class BuildFailed(Exception):
+    """The engine refused the build; the message carries the step and the log's tail."""
+
+
+def build_image(props: dict[str, Any]) -> tuple[str, list[str]]:
+    """Build without tags, streaming the log; return (image id, log lines)."""
+    api = docker_engine.client().api
+    lines: list[str] = []
+    image_id = ""
+    stream = api.build(
+        path=props["context"],
+        dockerfile=props.get("dockerfile") or "Dockerfile",
+        buildargs=props.get("build_args") or {},
+        labels=props.get("labels") or {},
+        target=props.get("target") or None,
+        rm=True,
+        forcerm=True,  # no intermediate containers left behind, also on failure
+        pull=False,
+        decode=True,
+    )
+    for chunk in stream:
+        if "stream" in chunk:
+            for line in chunk["stream"].splitlines():
+                if line.strip():
+                    lines.append(line)
+                    pulumi.log.info(line)
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+        if "error" in chunk:
+            tail = "\n".join(lines[-LOG_TAIL:])
+            raise BuildFailed(
+                f"docker build of {props['tags'][0]} failed: {chunk['error'].strip()}\n{tail}"
+            )
+    if not image_id:
+        raise BuildFailed(f"docker build of {props['tags'][0]} reported no image id")
+    return image_id, lines
+
+
+def _release(props: dict[str, Any], image: Any) -> Release:
+    labels = image.labels or {}
+    return Release(
+        digest=image.id,
+        python=props.get("python") or labels.get("soakgate.python", ""),
+        app_version=labels.get("org.opencontainers.image.version", props.get("app_version", "")),
+        revision=labels.get("org.opencontainers.image.revision", ""),
+        created=labels.get("org.opencontainers.image.created", ""),
+        size=int(image.attrs.get("Size", 0)),
+        image=props["tags"][-1],
+    )
+
+
+def _outputs(props: dict[str, Any], image: Any) -> dict[str, Any]:
+    release = _release(props, image)
+    return {
+        **props,
+        "digest": image.id,
+        "ref": f"{props['tags'][-1]}@{image.id}",
+        "size": release.size,
+        "python_full": release.python,
+    }
+
+
+class ImageProvider(ResourceProvider):
+    """Builds, diffs, reads and untags one image through the Docker API."""
+
+    def _build(self, props: dict[str, Any]) -> dict[str, Any]:
+        image_id, _ = build_image(props)
+        engine = docker_engine.client()
+        image = engine.images.get(image_id)
+        for tag in props["tags"]:
+            repository, _, version = tag.rpartition(":")
+            image.tag(repository, version)
+        image.reload()
+        db = StateDB.open()
+        try:
+            db.record_release(_release(props, image))
+        finally:
+            db.close()
+        return _outputs(props, image)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=props["tags"][0], outs=self._build(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [key for key in BUILD_INPUTS if olds.get(key) != news.get(key)]
+        if olds.get("digest") is None:
+            changed.append("digest")  # refresh found the image gone
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._build(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        try:
+            image = docker_engine.client().images.get(id_)
+        except docker.errors.ImageNotFound:
+            return ReadResult(id_=id_, outs={**props, "digest": None})
+        return ReadResult(id_=id_, outs=_outputs(props, image))
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        # Only the moving tag goes: each release stays under its own tag for rollbacks.
+        try:
+            docker_engine.client().images.remove(id_, noprune=True)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # still used by a container: keep it
+                raise
+
+
+class Image(Resource):
+    """A Docker image managed by :class:`ImageProvider`."""
+
+    digest: pulumi.Output[str]
+    ref: pulumi.Output[str]
+    size: pulumi.Output[int]
+    python_full: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props = {**asdict(args), "digest": None, "ref": None, "size": None, "python_full": None}
+        super().__init__(ImageProvider(), name, props, opts)

@@ -1,0 +1,65 @@
+"""``Network``: a Docker bridge network as a dynamic resource (``pulumi_docker.Network`` names).
+
+Network("net", NetworkArgs(name="soakgate-staging"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import docker.errors
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+
+from soakgate.adapters import docker_engine
+
+
+@dataclass
+class NetworkArgs:
+    name: str
+    driver: str = "bridge"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class NetworkProvider(ResourceProvider):
+    """Creates (or adopts an existing one of the same name), reads and deletes a network."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        engine = docker_engine.client()
+        try:
+            network = engine.networks.get(props["name"])
+        except docker.errors.NotFound:
+            network = engine.networks.create(
+                props["name"],
+                driver=props["driver"],
+                labels={**props["labels"], "soakgate.managed": "true"},
+            )
+        return CreateResult(id_=network.id, outs={**props, "network_id": network.id})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [key for key in ("name", "driver", "labels") if olds.get(key) != news.get(key)]
+        if not olds.get("network_id"):
+            changed.append("network_id")
+        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        try:
+            network = docker_engine.client().networks.get(id_)
+        except docker.errors.NotFound:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=network.id, outs={**props, "network_id": network.id})
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_engine.client().networks.get(id_).remove()
+
+
+class Network(Resource):
+    network_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(NetworkProvider(), name, {**asdict(args), "network_id": None}, opts)

@@ -1,0 +1,99 @@
+"""``ServiceImage``: the service's image for one Python version, built on a local base image.
+
+Reads the base image's id and full Python version from the engine, makes sure the per-Python
+wheelhouse is in the build context, and declares an :class:`~soakgate.pulumi.image.Image`
+whose ``context_hash`` covers everything the build reads.
+
+    ServiceImage("service-py3.14", ServiceImageArgs(project=root, config=cfg, python="3.14"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+import pulumi
+
+from soakgate.adapters import docker_engine
+from soakgate.adapters.build_context import context_hash, source_revision
+from soakgate.adapters.wheelhouse import download_wheelhouse
+from soakgate.core.config import ProjectConfig
+from soakgate.errors import ConfigError
+from soakgate.pulumi.image import Image, ImageArgs
+
+WHEELHOUSE = ".wheelhouse"
+
+
+@dataclass
+class ServiceImageArgs:
+    project: Path
+    config: ProjectConfig
+    python: str  # "3.12" or "3.14"
+
+
+def base_image(reference: str) -> tuple[str, str]:
+    """Return (id, full Python version) of a base image, or fail naming the fix."""
+    try:
+        image = docker_engine.client().images.get(reference)
+    except docker.errors.ImageNotFound:
+        raise ConfigError(
+            f"base image {reference} not found", hint="make it with: soakgate images bases"
+        ) from None
+    return str(image.id), str((image.labels or {}).get("soakgate.python", ""))
+
+
+def image_args(args: ServiceImageArgs) -> ImageArgs:
+    """Everything the build of one Python version reads, resolved now (also in preview)."""
+    service = args.config.service
+    context = (args.project / service.context).resolve()
+    if not (context / service.dockerfile).is_file():
+        raise ConfigError(
+            f"service.dockerfile: {context / service.dockerfile} does not exist",
+            hint="fix service.context / service.dockerfile in soakgate.toml",
+        )
+    base = f"{args.config.images.base_prefix}:{args.python}"
+    base_id, python_full = base_image(base)
+    requirements = [context / name for name in service.requirements]
+    download_wheelhouse(
+        requirements[0],
+        args.python,
+        context / WHEELHOUSE,
+        pip_requirements=requirements[1] if len(requirements) > 1 else None,
+    )
+    revision, created = source_revision(context)
+    build_args = {
+        "BASE_IMAGE": base,
+        "PYTHON_VERSION": args.python,
+        "APP_VERSION": service.version,
+        "SOURCE_REVISION": revision,
+        "CREATED": created,
+    }
+    digest = context_hash(context, service.dockerfile, build_args, base_id)
+    return ImageArgs(
+        context=str(context),
+        dockerfile=service.dockerfile,
+        tags=[
+            f"{service.image}:py{args.python}",
+            f"{service.image}:{service.version}-py{args.python}-{digest[:12]}",
+        ],
+        context_hash=digest,
+        build_args=build_args,
+        python=python_full or args.python,
+        app_version=service.version,
+    )
+
+
+class ServiceImage(pulumi.ComponentResource):
+    """One Python version's image of the service; exports ``digest`` and ``tags``."""
+
+    def __init__(
+        self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("soakgate:index:ServiceImage", name, None, opts)
+        resolved = image_args(args)
+        self.image = Image(f"{name}-image", resolved, pulumi.ResourceOptions(parent=self))
+        self.digest = self.image.digest
+        self.tags = resolved.tags
+        self.python_full = self.image.python_full
+        self.register_outputs({"digest": self.digest, "tags": self.tags})
