@@ -62,3 +62,9 @@ class DeployFailed(SoakgateError):
     """A deploy did not happen; traffic stayed where it was."""
 
     exit_code = 7
+
+
+class VerifyFailed(SoakgateError):
+    """The host checks of a stage found something wrong."""
+
+    exit_code = 8

@@ -41,8 +41,15 @@ def select_stack(project: Path, name: str, *, create: bool = True) -> auto.Stack
 
 
 def error_summary(error: auto.errors.CommandError) -> str:
-    """The lines of a failed Pulumi command that say what went wrong."""
-    text = str(error)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    interesting = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
-    return "\n".join((interesting or lines)[-12:])
+    """The lines of a failed Pulumi command that say what went wrong, without the noise."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    noise = ("Resource monitor has terminated", "update failed", "**failed**", "errored",
+             "Traceback", "File \"", "raise ", "stdout:", "stderr:", "code:")  # fmt: skip
+    useful: list[str] = []
+    for line in lines:
+        line = line.removeprefix("error: ")
+        if any(marker in line for marker in noise) or line in useful:
+            continue
+        if "Exception: " in line or "Error: " in line or "error" in line.lower():
+            useful.append(line.split("Exception: ", 1)[-1])
+    return "\n".join(useful[-6:] or lines[-6:])

@@ -44,8 +44,15 @@ class BlueGreenArgs:
 
 def _spec(props: dict[str, Any]) -> AppSpec:
     raw = dict(props.get("spec") or {})
-    raw["envs"] = dict(raw.get("envs") or {})
-    return AppSpec(**raw)
+    # Pulumi carries every number as a float: give the integers back their type.
+    return AppSpec(
+        port=int(raw.get("port", 8000)),
+        health_path=str(raw.get("health_path", "/health")),
+        health_timeout=float(raw.get("health_timeout", 60)),
+        memory_mb=int(raw.get("memory_mb", 256)),
+        cpus=float(raw.get("cpus", 1.0)),
+        envs={str(k): str(v) for k, v in (raw.get("envs") or {}).items()},
+    )
 
 
 def _engine(props: dict[str, Any]) -> StageEngine:

@@ -99,7 +99,7 @@ def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
         kwargs["network"] = props["network"]
     if props.get("ports"):
         kwargs["ports"] = {
-            f"{p['internal']}/tcp": (p.get("ip", "127.0.0.1"), p["external"])
+            f"{int(p['internal'])}/tcp": (p.get("ip", "127.0.0.1"), int(p["external"]))
             for p in props["ports"]
         }
     if props.get("volumes"):

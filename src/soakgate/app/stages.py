@@ -1,0 +1,92 @@
+"""Use case: what each stage really runs — read from the engine and the proxy, not from the
+Pulumi state, so it is true also after an emergency flip or a killed command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from soakgate.adapters.stack_file import stack_config
+from soakgate.adapters.stage_engine import SLOT_HEADER, StageEngine
+from soakgate.adapters.state_db import StateDB
+from soakgate.core.config import ProjectConfig
+
+
+@dataclass(frozen=True)
+class SlotView:
+    name: str
+    container: str | None
+    digest: str | None
+    python: str
+    running: bool
+
+
+@dataclass(frozen=True)
+class StageView:
+    stage: str
+    url: str
+    port: int
+    active: str | None
+    slots: tuple[SlotView, ...]
+    recorded_release: str | None  # soakgate:release in Pulumi.<stage>.yaml
+    health: str  # "healthy", "unhealthy (503)", "down", "not deployed"
+
+    @property
+    def active_view(self) -> SlotView | None:
+        return next((slot for slot in self.slots if slot.name == self.active), None)
+
+    @property
+    def warm_view(self) -> SlotView | None:
+        return next((s for s in self.slots if s.name != self.active and s.container), None)
+
+    @property
+    def deployed(self) -> bool:
+        return any(slot.container for slot in self.slots)
+
+
+def stage_port(project: Path, config: ProjectConfig, stage: str) -> int:
+    return int(stack_config(project, stage).get("port") or config.stages[stage].port)
+
+
+def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) -> StageEngine:
+    return StageEngine(
+        stage, state / "stages" / stage / "proxy", stage_port(project, config, stage)
+    )
+
+
+def probe_health(url: str, active: str | None) -> str:
+    try:
+        response = httpx.get(url, timeout=3)
+    except httpx.HTTPError:
+        return "down"
+    if response.status_code != 200:
+        return f"unhealthy ({response.status_code})"
+    if active and response.headers.get(SLOT_HEADER) != active:
+        return "healthy (other slot answered)"
+    return "healthy"
+
+
+def view_stage(
+    project: Path, config: ProjectConfig, state: Path, stage: str, db: StateDB
+) -> StageView:
+    """The truth about one stage."""
+    engine = stage_engine(project, config, state, stage)
+    table = engine.read_slots()
+    slots = []
+    for name in ("blue", "green"):
+        slot = table.slot(name)
+        release = db.find_release(slot.digest) if slot.digest else None
+        slots.append(
+            SlotView(
+                name, slot.container, slot.digest, release.python if release else "", slot.running
+            )
+        )
+    url = f"http://127.0.0.1:{engine.proxy_port}"
+    deployed = any(slot.container for slot in slots)
+    health = (
+        probe_health(url + config.service.health_path, table.active) if deployed else "not deployed"
+    )
+    recorded = stack_config(project, stage).get("release")
+    return StageView(stage, url, engine.proxy_port, table.active, tuple(slots), recorded, health)

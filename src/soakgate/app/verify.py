@@ -1,0 +1,96 @@
+"""Use case: check a deployed stage (or plain containers) with the pytest-testinfra checks in
+``tests/hosts``, against a plan of what should be true, and summarise the JUnit result."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soakgate.adapters.process import run
+from soakgate.adapters.stage_engine import app_name, proxy_name
+from soakgate.app.stages import StageView
+from soakgate.errors import ConfigError
+
+HOST_TESTS = Path("tests") / "hosts"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    passed: int
+    failed: list[str] = field(default_factory=list)
+    junit: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.passed > 0
+
+
+def stage_plan(view: StageView, port: int, health_path: str) -> dict[str, Any]:
+    """What must be true of a deployed stage, from its real slot table and its stack record."""
+    apps = [
+        {
+            "container": app_name(view.stage, slot.name),
+            "digest": slot.digest,
+            "python": slot.python,
+            "port": port,
+            "health_path": health_path,
+            "role": "slot",
+        }
+        for slot in view.slots
+        if slot.container
+    ]
+    return {
+        "apps": apps,
+        "proxy": {
+            "container": proxy_name(view.stage),
+            "stage": view.stage,
+            "active": view.active,
+            "active_release": view.recorded_release,
+            "url": view.url,
+            "port": view.port,
+            "bind_address": "127.0.0.1",
+            "health_path": health_path,
+        },
+    }
+
+
+def summarise(junit: Path) -> VerifyResult:
+    root = ET.parse(junit).getroot()
+    failed, passed = [], 0
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}".split(".")[-1]
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(name)
+        elif case.find("skipped") is None:
+            passed += 1
+    return VerifyResult(passed, failed, junit)
+
+
+def run_host_checks(project: Path, plan: dict[str, Any], junit: Path) -> VerifyResult:
+    """Run ``tests/hosts`` against ``plan``; write JUnit XML to ``junit``."""
+    tests = project / HOST_TESTS
+    if not tests.is_dir():
+        raise ConfigError(f"{tests} not found", hint="run soakgate from its checkout")
+    if not plan.get("apps"):
+        raise ConfigError("nothing to verify: no app container is running", hint="deploy first")
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(plan, handle)
+    argv = [
+        sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider",
+        "--soakgate-plan", handle.name, f"--junitxml={junit}", "-o", "junit_family=xunit2",
+    ]  # fmt: skip
+    try:
+        run(argv, cwd=str(project), check=False, timeout=600)
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+    if not junit.is_file():
+        raise ConfigError(
+            f"host checks wrote no JUnit report at {junit}", hint="run with --verbose"
+        )
+    return summarise(junit)

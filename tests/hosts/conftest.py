@@ -1,0 +1,63 @@
+"""pytest-testinfra checks of deployed hosts, driven by a plan file ``soakgate verify`` writes.
+
+The plan says what should be true (which containers, which release and Python in each, where
+the proxy routes); these checks look at the real containers through testinfra's ``docker://``
+backend and at the Docker host through ``local://``.
+
+    python -m pytest tests/hosts --soakgate-plan plan.json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soakgate-plan", required=True, help="JSON plan written by soakgate verify")
+
+
+def _plan(config: pytest.Config) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(config.getoption("--soakgate-plan")).read_text())
+    return data
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """An image check has no stage proxy: its proxy checks are not collected at all."""
+    if collection_path.name == "test_proxy.py" and not _plan(config).get("proxy"):
+        return True
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    plan = _plan(metafunc.config)
+    if "app" in metafunc.fixturenames:
+        apps = plan.get("apps", [])
+        metafunc.parametrize("app", apps, ids=[app["container"] for app in apps])
+
+
+@pytest.fixture(scope="session")
+def plan(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return _plan(request.config)
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> testinfra.host.Host:
+    """The Docker host itself."""
+    return testinfra.get_host("local://")
+
+
+@pytest.fixture
+def app_host(app: dict[str, Any]) -> testinfra.host.Host:
+    """Inside one app container."""
+    return testinfra.get_host(f"docker://{app['container']}")
+
+
+@pytest.fixture
+def inspect(docker_host: testinfra.host.Host, app: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = docker_host.docker(app["container"]).inspect()
+    return data
