@@ -25,7 +25,7 @@ def test_proxy_routes_to_the_active_slot(
     assert target is not None
     assert target.slot == proxy["active"]
     assert target.digest == proxy["active_release"]
-    active = docker_host.docker(f"app-{proxy['stage']}-{proxy['active']}").inspect()
+    active = docker_host.docker(proxy["active_container"]).inspect()
     networks = active["NetworkSettings"]["Networks"]
     assert target.address in {network["IPAddress"] for network in networks.values()}
 

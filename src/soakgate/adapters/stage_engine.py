@@ -21,6 +21,7 @@ import docker.errors
 import httpx
 
 from soakgate.adapters import docker_engine
+from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS, Slot, SlotTable
 from soakgate.errors import DeployFailed
@@ -58,19 +59,9 @@ class AppSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def app_name(stage: str, slot: str) -> str:
-    return f"app-{stage}-{slot}"
-
-
-def proxy_name(stage: str) -> str:
-    return f"proxy-{stage}"
-
-
-def network_name(stage: str) -> str:
-    return f"soakgate-{stage}"
-
-
-def run_kwargs(stage: str, slot: str, digest: str, spec: AppSpec, name: str) -> dict[str, Any]:
+def run_kwargs(
+    names: StageNames, slot: str, digest: str, spec: AppSpec, name: str
+) -> dict[str, Any]:
     """Docker SDK ``containers.run`` arguments of a hardened app container."""
     return {
         "image": digest,
@@ -79,17 +70,17 @@ def run_kwargs(stage: str, slot: str, digest: str, spec: AppSpec, name: str) -> 
         "environment": {
             **spec.envs,
             "SOAKGATE_RELEASE": digest,
-            "SOAKGATE_STAGE": stage,
+            "SOAKGATE_STAGE": names.stage,
             "PORT": str(spec.port),
         },
         "labels": {
             "soakgate.managed": "true",
-            LABEL_STAGE: stage,
+            LABEL_STAGE: names.stage,
             LABEL_SLOT: slot,
             LABEL_RELEASE: digest,
             LABEL_SPEC: spec.spec_hash(),
         },
-        "network": network_name(stage),
+        "network": names.network,
         "read_only": True,
         "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
         "cap_drop": ["ALL"],
@@ -104,8 +95,9 @@ def run_kwargs(stage: str, slot: str, digest: str, spec: AppSpec, name: str) -> 
 class StageEngine:
     """Blue/green operations of one stage on the local engine."""
 
-    def __init__(self, stage: str, conf_dir: Path, proxy_port: int) -> None:
+    def __init__(self, stage: str, conf_dir: Path, proxy_port: int, namespace: str = "") -> None:
         self.stage = stage
+        self.names = StageNames(stage, namespace)
         self.conf_dir = conf_dir
         self.proxy_port = proxy_port
 
@@ -117,7 +109,7 @@ class StageEngine:
             return None
 
     def _slot(self, slot: str) -> Slot:
-        container = docker_engine.find_container(app_name(self.stage, slot))
+        container = docker_engine.find_container(self.names.app(slot))
         if container is None:
             return Slot(slot)
         labels = container.labels or {}
@@ -138,16 +130,16 @@ class StageEngine:
     def address(self, name: str) -> str:
         container = docker_engine.client().containers.get(name)
         networks = container.attrs["NetworkSettings"]["Networks"]
-        return str(networks[network_name(self.stage)]["IPAddress"])
+        return str(networks[self.names.network]["IPAddress"])
 
     # --- deploying -----------------------------------------------------------------------
     def start_candidate(self, slot: str, digest: str, spec: AppSpec) -> str:
         """Start ``digest`` beside the slot (as ``<slot>-next``); return the container name."""
-        name = f"{app_name(self.stage, slot)}-next"
+        name = f"{self.names.app(slot)}-next"
         docker_engine.remove_container(name)  # left by an interrupted deploy
         try:
             docker_engine.client().containers.run(
-                **run_kwargs(self.stage, slot, digest, spec, name)
+                **run_kwargs(self.names, slot, digest, spec, name)
             )
         except docker.errors.ImageNotFound:
             raise DeployFailed(f"release {digest} is not present on this Docker host") from None
@@ -191,9 +183,9 @@ class StageEngine:
 
     def adopt_candidate(self, slot: str) -> str:
         """Replace the slot's old container by its healthy candidate; return the new id."""
-        name = app_name(self.stage, slot)
+        name = self.names.app(slot)
         docker_engine.remove_container(name)
-        candidate = docker_engine.client().containers.get(f"{name}-next")
+        candidate = docker_engine.client().containers.get(self.names.candidate(slot))
         candidate.rename(name)
         return str(candidate.id)
 
@@ -213,10 +205,8 @@ class StageEngine:
         from the switch to that first verified response.
         """
         started = time.monotonic()
-        self.write_upstream(
-            UpstreamTarget(slot, self.address(app_name(self.stage, slot)), port, digest)
-        )
-        docker_engine.client().api.kill(proxy_name(self.stage), signal="SIGHUP")
+        self.write_upstream(UpstreamTarget(slot, self.address(self.names.app(slot)), port, digest))
+        docker_engine.client().api.kill(self.names.proxy, signal="SIGHUP")
         return self.wait_served_by(slot, health_path, timeout, started)
 
     def wait_served_by(self, slot: str, health_path: str, timeout: float, started: float) -> float:
@@ -238,5 +228,5 @@ class StageEngine:
 
     def remove_all(self) -> None:
         for slot in SLOTS:
-            docker_engine.remove_container(f"{app_name(self.stage, slot)}-next")
-            docker_engine.remove_container(app_name(self.stage, slot))
+            docker_engine.remove_container(self.names.candidate(slot))
+            docker_engine.remove_container(self.names.app(slot))

@@ -14,11 +14,11 @@ from pulumi import automation as auto
 
 from soakgate.adapters import docker_engine
 from soakgate.adapters.pulumi_stacks import error_summary, select_stack
-from soakgate.adapters.stage_engine import proxy_name
 from soakgate.adapters.stage_lock import stage_lock
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.stages import stage_port
 from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.names import StageNames
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, DeployFailed
 
@@ -67,9 +67,10 @@ def resolve_release(db: StateDB, request: DeployRequest) -> Release:
     return release
 
 
-def check_port_free(stage: str, port: int) -> None:
+def check_port_free(names: StageNames, port: int) -> None:
     """Refuse a port some other process holds (our own proxy may hold it)."""
-    proxy = docker_engine.find_container(proxy_name(stage))
+    stage = names.stage
+    proxy = docker_engine.find_container(names.proxy)
     if proxy is not None and proxy.status == "running":
         return
     with socket.socket() as probe:
@@ -132,7 +133,8 @@ def deploy(
         release = resolve_release(db, request)
     finally:
         db.close()
-    check_port_free(request.stage, stage_port(project, config, request.stage))
+    names = StageNames(request.stage, config.namespace)
+    check_port_free(names, stage_port(project, config, request.stage))
     with stage_lock(state, request.stage, f"soakgate deploy {request.stage}", warn=warn):
         outputs = up_with_release(project, request.stage, release, on_event)
     return release, outputs

@@ -26,6 +26,7 @@ class SlotView:
 @dataclass(frozen=True)
 class StageView:
     stage: str
+    namespace: str
     url: str
     port: int
     active: str | None
@@ -52,7 +53,10 @@ def stage_port(project: Path, config: ProjectConfig, stage: str) -> int:
 
 def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) -> StageEngine:
     return StageEngine(
-        stage, state / "stages" / stage / "proxy", stage_port(project, config, stage)
+        stage,
+        state / "stages" / stage / "proxy",
+        stage_port(project, config, stage),
+        config.namespace,
     )
 
 
@@ -89,4 +93,13 @@ def view_stage(
         probe_health(url + config.service.health_path, table.active) if deployed else "not deployed"
     )
     recorded = stack_config(project, stage).get("release")
-    return StageView(stage, url, engine.proxy_port, table.active, tuple(slots), recorded, health)
+    return StageView(
+        stage,
+        config.namespace,
+        url,
+        engine.proxy_port,
+        table.active,
+        tuple(slots),
+        recorded,
+        health,
+    )

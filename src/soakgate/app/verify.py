@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.process import run
-from soakgate.adapters.stage_engine import app_name, proxy_name
 from soakgate.app.stages import StageView
+from soakgate.core.names import StageNames
 from soakgate.errors import ConfigError
 
 HOST_TESTS = Path("tests") / "hosts"
@@ -32,9 +32,10 @@ class VerifyResult:
 
 def stage_plan(view: StageView, port: int, health_path: str) -> dict[str, Any]:
     """What must be true of a deployed stage, from its real slot table and its stack record."""
+    names = StageNames(view.stage, view.namespace)
     apps = [
         {
-            "container": app_name(view.stage, slot.name),
+            "container": names.app(slot.name),
             "digest": slot.digest,
             "python": slot.python,
             "port": port,
@@ -47,7 +48,8 @@ def stage_plan(view: StageView, port: int, health_path: str) -> dict[str, Any]:
     return {
         "apps": apps,
         "proxy": {
-            "container": proxy_name(view.stage),
+            "container": names.proxy,
+            "active_container": names.app(view.active) if view.active else None,
             "stage": view.stage,
             "active": view.active,
             "active_release": view.recorded_release,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
 
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli.output import console, err_console, report_error
-from soakgate.errors import ConfigError, SoakgateError
+from soakgate.errors import ConfigError, SoakgateError, VerifyFailed
 
 app = typer.Typer(
     name="soakgate",
@@ -21,6 +21,15 @@ app = typer.Typer(
     add_completion=False,
 )
 _state = {"verbose": False}
+
+
+def _register_subcommands() -> None:
+    from soakgate.cli.images import images_app
+
+    app.add_typer(images_app, name="images", help="Base images made offline.")
+
+
+_register_subcommands()
 
 
 @app.callback()
@@ -55,6 +64,124 @@ def doctor() -> None:
         err_console.print(f"error: missing: {names}", markup=False, highlight=False)
         err_console.print("hint: run ./bootstrap, then source .soakgate/env", markup=False)
     raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def build() -> None:
+    """Build the service's images for every configured Python (through the dev stack)."""
+    from soakgate.app.build import build as run_build
+    from soakgate.cli.progress import PulumiProgress
+
+    with PulumiProgress(console, "building images") as progress:
+        built = run_build(project_root(), on_event=progress)
+    for image in built:
+        console.print(f"Python {image.python}: {image.digest}  {' '.join(image.tags)}")
+
+
+@app.command()
+def releases(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the releases (built images) soakgate knows, newest first."""
+    from soakgate.adapters.state_db import StateDB
+    from soakgate.cli.releases import releases_json, render_releases
+
+    db = StateDB.open()
+    try:
+        found = db.releases()
+    finally:
+        db.close()
+    if as_json:
+        print(releases_json(found))
+    else:
+        console.print(render_releases(found))
+
+
+def _views(stages: list[str]) -> list[Any]:
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import StateDB, state_dir
+    from soakgate.app.stages import view_stage
+
+    project = project_root()
+    config = load_config(project)
+    db = StateDB.open()
+    try:
+        return [view_stage(project, config, state_dir(), stage, db) for stage in stages]
+    finally:
+        db.close()
+
+
+@app.command()
+def deploy(
+    stage: Annotated[str, typer.Argument(help="dev, staging or production")],
+    release: Annotated[str | None, typer.Option(help="Release digest, prefix or tag.")] = None,
+    python: Annotated[str | None, typer.Option(help="Newest release of this Python.")] = None,
+    skip_verify: Annotated[bool, typer.Option(help="Do not run the host checks.")] = False,
+) -> None:
+    """Deploy a release to a stage: inactive slot, health gate, graceful switch."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.deploy import DeployRequest
+    from soakgate.app.deploy import deploy as run_deploy
+    from soakgate.cli.progress import PulumiProgress
+    from soakgate.cli.stages import render_stages
+
+    project = project_root()
+    request = DeployRequest(stage, release, python)
+    with PulumiProgress(console, f"deploying to {stage}") as progress:
+        chosen, _ = run_deploy(
+            project, load_config(project), state_dir(), request, on_event=progress, warn=_warn
+        )
+    console.print(f"{stage} runs {chosen.digest} (Python {chosen.python})")
+    console.print(render_stages(_views([stage])))
+    if not skip_verify:
+        _verify(stage)
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"warning: {message}", markup=False, highlight=False)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per stage: URL, active slot, release, Python, health, warm slot — read from the engine."""
+    from soakgate.cli.stages import render_stages, stages_json
+    from soakgate.core.config import STAGES
+
+    views = _views(list(STAGES))
+    if as_json:
+        print(stages_json(views))
+    else:
+        console.print(render_stages(views))
+
+
+@app.command()
+def verify(stage: Annotated[str, typer.Argument(help="dev, staging or production")]) -> None:
+    """Run the pytest-testinfra host checks against a stage; JUnit XML in reports/."""
+    _verify(stage)
+
+
+def _verify(stage: str) -> None:
+    from soakgate.adapters.config_file import load_config
+    from soakgate.app.deploy import check_stage
+    from soakgate.app.verify import run_host_checks, stage_plan
+
+    check_stage(stage)
+    project = project_root()
+    config = load_config(project)
+    (view,) = _views([stage])
+    plan = stage_plan(view, config.service.port, config.service.health_path)
+    junit = project / "reports" / f"verify-{stage}.xml"
+    with console.status(f"verifying {stage}"):
+        result = run_host_checks(project, plan, junit)
+    if result.ok:
+        console.print(f"[green]verify {stage}: {result.passed} checks passed[/] ({junit})")
+        return
+    for name in result.failed:
+        err_console.print(f"failed: {name}", markup=False, highlight=False)
+    raise VerifyFailed(f"verify {stage}: {len(result.failed)} checks failed (see {junit})")
 
 
 def main() -> None:

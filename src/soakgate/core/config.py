@@ -57,6 +57,7 @@ DEFAULT_STAGES = {
 
 @dataclass(frozen=True)
 class ProjectConfig:
+    namespace: str = ""
     service: ServiceConfig = field(default_factory=ServiceConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     stages: dict[str, StageConfig] = field(default_factory=lambda: dict(DEFAULT_STAGES))
@@ -154,8 +155,14 @@ def _stages(data: Any) -> dict[str, StageConfig]:
 
 def parse_config(data: dict[str, Any]) -> ProjectConfig:
     """Validate the parsed TOML document and return the project configuration."""
-    _table(data, "soakgate.toml", {"service", "images", "stages"})
+    _table(data, "soakgate.toml", {"namespace", "service", "images", "stages"})
+    namespace = data.get("namespace", "")
+    if not isinstance(namespace, str) or not re.fullmatch(r"[a-z0-9]{0,20}", namespace):
+        raise ConfigInvalid(
+            "namespace", f"expected up to 20 lowercase letters or digits, got {namespace!r}"
+        )
     return ProjectConfig(
+        namespace=namespace,
         service=_service(data.get("service", {})),
         images=_images(data.get("images", {})),
         stages=_stages(data.get("stages", {})),

@@ -30,7 +30,7 @@ from pulumi.dynamic import (
 from soakgate.adapters.stage_engine import AppSpec, StageEngine
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
 
-PLACEMENT_INPUTS = ("stage", "conf_dir", "proxy_port")
+PLACEMENT_INPUTS = ("stage", "namespace", "conf_dir", "proxy_port")
 
 
 @dataclass
@@ -40,6 +40,7 @@ class BlueGreenArgs:
     proxy_port: int
     release: str
     spec: dict[str, Any] = field(default_factory=dict)
+    namespace: str = ""
 
 
 def _spec(props: dict[str, Any]) -> AppSpec:
@@ -56,7 +57,12 @@ def _spec(props: dict[str, Any]) -> AppSpec:
 
 
 def _engine(props: dict[str, Any]) -> StageEngine:
-    return StageEngine(props["stage"], Path(props["conf_dir"]), int(props["proxy_port"]))
+    return StageEngine(
+        props["stage"],
+        Path(props["conf_dir"]),
+        int(props["proxy_port"]),
+        props.get("namespace", ""),
+    )
 
 
 def table_outputs(table: SlotTable) -> dict[str, Any]:
@@ -99,7 +105,7 @@ class BlueGreenProvider(ResourceProvider):
         return CreateResult(id_=f"bluegreen-{props['stage']}", outs=converge(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in PLACEMENT_INPUTS if olds.get(key) != news.get(key)]
+        replaces = [key for key in PLACEMENT_INPUTS if olds.get(key, "") != news.get(key, "")]
         desired = Desired(news["release"], _spec(news).spec_hash())
         plan = plan_deploy(table_from_outputs(olds), desired)
         changed = (

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pulumi
 
-from soakgate.adapters.stage_engine import UPSTREAM_FILE, AppSpec, network_name, proxy_name
+from soakgate.adapters.stage_engine import UPSTREAM_FILE, AppSpec
+from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import (
     CONF_DIR,
     NO_UPSTREAM,
@@ -36,6 +37,7 @@ class StageArgs:
     spec: AppSpec
     conf_dir: Path
     proxy_image: str
+    namespace: str = ""
     bind_address: str = "127.0.0.1"
 
 
@@ -61,14 +63,15 @@ class Stage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         write_proxy_conf(args.conf_dir)
         labels = {"soakgate.stage": args.stage}
+        names = StageNames(args.stage, args.namespace)
         self.network = Network(
-            f"{name}-network", NetworkArgs(name=network_name(args.stage), labels=labels), child
+            f"{name}-network", NetworkArgs(name=names.network, labels=labels), child
         )
         self.proxy = Container(
             f"{name}-proxy",
             ContainerArgs(
                 image=args.proxy_image,
-                name=proxy_name(args.stage),
+                name=names.proxy,
                 command=["nginx", "-c", f"{CONF_DIR}/nginx.conf", "-g", "daemon off;"],
                 labels=labels,
                 restart="unless-stopped",
@@ -79,7 +82,7 @@ class Stage(pulumi.ComponentResource):
                 capabilities={"drops": ["ALL"]},
                 tmpfs={"/tmp": "rw,nosuid,size=32m"},
                 log_opts={"max-size": "10m", "max-file": "3"},
-                network=network_name(args.stage),
+                network=names.network,
                 ports=[{"internal": PROXY_PORT, "external": args.port, "ip": args.bind_address}],
                 volumes=[
                     {"host_path": str(args.conf_dir), "container_path": CONF_DIR, "read_only": True}
@@ -91,6 +94,7 @@ class Stage(pulumi.ComponentResource):
             f"{name}-slots",
             BlueGreenArgs(
                 stage=args.stage,
+                namespace=args.namespace,
                 conf_dir=str(args.conf_dir),
                 proxy_port=args.port,
                 release=args.release,

@@ -98,4 +98,5 @@ def stage_args(project: Path, config: pulumi.Config) -> StageArgs:
         spec=spec,
         conf_dir=state_dir() / "stages" / stage / "proxy",
         proxy_image=config.get("proxyImage") or PROXY_IMAGE,
+        namespace=settings.namespace,
     )
