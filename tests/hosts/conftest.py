@@ -27,8 +27,12 @@ def _plan(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """An image check has no stage proxy: its proxy checks are not collected at all."""
-    if collection_path.name == "test_proxy.py" and not _plan(config).get("proxy"):
+    """An image check has no stage: its proxy and hardening checks are not collected."""
+    plan = _plan(config)
+    if collection_path.name == "test_proxy.py" and not plan.get("proxy"):
+        return True
+    slots = [app for app in plan.get("apps", []) if app.get("role") == "slot"]
+    if collection_path.name == "test_hardening.py" and not slots:
         return True
     return None
 

@@ -16,6 +16,10 @@ import pytest
 
 from soakgate.adapters.envfile import ENV_FILE, parse_env_file
 from soakgate.adapters.host_image import TOOLBOX_IMAGE, make_host_image
+from soakgate.adapters.state_db import StateDB
+from soakgate.core.release import Release
+
+from .scratch import ScratchProject, make_scratch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,3 +72,58 @@ def cleanup_containers(engine: docker.DockerClient) -> Iterator[list[str]]:
     for name in names:
         with contextlib.suppress(docker.errors.NotFound):
             engine.containers.get(name).remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def base_images(engine: docker.DockerClient) -> None:
+    """The Python base images and the proxy image, made offline unless up to date."""
+    from soakgate.adapters.proxy_image import make_proxy_image
+    from soakgate.adapters.rootfs import DebootstrapBuilder
+    from soakgate.app.bases import make_bases
+    from soakgate.core.base_recipes import DEFAULT_NAME_PREFIX
+
+    results = make_bases(
+        ["3.12", "3.14"], DEFAULT_NAME_PREFIX, None, False, builder=DebootstrapBuilder()
+    )
+    failed = [result for result in results if result.error is not None]
+    assert not failed, [str(result.error) for result in failed]
+    make_proxy_image()
+
+
+@pytest.fixture(scope="session")
+def built(
+    base_images: None, toolchain_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> ScratchProject:
+    """A scratch project that built both service images through its dev stack."""
+    project = make_scratch(tmp_path_factory.mktemp("build"), toolchain_env, with_service=True)
+    result = project.soakgate("build", timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project
+
+
+@pytest.fixture(scope="session")
+def releases(built: ScratchProject) -> dict[str, Release]:
+    """The built releases by Python series: {"3.12": …, "3.14": …}."""
+    db = StateDB.open(built.state)
+    try:
+        found = {release.python_series: release for release in reversed(db.releases())}
+    finally:
+        db.close()
+    assert set(found) == {"3.12", "3.14"}, found
+    return found
+
+
+@pytest.fixture
+def scratch(
+    tmp_path: Path,
+    toolchain_env: dict[str, str],
+    engine: docker.DockerClient,
+    releases: dict[str, Release],
+) -> Iterator[ScratchProject]:
+    """A fresh scratch project knowing the built releases; its stages are destroyed after."""
+    project = make_scratch(tmp_path, toolchain_env)
+    project.record(list(releases.values()))
+    try:
+        yield project
+    finally:
+        project.destroy(engine)

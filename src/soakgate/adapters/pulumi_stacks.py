@@ -7,7 +7,8 @@ plain ``pulumi up`` from the repo root (a LocalWorkspace on the project director
 
 from __future__ import annotations
 
-import os
+import re
+import shutil
 from pathlib import Path
 
 from pulumi import automation as auto
@@ -16,10 +17,13 @@ from soakgate.errors import MissingPart, SoakgateError
 
 
 def _pulumi_command() -> auto.PulumiCommand:
-    home = os.environ.get("SOAKGATE_HOME")
-    if not home or not (Path(home) / "bin" / "pulumi").exists():
-        raise MissingPart("the Pulumi CLI is not installed", hint="run ./bootstrap")
-    return auto.PulumiCommand(root=home, skip_version_check=True)
+    """The ``pulumi`` on PATH (./bootstrap puts the pinned one first)."""
+    found = shutil.which("pulumi")
+    if found is None:
+        raise MissingPart(
+            "the Pulumi CLI is not on PATH", hint="run ./bootstrap (soakgate loads its env file)"
+        )
+    return auto.PulumiCommand(root=str(Path(found).parent.parent), skip_version_check=True)
 
 
 def workspace(project: Path) -> auto.LocalWorkspace:
@@ -40,16 +44,31 @@ def select_stack(project: Path, name: str, *, create: bool = True) -> auto.Stack
         ) from None
 
 
-def error_summary(error: auto.errors.CommandError) -> str:
-    """The lines of a failed Pulumi command that say what went wrong, without the noise."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    noise = ("Resource monitor has terminated", "update failed", "**failed**", "errored",
-             "Traceback", "File \"", "raise ", "stdout:", "stderr:", "code:")  # fmt: skip
-    useful: list[str] = []
-    for line in lines:
-        line = line.removeprefix("error: ")
-        if any(marker in line for marker in noise) or line in useful:
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed)): (.+)$")
+
+
+def error_summary(error: auto.errors.CommandError, context_lines: int = 8) -> str:
+    """What went wrong in a failed Pulumi command: each distinct exception a provider or the
+    program raised (without its traceback), with the lines it carried (a build log's tail)."""
+    lines = str(error).splitlines()
+    found: list[str] = []
+    for index, line in enumerate(lines):
+        match = _EXCEPTION_LINE.match(line)
+        if not match or match.group(1) in ("RunError", "CommandError"):
             continue
-        if "Exception: " in line or "Error: " in line or "error" in line.lower():
-            useful.append(line.split("Exception: ", 1)[-1])
-    return "\n".join(useful[-6:] or lines[-6:])
+        message = [match.group(2).strip()]
+        for follow in lines[index + 1 : index + 1 + context_lines]:
+            if (
+                not follow.strip()
+                or not follow.startswith("    ")
+                or follow.strip().startswith("File ")
+            ):
+                break
+            message.append("  " + follow.strip())
+        text = "\n".join(message)
+        if text not in found:
+            found.append(text)
+    if found:
+        return "\n".join(found[-3:])
+    tail = [line.strip() for line in lines if line.strip().startswith("error:")]
+    return "\n".join(tail[-4:]) or "\n".join(line for line in lines[-6:] if line.strip())

@@ -9,8 +9,10 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from soakgate.adapters.config_file import load_config
 from soakgate.adapters.pulumi_stacks import error_summary, select_stack
-from soakgate.errors import SoakgateError
+from soakgate.errors import ConfigError, SoakgateError
+from soakgate.pulumi.service_image import base_image
 
 BUILD_STACK = "dev"
 
@@ -22,9 +24,25 @@ class BuiltImage:
     tags: tuple[str, ...]
 
 
+def preflight(project: Path) -> None:
+    """Refuse before Pulumi starts: a bad config, a missing Dockerfile or base image."""
+    config = load_config(project)
+    context = project / config.service.context
+    if not (context / config.service.dockerfile).is_file():
+        raise ConfigError(
+            f"service.dockerfile: {context / config.service.dockerfile} does not exist",
+            hint="fix service.context / service.dockerfile in soakgate.toml",
+        )
+    for python in config.images.pythons:
+        base_image(f"{config.images.base_prefix}:{python}")
+
+
 def build(project: Path, on_event: Callable[[Any], None] | None = None) -> list[BuiltImage]:
     """Run ``up`` on the dev stack, which builds (or finds unchanged) every configured image."""
+    preflight(project)
     stack = select_stack(project, BUILD_STACK)
+    if stack.get_all_config().get("soakgate:buildImages", auto.ConfigValue("")).value != "true":
+        stack.set_config("soakgate:buildImages", auto.ConfigValue("true"))
     try:
         result = stack.up(on_event=on_event, color="never")
     except auto.errors.CommandError as error:

@@ -80,6 +80,9 @@ def make_program(path: Path) -> Callable[[], None]:
         except RunError:
             raise
         except Exception as exc:
+            hint = getattr(exc, "hint", None)
+            if isinstance(hint, str):  # a soakgate error: a user's mistake, not a crash
+                raise RunError(f"{exc}\nhint: {hint}" if hint else str(exc)) from exc
             raise RunError(
                 f"the Pulumi program {path} failed:\n{_program_traceback(exc, path)}"
             ) from exc

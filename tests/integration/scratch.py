@@ -1,0 +1,131 @@
+"""Scratch copies of the project for integration tests: their own state dir, Pulumi backend,
+ports and container namespace, so tests never touch the checkout's stages or each other's."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from soakgate.adapters.state_db import StateDB
+from soakgate.core.release import Release
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ("dev", "staging", "production")
+TEST_IMAGE = "soakgate-test/service"  # tests never move the checkout's image tags
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ScratchProject:
+    root: Path
+    env: dict[str, str]
+    namespace: str
+    ports: dict[str, int]
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".soakgate"
+
+    def run(self, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(argv),
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def soakgate(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return self.run(str(ROOT / ".venv" / "bin" / "soakgate"), *args, timeout=timeout)
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("pulumi", *args, "--non-interactive")
+
+    def url(self, stage: str) -> str:
+        return f"http://127.0.0.1:{self.ports[stage]}"
+
+    def record(self, releases: list[Release]) -> None:
+        db = StateDB.open(self.state)
+        try:
+            for release in releases:
+                db.record_release(release)
+        finally:
+            db.close()
+
+    def stack_outputs(self, stage: str) -> dict[str, object]:
+        result = self.pulumi("stack", "output", "--json", "--stack", stage)
+        data: dict[str, object] = json.loads(result.stdout)
+        return data
+
+    def destroy(self, engine: docker.DockerClient) -> None:
+        """Destroy every stack, then remove anything of this namespace that is left."""
+        for stage in STAGES:
+            if (
+                self.state / "pulumi-state" / ".pulumi" / "stacks" / "soakgate" / f"{stage}.json"
+            ).exists():
+                self.pulumi("destroy", "--yes", "--stack", stage)
+        for container in engine.containers.list(all=True, filters={"name": f"{self.namespace}-"}):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        for network in engine.networks.list(
+            names=[f"{self.namespace}-soakgate-{s}" for s in STAGES]
+        ):
+            with contextlib.suppress(docker.errors.APIError):
+                network.remove()
+
+
+def make_scratch(
+    parent: Path, toolchain_env: dict[str, str], *, with_service: bool = False
+) -> ScratchProject:
+    """Copy the program, the host checks and the config into ``parent`` with fresh state."""
+    root = parent / "project"
+    root.mkdir(parents=True)
+    for name in ("Pulumi.yaml", "pyproject.toml"):
+        shutil.copy2(ROOT / name, root / name)
+    shutil.copytree(ROOT / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "tests" / "hosts",
+        root / "tests" / "hosts",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    if with_service:
+        shutil.copytree(
+            ROOT / "images" / "service",
+            root / "images" / "service",
+            ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".coverage"),
+        )
+    namespace = f"t{uuid.uuid4().hex[:8]}"
+    ports = {stage: free_port() for stage in STAGES}
+    text = (
+        (ROOT / "soakgate.toml").read_text().replace('namespace = ""', f'namespace = "{namespace}"')
+    )
+    text = text.replace('image = "soakgate/service"', f'image = "{TEST_IMAGE}"')
+    for stage, default in (("dev", 18080), ("staging", 18081), ("production", 18082)):
+        text = text.replace(f"port = {default}", f"port = {ports[stage]}")
+    (root / "soakgate.toml").write_text(text)
+    for stage in STAGES:
+        (root / f"Pulumi.{stage}.yaml").write_text(f"config:\n  soakgate:stage: {stage}\n")
+    state = root / ".soakgate"
+    (state / "pulumi-state").mkdir(parents=True)
+    env = dict(toolchain_env)
+    env.update(
+        SOAKGATE_HOME=str(state),
+        PULUMI_BACKEND_URL=f"file://{state / 'pulumi-state'}",
+        COLUMNS="200",
+    )
+    return ScratchProject(root, env, namespace, ports)
