@@ -1,0 +1,831 @@
+"""Evidence for the gates, parsed from standard report files: text or bytes in, data out.
+
+run = parse_junit(Path("junit.xml").read_bytes())          # TestRun(tests=212, failures=0, …)
+percent = parse_coverage(Path("coverage.json").read_text())  # 83.4
+mutation = parse_mutation(Path("mutation.json").read_text())  # MutationRun(killed=…)
+audit = parse_pip_audit(Path("pip-audit.json").read_text())   # Audit(vulnerabilities=…)
+audit = combine_audits(audit, match_advisories(installed, advisories))  # severities from OSV
+evidence = Evidence(tests=run, coverage=percent, mutation=mutation, audit=audit)
+
+Formats:
+- JUnit XML (pytest ``--junitxml``). Skipped tests do not count as passed; no tests is not 100 %.
+  Parsed by a small well-formedness checker of our own (no DOCTYPE/entities accepted), because
+  ``xml`` is not among core's allowed imports and the file is input we did not write.
+- coverage.py JSON (``coverage json``): ``totals.percent_covered``.
+- Mutation results, one JSON object of counts by status (missing keys are 0)::
+
+      {"killed": 410, "survived": 31, "timeout": 2, "suspicious": 0, "no_tests": 12,
+       "skipped": 0, "not_checked": 0, "caught_by_type_check": 5, "segfault": 0}
+
+  mutmut ≥ 3.3's ``mutmut export-cicd-stats`` writes ``mutants/mutmut-cicd-stats.json`` in this
+  shape (with ``total``, and without ``not_checked``/``caught_by_type_check``: the part of
+  ``total`` it does not break down counts as not checked). For the exact breakdown, read the
+  texts of ``mutants/**/*.meta`` (mutmut 3's per-file results, ``exit_code_by_key``) and call
+  :func:`summarize_mutmut_meta`; :meth:`MutationRun.to_dict` writes this format.
+- pip-audit JSON (``pip-audit -f json``): ``dependencies[].vulns[]``; entries with
+  ``skip_reason`` could not be audited. pip-audit gives no severity: it is ``UNKNOWN`` until
+  an OSV advisory supplies it (:func:`combine_audits`).
+- OSV advisories (``github/advisory-database`` JSON files): :func:`match_advisories`.
+  Version ranges use PEP 440 ordering from :mod:`soakgate.core.versions` (stdlib only).
+- Benchmark comparison (ours)::
+
+      {"baseline": {"release": "sha256:…", "throughput": 812.0, "p50": 11.2, "p95": 40.1,
+                    "samples": [11.0, 11.4, …]},
+       "candidate": {…}}
+
+  throughput in requests/s, p50/p95 and samples in milliseconds; the baseline is the release
+  running in the target stage.
+- Soak verdict (ours)::
+
+      {"release": "sha256:…", "verdict": "healthy", "observed_seconds": 612000,
+       "reasons": []}
+
+  verdict is one of "healthy", "breached", "not enough data"; observed_seconds counts only
+  observed, healthy time. ``state`` is accepted for ``verdict``, so the output of
+  ``soakgate.core.soak.Verdict.as_dict()`` reads as it is (other keys are ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from soakgate.core.versions import Version, canonical_name, is_valid_version
+
+
+class EvidenceError(ValueError):
+    """An evidence file is malformed or empty; the message names its kind and the fault."""
+
+
+# --- severities -----------------------------------------------------------------------------
+
+SEVERITIES = ("LOW", "MODERATE", "HIGH", "CRITICAL")
+UNKNOWN = "UNKNOWN"
+_SEVERITY_ALIASES = {"MEDIUM": "MODERATE", "NONE": "LOW"}
+
+
+def normalize_severity(text: object) -> str:
+    """``"medium"`` → ``"MODERATE"``; anything unrecognised → ``"UNKNOWN"``."""
+    if not isinstance(text, str):
+        return UNKNOWN
+    upper = text.strip().upper()
+    upper = _SEVERITY_ALIASES.get(upper, upper)
+    return upper if upper in SEVERITIES else UNKNOWN
+
+
+def severity_rank(severity: str) -> int:
+    """LOW 0 … CRITICAL 3; UNKNOWN ranks above CRITICAL so that it always blocks (fail closed)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+# --- tests: JUnit XML -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """Counts of one test run. ``tests`` includes the skipped ones."""
+
+    __test__ = False  # not a pytest test class
+
+    tests: int
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failed_names: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> int:
+        return self.tests - self.failures - self.errors - self.skipped
+
+    @property
+    def pass_rate(self) -> float:
+        """Percent of all tests that passed; skipped tests count against it, 0 tests is 0 %."""
+        return 100.0 * self.passed / self.tests if self.tests else 0.0
+
+
+_JUNIT = "JUnit XML"
+_IGNORABLE = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>", re.DOTALL)
+_NAME = r"[A-Za-z_][\w.:-]*"
+_TAG = re.compile(
+    rf"<(/?)({_NAME})((?:\s+{_NAME}\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*)\s*(/?)>", re.DOTALL
+)
+_ATTR = re.compile(rf"({_NAME})\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _text(kind: str, data: str | bytes) -> str:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"{kind}: not UTF-8 text (bad byte at {exc.start})") from None
+    if not data.strip():
+        raise EvidenceError(f"{kind}: the file is empty")
+    return data
+
+
+def _unescape(value: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        if ref.startswith("#x"):
+            return chr(int(ref[2:], 16))
+        if ref.startswith("#"):
+            return chr(int(ref[1:]))
+        return _NAMED[ref]
+
+    return _ENTITY.sub(one, value)
+
+
+def _line(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def _elements(text: str) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """Yield ("open"|"close"|"empty", name, attributes) for a well-formed XML document."""
+    if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
+        raise EvidenceError(f"{_JUNIT}: DOCTYPE or ENTITY declarations are not accepted")
+    # Blank out comments, CDATA and processing instructions, keeping line numbers.
+    text = _IGNORABLE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    stack: list[str] = []
+    roots = 0
+    position = 0
+    while True:
+        start = text.find("<", position)
+        if not stack and text[position : start if start >= 0 else len(text)].strip():
+            line = _line(text, position)
+            raise EvidenceError(f"{_JUNIT}: text outside the root element at line {line}")
+        if start < 0:
+            break
+        match = _TAG.match(text, start)
+        if not match:
+            raise EvidenceError(f"{_JUNIT}: malformed markup at line {_line(text, start)}")
+        closing, name, raw_attrs, empty = match.groups()
+        if closing:
+            if raw_attrs or empty or not stack or stack[-1] != name:
+                expected = f"</{stack[-1]}>" if stack else "no closing tag"
+                raise EvidenceError(
+                    f"{_JUNIT}: unexpected </{name}> at line {_line(text, start)}"
+                    f" (expected {expected})"
+                )
+            stack.pop()
+            yield "close", name, {}
+        else:
+            if not stack:
+                roots += 1
+                if roots > 1:
+                    line = _line(text, start)
+                    raise EvidenceError(f"{_JUNIT}: a second root element at line {line}")
+            attrs = {
+                m.group(1): _unescape(m.group(2) if m.group(2) is not None else m.group(3))
+                for m in _ATTR.finditer(raw_attrs)
+            }
+            if empty:
+                yield "empty", name, attrs
+            else:
+                stack.append(name)
+                yield "open", name, attrs
+        position = match.end()
+    if stack:
+        raise EvidenceError(f"{_JUNIT}: <{stack[-1]}> is never closed (truncated file?)")
+    if not roots:
+        raise EvidenceError(f"{_JUNIT}: no XML element found")
+
+
+def _count(attrs: dict[str, str], key: str) -> int:
+    value = attrs.get(key, "0")
+    try:
+        number = int(float(value))
+    except ValueError:
+        raise EvidenceError(f'{_JUNIT}: {key}="{value}" is not a number') from None
+    if number < 0:
+        raise EvidenceError(f'{_JUNIT}: {key}="{value}" is negative')
+    return number
+
+
+def parse_junit(data: str | bytes) -> TestRun:
+    """Count the test cases of a JUnit XML report (``<testsuites>`` or ``<testsuite>`` root).
+
+    Each ``<testcase>`` counts once: failed if it has a ``<failure>``, errored if it has an
+    ``<error>``, skipped if it has a ``<skipped>``, passed otherwise. A report without test
+    cases falls back to the counts on its innermost ``<testsuite>`` elements.
+    """
+    text = _text(_JUNIT, data)
+    tests = failures = errors = skipped = 0
+    failed: list[str] = []
+    case: dict[str, str] | None = None
+    outcome: set[str] = set()
+    suites: list[tuple[dict[str, str], bool]] = []  # open suites: (attributes, has a child suite)
+    leaf_totals = [0, 0, 0, 0]
+    root: str | None = None
+
+    def finish_case(case: dict[str, str]) -> None:
+        nonlocal tests, failures, errors, skipped
+        tests += 1
+        if "failure" in outcome or "error" in outcome:
+            if "failure" in outcome:
+                failures += 1
+            else:
+                errors += 1
+            failed.append("::".join(p for p in (case.get("classname"), case.get("name")) if p))
+        elif "skipped" in outcome:
+            skipped += 1
+
+    for event, name, attrs in _elements(text):
+        if root is None:
+            root = name
+            if name not in ("testsuites", "testsuite"):
+                raise EvidenceError(
+                    f"{_JUNIT}: root element is <{name}>, expected <testsuites> or <testsuite>"
+                )
+        if name == "testsuite" and event != "close":
+            if suites:
+                suites[-1] = (suites[-1][0], True)
+            suites.append((attrs, False))
+        if name == "testsuite" and event in ("close", "empty"):
+            suite_attrs, has_child = suites.pop()
+            if not has_child:
+                for index, key in enumerate(("tests", "failures", "errors", "skipped")):
+                    leaf_totals[index] += _count(suite_attrs, key)
+        elif name == "testcase":
+            if event in ("open", "empty"):
+                case, outcome = attrs, set()
+            if event in ("close", "empty") and case is not None:
+                finish_case(case)
+                case = None
+        elif case is not None and name in ("failure", "error", "skipped") and event != "close":
+            outcome.add(name)
+    if tests == 0 and leaf_totals[0] > 0:
+        tests, failures, errors, skipped = leaf_totals
+        if failures + errors + skipped > tests:
+            raise EvidenceError(
+                f"{_JUNIT}: failures + errors + skipped ({failures + errors + skipped})"
+                f" exceed tests ({tests})"
+            )
+    return TestRun(tests, failures, errors, skipped, tuple(failed))
+
+
+# --- JSON helpers ---------------------------------------------------------------------------
+
+
+def _json(kind: str, data: str | bytes) -> Any:
+    text = _text(kind, data)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EvidenceError(f"{kind}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _object(kind: str, value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise EvidenceError(f"{kind}: {where} should be an object, got {type(value).__name__}")
+    return value
+
+
+def _number(kind: str, value: Any, where: str, low: float = 0.0, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise EvidenceError(f"{kind}: {where} should be a number, got {value!r}")
+    if not low <= value <= high:
+        bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f"at least {low:g}"
+        raise EvidenceError(f"{kind}: {where} should be {bounds}, got {value!r}")
+    return float(value)
+
+
+# --- coverage.py JSON -----------------------------------------------------------------------
+
+_COVERAGE = "coverage JSON"
+
+
+def parse_coverage(data: str | bytes) -> float:
+    """``totals.percent_covered`` of a ``coverage json`` report, in percent."""
+    document = _object(_COVERAGE, _json(_COVERAGE, data), "the document")
+    if "totals" not in document:
+        raise EvidenceError(f"{_COVERAGE}: no totals (write it with `coverage json`)")
+    totals = _object(_COVERAGE, document["totals"], "totals")
+    if "percent_covered" not in totals:
+        raise EvidenceError(f"{_COVERAGE}: totals has no percent_covered")
+    if totals.get("num_statements") == 0:
+        raise EvidenceError(f"{_COVERAGE}: 0 statements measured (check coverage's --source)")
+    return _number(_COVERAGE, totals["percent_covered"], "totals.percent_covered", 0, 100)
+
+
+# --- mutation results -----------------------------------------------------------------------
+
+_MUTATION = "mutation results"
+# mutmut 3's exit code → status table (mutmut/stats.py); any other code is "suspicious".
+_MUTMUT_STATUS = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    5: "no_tests",
+    33: "no_tests",
+    2: "interrupted",
+    34: "skipped",
+    35: "suspicious",
+    36: "timeout",
+    37: "caught_by_type_check",
+    -24: "timeout",
+    24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    -11: "segfault",
+    -9: "segfault",
+}
+
+
+@dataclass(frozen=True)
+class MutationRun:
+    """Mutants by outcome. Detected: killed, timeout, caught by type check, segfault."""
+
+    killed: int = 0
+    survived: int = 0
+    timeout: int = 0
+    suspicious: int = 0
+    no_tests: int = 0
+    skipped: int = 0
+    not_checked: int = 0
+    caught_by_type_check: int = 0
+    segfault: int = 0
+    interrupted: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, name) for name in self.__dataclass_fields__)
+
+    @property
+    def detected(self) -> int:
+        return self.killed + self.timeout + self.caught_by_type_check + self.segfault
+
+    @property
+    def scored(self) -> int:
+        """Mutants that count for the score: all but the skipped ones."""
+        return self.total - self.skipped
+
+    @property
+    def score(self) -> float:
+        """Percent of scored mutants detected; 0 when none was scored."""
+        return 100.0 * self.detected / self.scored if self.scored else 0.0
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def parse_mutation(data: str | bytes) -> MutationRun:
+    """Counts by status (see the module docstring), e.g. mutmut's ``mutmut-cicd-stats.json``."""
+    document = _object(_MUTATION, _json(_MUTATION, data), "the document")
+    aliases = {"check_was_interrupted_by_user": "interrupted"}
+    known = set(MutationRun.__dataclass_fields__)
+    counts: dict[str, int] = {}
+    for key, value in document.items():
+        name = aliases.get(key, key)
+        if name not in known and name != "total":
+            continue  # tolerate new statuses and metadata; they cannot raise the score
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise EvidenceError(f"{_MUTATION}: {key} should be a count, got {value!r}")
+        counts[name] = value
+    total = counts.pop("total", None)
+    run = MutationRun(**counts)
+    if total is not None:
+        if total < run.total:
+            raise EvidenceError(f"{_MUTATION}: total {total} is less than the counts' sum")
+        run = replace(run, not_checked=run.not_checked + total - run.total)
+    if run.total == 0:
+        raise EvidenceError(f"{_MUTATION}: no mutants counted (did `mutmut run` finish?)")
+    return run
+
+
+def summarize_mutmut_meta(texts: Iterable[str | bytes]) -> MutationRun:
+    """Sum mutmut 3's ``mutants/**/*.meta`` files (``exit_code_by_key``; null = not checked)."""
+    counts = dict.fromkeys(MutationRun.__dataclass_fields__, 0)
+    for index, data in enumerate(texts):
+        document = _object("mutmut meta", _json("mutmut meta", data), f"file {index + 1}")
+        codes = document.get("exit_code_by_key")
+        if not isinstance(codes, dict):
+            raise EvidenceError(f"mutmut meta: file {index + 1} has no exit_code_by_key object")
+        for code in codes.values():
+            if code is None:
+                counts["not_checked"] += 1
+            elif isinstance(code, int) and not isinstance(code, bool):
+                counts[_MUTMUT_STATUS.get(code, "suspicious")] += 1
+            else:
+                raise EvidenceError(f"mutmut meta: exit code {code!r} is not an integer")
+    run = MutationRun(**counts)
+    if run.total == 0:
+        raise EvidenceError("mutmut meta: no mutants found (run `mutmut run` first)")
+    return run
+
+
+# --- vulnerabilities ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vulnerability:
+    package: str  # canonical name
+    version: str
+    id: str
+    severity: str = UNKNOWN
+    aliases: tuple[str, ...] = ()
+    fix_versions: tuple[str, ...] = ()
+    summary: str = ""
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Known vulnerabilities, and packages that could not be audited ("name: why")."""
+
+    vulnerabilities: tuple[Vulnerability, ...] = ()
+    unaudited: tuple[str, ...] = ()
+
+
+_PIP_AUDIT = "pip-audit JSON"
+
+
+def _strings(kind: str, value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise EvidenceError(f"{kind}: {where} should be a list of strings")
+    return tuple(value)
+
+
+def parse_pip_audit(data: str | bytes) -> Audit:
+    """The vulnerabilities and skipped packages of ``pip-audit -f json`` (severity UNKNOWN)."""
+    document = _object(_PIP_AUDIT, _json(_PIP_AUDIT, data), "the document")
+    dependencies = document.get("dependencies")
+    if not isinstance(dependencies, list):
+        raise EvidenceError(
+            f"{_PIP_AUDIT}: no dependencies list (write it with `pip-audit -f json`)"
+        )
+    found: list[Vulnerability] = []
+    unaudited: list[str] = []
+    for index, raw in enumerate(dependencies):
+        dependency = _object(_PIP_AUDIT, raw, f"dependencies[{index}]")
+        name = dependency.get("name")
+        if not isinstance(name, str) or not name:
+            raise EvidenceError(f"{_PIP_AUDIT}: dependencies[{index}] has no name")
+        name = canonical_name(name)
+        if "skip_reason" in dependency:
+            unaudited.append(f"{name}: {dependency['skip_reason']}")
+            continue
+        version = dependency.get("version")
+        if not isinstance(version, str):
+            raise EvidenceError(f"{_PIP_AUDIT}: {name} has no version")
+        vulns = dependency.get("vulns", [])
+        if not isinstance(vulns, list):
+            raise EvidenceError(f"{_PIP_AUDIT}: {name}.vulns should be a list")
+        for vuln_index, raw_vuln in enumerate(vulns):
+            vuln = _object(_PIP_AUDIT, raw_vuln, f"{name}.vulns[{vuln_index}]")
+            vuln_id = vuln.get("id")
+            if not isinstance(vuln_id, str) or not vuln_id:
+                raise EvidenceError(f"{_PIP_AUDIT}: {name}.vulns[{vuln_index}] has no id")
+            found.append(
+                Vulnerability(
+                    package=name,
+                    version=version,
+                    id=vuln_id,
+                    aliases=_strings(_PIP_AUDIT, vuln.get("aliases"), f"{vuln_id}.aliases"),
+                    fix_versions=_strings(
+                        _PIP_AUDIT, vuln.get("fix_versions"), f"{vuln_id}.fix_versions"
+                    ),
+                    summary=str(vuln.get("description", ""))[:200],
+                )
+            )
+    return Audit(tuple(found), tuple(unaudited))
+
+
+# --- OSV advisories -------------------------------------------------------------------------
+
+_OSV = "OSV advisory"
+_CVSS3 = {
+    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
+    "AC": {"L": 0.77, "H": 0.44},
+    "UI": {"N": 0.85, "R": 0.62},
+    "C": {"H": 0.56, "L": 0.22, "N": 0.0},
+    "I": {"H": 0.56, "L": 0.22, "N": 0.0},
+    "A": {"H": 0.56, "L": 0.22, "N": 0.0},
+}
+_CVSS3_PR = {"U": {"N": 0.85, "L": 0.62, "H": 0.27}, "C": {"N": 0.85, "L": 0.68, "H": 0.5}}
+
+
+def _roundup(value: float) -> float:
+    """CVSS 3.1 Roundup: the smallest number with one decimal ≥ value."""
+    integer = round(value * 100000)
+    return integer / 100000.0 if integer % 10000 == 0 else (math.floor(integer / 10000) + 1) / 10.0
+
+
+def cvss3_base_score(vector: str) -> float:
+    """The base score of a CVSS 3.0/3.1 vector (``CVSS:3.1/AV:N/AC:L/…``); ValueError if bad."""
+    parts = vector.strip().split("/")
+    if not parts or parts[0] not in ("CVSS:3.0", "CVSS:3.1"):
+        raise ValueError(f"not a CVSS 3 vector: {vector!r}")
+    metrics = dict(part.split(":", 1) for part in parts[1:] if ":" in part)
+    try:
+        scope = metrics["S"]
+        weights = {key: table[metrics[key]] for key, table in _CVSS3.items()}
+        privileges = _CVSS3_PR[scope][metrics["PR"]]
+    except KeyError as exc:
+        raise ValueError(f"incomplete CVSS 3 vector {vector!r} ({exc.args[0]})") from None
+    iss = 1 - (1 - weights["C"]) * (1 - weights["I"]) * (1 - weights["A"])
+    changed = scope != "U"
+    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
+    exploitability = 8.22 * weights["AV"] * weights["AC"] * privileges * weights["UI"]
+    if impact <= 0:
+        return 0.0
+    return _roundup(min((1.08 if changed else 1.0) * (impact + exploitability), 10))
+
+
+def cvss_rating(score: float) -> str:
+    """CVSS qualitative rating in GitHub's words (MEDIUM is MODERATE; 0.0 counts as LOW)."""
+    if score >= 9.0:
+        return "CRITICAL"
+    if score >= 7.0:
+        return "HIGH"
+    if score >= 4.0:
+        return "MODERATE"
+    return "LOW"
+
+
+def advisory_severity(advisory: Mapping[str, Any]) -> str:
+    """``database_specific.severity`` (GitHub), else the rating of a CVSS 3 vector, else UNKNOWN."""
+    specific = advisory.get("database_specific")
+    if isinstance(specific, dict):
+        severity = normalize_severity(specific.get("severity"))
+        if severity != UNKNOWN:
+            return severity
+    entries = list(advisory.get("severity") or [])
+    for affected in advisory.get("affected") or []:
+        if isinstance(affected, dict):
+            entries.extend(affected.get("severity") or [])
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("type") == "CVSS_V3":
+            try:
+                return cvss_rating(cvss3_base_score(str(entry.get("score", ""))))
+            except ValueError:
+                continue
+    return UNKNOWN
+
+
+def parse_advisory(data: str | bytes) -> dict[str, Any]:
+    """One OSV advisory JSON file, checked to have an ``id``."""
+    document = _object(_OSV, _json(_OSV, data), "the document")
+    if not isinstance(document.get("id"), str) or not document["id"]:
+        raise EvidenceError(f"{_OSV}: no id")
+    return document
+
+
+def _version(advisory_id: str, text: Any) -> Version:
+    try:
+        return Version(str(text))
+    except ValueError:
+        raise EvidenceError(f"{_OSV} {advisory_id}: {text!r} is not a PEP 440 version") from None
+
+
+def _in_range(advisory_id: str, version: Version, events: list[Any]) -> bool:
+    """OSV's algorithm: apply the sorted events at or below ``version``; the last one decides."""
+    keyed: list[tuple[str, Version | None]] = []
+    for event in events:
+        if not isinstance(event, dict) or len(event) != 1:
+            raise EvidenceError(f"{_OSV} {advisory_id}: an event should have exactly one key")
+        ((kind, value),) = event.items()
+        if kind == "limit":
+            continue  # only meaningful for GIT ranges
+        if kind not in ("introduced", "fixed", "last_affected"):
+            raise EvidenceError(f"{_OSV} {advisory_id}: unknown event {kind!r}")
+        bound = None if kind == "introduced" and value == "0" else _version(advisory_id, value)
+        keyed.append((kind, bound))
+    keyed.sort(key=lambda item: (0,) if item[1] is None else (1, item[1]))  # "0" sorts first
+    affected = False
+    for kind, bound in keyed:
+        if kind == "introduced":
+            if bound is None or version >= bound:
+                affected = True
+        elif kind == "fixed":
+            if bound is not None and version >= bound:
+                affected = False
+        elif bound is not None and version > bound:  # last_affected
+            affected = False
+    return affected
+
+
+def match_advisories(
+    installed: Mapping[str, str], advisories: Iterable[Mapping[str, Any]]
+) -> Audit:
+    """The vulnerabilities of OSV ``advisories`` that affect the ``installed`` {name: version}.
+
+    A package is affected when its version is listed in ``versions`` or lies in a range of
+    type ECOSYSTEM (PEP 440 order). Withdrawn advisories are ignored. A package whose version
+    is not PEP 440 while an advisory has ranges for it is reported as unaudited.
+    """
+    packages = {canonical_name(name): version for name, version in installed.items()}
+    found: list[Vulnerability] = []
+    unaudited: set[str] = set()
+    for advisory in advisories:
+        advisory_id = str(advisory.get("id", "?"))
+        if advisory.get("withdrawn"):
+            continue
+        affected_list = advisory.get("affected") or []
+        if not isinstance(affected_list, list):
+            raise EvidenceError(f"{_OSV} {advisory_id}: affected should be a list")
+        for affected in affected_list:
+            package = affected.get("package") if isinstance(affected, dict) else None
+            if not isinstance(package, dict) or package.get("ecosystem") != "PyPI":
+                continue
+            name = canonical_name(str(package.get("name", "")))
+            if name not in packages:
+                continue
+            text = packages[name]
+            listed = _strings(_OSV, affected.get("versions"), f"{advisory_id}.versions")
+            ranges = [
+                r
+                for r in affected.get("ranges") or []
+                if isinstance(r, dict) and r.get("type") == "ECOSYSTEM"
+            ]
+            hit = text in listed
+            if not hit and is_valid_version(text):
+                version = Version(text)
+                hit = any(is_valid_version(v) and Version(v) == version for v in listed) or any(
+                    _in_range(advisory_id, version, list(r.get("events") or [])) for r in ranges
+                )
+            elif not hit and ranges:
+                unaudited.add(f"{name}: version {text!r} is not PEP 440 ({advisory_id} unchecked)")
+            if hit:
+                fixes = tuple(
+                    str(event["fixed"])
+                    for r in ranges
+                    for event in r.get("events") or []
+                    if isinstance(event, dict) and "fixed" in event
+                )
+                found.append(
+                    Vulnerability(
+                        package=name,
+                        version=text,
+                        id=advisory_id,
+                        severity=advisory_severity(advisory),
+                        aliases=_strings(_OSV, advisory.get("aliases"), f"{advisory_id}.aliases"),
+                        fix_versions=fixes,
+                        summary=str(advisory.get("summary", ""))[:200],
+                    )
+                )
+                break  # one entry per advisory and package
+    return Audit(tuple(found), tuple(sorted(unaudited)))
+
+
+def combine_audits(first: Audit, second: Audit) -> Audit:
+    """Merge two audits of the same packages (e.g. pip-audit and OSV advisories).
+
+    The same vulnerability (same package, an id or alias in common) is kept once, with the
+    highest known severity; unaudited entries are kept from both.
+    """
+    merged: list[Vulnerability] = []
+    for vuln in (*first.vulnerabilities, *second.vulnerabilities):
+        for index, seen in enumerate(merged):
+            if seen.package == vuln.package and seen.ids & vuln.ids:
+                known = [s for s in (seen.severity, vuln.severity) if s != UNKNOWN]
+                severity = max(known, key=severity_rank) if known else UNKNOWN
+                merged[index] = replace(
+                    seen,
+                    severity=severity,
+                    aliases=tuple(sorted((seen.ids | vuln.ids) - {seen.id})),
+                    fix_versions=seen.fix_versions or vuln.fix_versions,
+                    summary=seen.summary or vuln.summary,
+                )
+                break
+        else:
+            merged.append(vuln)
+    unaudited = tuple(dict.fromkeys((*first.unaudited, *second.unaudited)))
+    return Audit(tuple(merged), unaudited)
+
+
+# --- performance ----------------------------------------------------------------------------
+
+_BENCH = "benchmark JSON"
+
+
+@dataclass(frozen=True)
+class BenchStats:
+    throughput: float  # requests per second
+    p50: float  # milliseconds
+    p95: float  # milliseconds
+    samples: tuple[float, ...] = ()  # latencies in milliseconds
+    release: str | None = None
+
+
+def _change(baseline: float, candidate: float) -> float:
+    """Percent change from baseline to candidate (positive: candidate is higher)."""
+    return 100.0 * (candidate - baseline) / baseline
+
+
+@dataclass(frozen=True)
+class BenchComparison:
+    """The candidate against the baseline (the release running in the target stage)."""
+
+    baseline: BenchStats
+    candidate: BenchStats
+
+    @property
+    def throughput_drop(self) -> float:
+        """Percent less throughput than the baseline (negative: more)."""
+        return -_change(self.baseline.throughput, self.candidate.throughput)
+
+    @property
+    def p50_increase(self) -> float:
+        """Percent more median latency than the baseline (negative: less)."""
+        return _change(self.baseline.p50, self.candidate.p50)
+
+    @property
+    def p95_increase(self) -> float:
+        """Percent more 95th-percentile latency than the baseline (negative: less)."""
+        return _change(self.baseline.p95, self.candidate.p95)
+
+
+def _bench_side(document: dict[str, Any], side: str) -> BenchStats:
+    if side not in document:
+        raise EvidenceError(f"{_BENCH}: no {side}")
+    raw = _object(_BENCH, document[side], side)
+    values = {}
+    for key in ("throughput", "p50", "p95"):
+        if key not in raw:
+            raise EvidenceError(f"{_BENCH}: {side}.{key} is missing")
+        values[key] = _number(_BENCH, raw[key], f"{side}.{key}")
+        if values[key] <= 0:
+            raise EvidenceError(f"{_BENCH}: {side}.{key} should be above 0, got {raw[key]!r}")
+    if values["p95"] < values["p50"]:
+        raise EvidenceError(f"{_BENCH}: {side}.p95 is below {side}.p50")
+    samples = raw.get("samples", [])
+    if not isinstance(samples, list):
+        raise EvidenceError(f"{_BENCH}: {side}.samples should be a list")
+    release = raw.get("release")
+    return BenchStats(
+        values["throughput"],
+        values["p50"],
+        values["p95"],
+        tuple(_number(_BENCH, s, f"{side}.samples[{i}]") for i, s in enumerate(samples)),
+        release if isinstance(release, str) else None,
+    )
+
+
+def parse_bench(data: str | bytes) -> BenchComparison:
+    """Our benchmark comparison format (see the module docstring)."""
+    document = _object(_BENCH, _json(_BENCH, data), "the document")
+    return BenchComparison(_bench_side(document, "baseline"), _bench_side(document, "candidate"))
+
+
+# --- soak -----------------------------------------------------------------------------------
+
+_SOAK = "soak verdict JSON"
+VERDICTS = ("healthy", "breached", "not enough data")
+
+
+@dataclass(frozen=True)
+class SoakVerdict:
+    verdict: str  # one of VERDICTS
+    observed_seconds: float  # observed, healthy time; gaps not counted
+    release: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+def parse_soak(data: str | bytes) -> SoakVerdict:
+    """Our soak verdict format (see the module docstring)."""
+    document = _object(_SOAK, _json(_SOAK, data), "the document")
+    verdict = document.get("verdict", document.get("state"))
+    if verdict not in VERDICTS:
+        raise EvidenceError(
+            f"{_SOAK}: verdict should be one of {', '.join(VERDICTS)}, got {verdict!r}"
+        )
+    if "observed_seconds" not in document:
+        raise EvidenceError(f"{_SOAK}: observed_seconds is missing")
+    observed = _number(_SOAK, document["observed_seconds"], "observed_seconds")
+    release = document.get("release")
+    return SoakVerdict(
+        verdict,
+        observed,
+        release if isinstance(release, str) else None,
+        _strings(_SOAK, document.get("reasons"), "reasons"),
+    )
+
+
+# --- all of it ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gates judge; a missing part fails its gate closed.
+
+    ``files`` names the file each part came from, by gate name (``{"coverage": "cov.json"}``).
+    """
+
+    tests: TestRun | None = None
+    coverage: float | None = None  # percent
+    mutation: MutationRun | None = None
+    audit: Audit | None = None
+    performance: BenchComparison | None = None
+    soak: SoakVerdict | None = None
+    files: Mapping[str, str] = field(default_factory=dict)

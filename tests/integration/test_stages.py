@@ -1,0 +1,253 @@
+"""Issue C end to end on real stages: zero-downtime blue/green under steady load, a release
+that never gets healthy, three stages side by side, and refusals of bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+
+import docker
+import httpx
+import pytest
+
+from soakgate.adapters.load import LoadGenerator
+from soakgate.core.release import Release
+
+from .scratch import ROOT, ScratchProject
+
+pytestmark = pytest.mark.integration
+REPORTS = ROOT / "reports"
+
+
+def deploy(project: ScratchProject, stage: str, release: Release, *extra: str) -> None:
+    result = project.soakgate("deploy", stage, "--release", release.digest, *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def served(project: ScratchProject, stage: str) -> tuple[str, str]:
+    """(release digest, slot) answering through the stage's proxy."""
+    response = httpx.get(f"{project.url(stage)}/version", timeout=5)
+    assert response.status_code == 200
+    return response.json()["release"], response.headers["x-soakgate-slot"]
+
+
+def container(engine: docker.DockerClient, name: str) -> docker.models.containers.Container:
+    return engine.containers.get(name)
+
+
+def unhealthy_release(engine: docker.DockerClient, good: Release) -> Release:
+    """A release of the same service whose /health always answers 500."""
+    dockerfile = f"FROM {good.digest}\nENV SERVICE_FAIL_HEALTH=1\n".encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    context.seek(0)
+    image, _ = engine.images.build(
+        fileobj=context, custom_context=True, tag="soakgate-test/unhealthy:1", rm=True
+    )
+    return Release(
+        str(image.id),
+        good.python,
+        "unhealthy",
+        "test",
+        good.created,
+        0,
+        "soakgate-test/unhealthy:1",
+    )
+
+
+def write_report(name: str, data: dict[str, object]) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def test_blue_green_deploy_under_load_drops_no_request(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    a, b = releases["3.12"], releases["3.14"]
+    deploy(scratch, "staging", a)
+    assert served(scratch, "staging") == (a.digest, "blue")
+
+    with LoadGenerator(f"{scratch.url('staging')}/version", rate=50, max_seconds=240) as load:
+        deploy(scratch, "staging", b)
+    report = load.report
+    write_report(
+        "zero-downtime-deploy",
+        {"stage": "staging", "from": a.digest, "to": b.digest, **report.as_dict()},
+    )
+    print(f"\nzero-downtime deploy: {report.sent} requests sent, {report.failed} failed")
+
+    assert report.sent >= 100
+    assert report.failed == 0, report.first_failures
+    assert served(scratch, "staging") == (b.digest, "green")
+    warm = container(engine, f"{scratch.namespace}-app-staging-blue")
+    assert warm.status == "running" and warm.labels["soakgate.release"] == a.digest
+    status = json.loads(scratch.soakgate("status", "--json").stdout)
+    staging = next(view for view in status if view["stage"] == "staging")
+    assert staging["active"] == "green" and staging["recorded_release"] == b.digest
+
+
+def test_release_that_never_gets_healthy_fails_and_keeps_traffic(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    good = releases["3.14"]
+    bad = unhealthy_release(engine, good)
+    scratch.record([bad])
+    stack = scratch.root / "Pulumi.staging.yaml"
+    stack.write_text(stack.read_text() + "  soakgate:healthTimeout: 6\n")
+    deploy(scratch, "staging", good)
+
+    with LoadGenerator(f"{scratch.url('staging')}/version", rate=50, max_seconds=120) as load:
+        result = scratch.soakgate("deploy", "staging", "--release", bad.digest, "--skip-verify")
+    assert result.returncode != 0
+    assert "did not pass within 6 s; traffic stays where it was" in result.stderr
+    assert (
+        "GET /health" in result.stderr or "500" in result.stderr
+    )  # the container's last log lines
+    assert load.report.failed == 0, load.report.first_failures
+    assert served(scratch, "staging") == (good.digest, "blue")
+    names = {c.name for c in engine.containers.list(all=True, filters={"name": scratch.namespace})}
+    assert (
+        f"{scratch.namespace}-app-staging-green-next" not in names
+    )  # the failed candidate is gone
+
+    # soakgate put the stack config back: the state is consistent, nothing to change.
+    assert scratch.pulumi("preview", "--expect-no-changes", "--stack", "staging").returncode == 0
+
+    # Plain pulumi with the bad release in the config: the up fails, traffic stays, and the
+    # following preview shows only the intended change (the slots' release).
+    assert (
+        scratch.pulumi(
+            "config", "set", "soakgate:release", bad.digest, "--stack", "staging"
+        ).returncode
+        == 0
+    )
+    assert scratch.pulumi("up", "--yes", "--stack", "staging").returncode != 0
+    assert served(scratch, "staging") == (good.digest, "blue")
+    preview = scratch.pulumi("preview", "--json", "--stack", "staging")
+    steps = [step for step in json.loads(preview.stdout)["steps"] if step["op"] != "same"]
+    assert [(step["urn"].rsplit("::", 1)[-1], step["op"]) for step in steps] == [
+        ("staging-slots", "update")
+    ]
+
+
+def test_three_stages_side_by_side(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    plan = {"dev": releases["3.14"], "staging": releases["3.12"], "production": releases["3.12"]}
+    for stage, release in plan.items():
+        deploy(scratch, stage, release, "--skip-verify")
+    before = {c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})}
+    assert len(before) == 6  # a proxy and one app per stage
+
+    deploy(scratch, "staging", releases["3.14"])
+    after = {c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})}
+    for name, container_id in before.items():
+        if "-staging" not in name:
+            assert after[name] == container_id, f"{name} changed by a deploy to staging"
+    expected = {**plan, "staging": releases["3.14"]}
+    for stage, release in expected.items():
+        assert served(scratch, stage)[0] == release.digest
+    for stage in ("dev", "production"):
+        assert scratch.pulumi("preview", "--expect-no-changes", "--stack", stage).returncode == 0
+
+
+def test_verify_catches_a_drifted_stage(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    deploy(scratch, "production", releases["3.12"], "--skip-verify")
+    assert scratch.soakgate("verify", "production").returncode == 0
+    stack = scratch.root / "Pulumi.production.yaml"
+    stack.write_text(stack.read_text().replace(releases["3.12"].digest, releases["3.14"].digest))
+    result = scratch.soakgate("verify", "production")
+    assert result.returncode == 8
+    assert "test_proxy_routes_to_the_active_slot" in result.stderr
+    junit = scratch.root / "reports" / "verify-production.xml"
+    assert junit.is_file() and "failure" in junit.read_text()
+
+
+def test_unknown_stage_is_refused(scratch: ScratchProject, releases: dict[str, Release]) -> None:
+    result = scratch.soakgate("deploy", "qa", "--release", releases["3.12"].digest)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == "error: unknown stage 'qa'"
+
+
+def test_release_not_present_locally_is_refused(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    ghost = Release("sha256:" + "0" * 64, "3.14.0", "9.9.9", "x", "", 0, "soakgate-test/ghost:1")
+    scratch.record([ghost])
+    result = scratch.soakgate("deploy", "staging", "--release", ghost.digest)
+    assert result.returncode == 2
+    assert (
+        result.stderr.splitlines()[0]
+        == "error: release 000000000000 is not present on this Docker host"
+    )
+    assert not (
+        scratch.state / "pulumi-state" / ".pulumi" / "stacks" / "soakgate" / "staging.json"
+    ).exists()
+
+
+def test_port_already_taken_is_refused(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", scratch.ports["staging"]))
+        squatter.listen()
+        result = scratch.soakgate("deploy", "staging", "--release", releases["3.12"].digest)
+    assert result.returncode == 2
+    assert (
+        f"port {scratch.ports['staging']} of stage staging is already taken"
+        in result.stderr.splitlines()[0]
+    )
+
+
+def test_malformed_stack_config_changes_nothing(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    deploy(scratch, "staging", releases["3.12"], "--skip-verify")
+    before = {c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})}
+    assert (
+        scratch.pulumi(
+            "config", "set", "soakgate:memoryMb", "lots", "--stack", "staging"
+        ).returncode
+        == 0
+    )
+    result = scratch.soakgate("deploy", "staging", "--release", releases["3.14"].digest)
+    assert result.returncode != 0
+    assert "Pulumi.staging.yaml soakgate:memoryMb: expected a number, got 'lots'" in result.stderr
+    assert {
+        c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})
+    } == before
+    assert served(scratch, "staging")[0] == releases["3.12"].digest
+
+
+def test_lock_held_by_a_live_process_is_refused(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    import os
+
+    lock = scratch.state / "locks" / "staging.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "user": "ana",
+                "host": "ops1",
+                "command": "soakgate deploy staging",
+                "since": "2026-11-26T07:00:00+00:00",
+            }
+        )
+    )
+    result = scratch.soakgate("deploy", "staging", "--release", releases["3.12"].digest)
+    assert result.returncode == 6
+    assert result.stderr.splitlines()[0] == (
+        f"error: stage staging locked by ana@ops1 pid {os.getpid()} (soakgate deploy staging)"
+        " since 2026-11-26T07:00:00+00:00"
+    )
+    lock.unlink()
