@@ -1,1 +1,18 @@
 """soakgate: ship a Python web service through stages and bring it back fast."""
+
+import os
+import sys
+
+# The Docker SDK imports paramiko (for ssh:// engines) whenever it is installed, and paramiko
+# pulls in invoke: ~0.5 s in every process that touches Docker — the CLI, the Pulumi program
+# and each dynamic-provider process. soakgate talks to a local socket or tcp:// engine, so
+# unless DOCKER_HOST is ssh://, Docker's optional SSH support is switched off (the SDK treats
+# a missing paramiko as "no SSH"). Code that needs SSH (Fabric) calls allow_ssh() first.
+if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+    sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
+
+
+def allow_ssh() -> None:
+    """Undo the paramiko switch-off above, before importing Fabric or paramiko."""
+    if sys.modules.get("paramiko", object()) is None:
+        del sys.modules["paramiko"]

@@ -26,7 +26,8 @@ def test_lock_is_released_when_the_block_fails(tmp_path: Path) -> None:
 
 def test_live_holder_is_named(tmp_path: Path) -> None:
     with (
-        stage_lock(tmp_path, "staging", "soakgate deploy"), pytest.raises(LockHeld) as raised,
+        stage_lock(tmp_path, "staging", "soakgate deploy"),
+        pytest.raises(LockHeld) as raised,
         stage_lock(tmp_path, "staging", "soakgate rollback"),
     ):
         pass

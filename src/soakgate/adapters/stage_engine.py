@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
-import httpx
 
 from soakgate.adapters import docker_engine
 from soakgate.core.names import StageNames
@@ -153,6 +152,8 @@ class StageEngine:
 
         Fails with the container's last log lines when it exits or the timeout passes.
         """
+        import httpx  # imported here: ~0.2 s that the Pulumi program does not need
+
         started = time.monotonic()
         deadline = started + spec.health_timeout
         url = f"http://{self.address(name)}:{spec.port}{spec.health_path}"
@@ -210,6 +211,8 @@ class StageEngine:
         return self.wait_served_by(slot, health_path, timeout, started)
 
     def wait_served_by(self, slot: str, health_path: str, timeout: float, started: float) -> float:
+        import httpx
+
         url = f"http://127.0.0.1:{self.proxy_port}{health_path}"
         deadline = started + timeout
         with httpx.Client(timeout=2.0) as client:

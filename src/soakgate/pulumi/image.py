@@ -44,6 +44,7 @@ class ImageArgs:
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
     python: str = ""  # full version of the base image's Python, e.g. "3.14.0"
+    no_cache: bool = False
     app_version: str = ""
 
 
@@ -64,6 +65,7 @@ def build_image(props: dict[str, Any]) -> tuple[str, list[str]]:
         target=props.get("target") or None,
         rm=True,
         forcerm=True,  # no intermediate containers left behind, also on failure
+        nocache=bool(props.get("no_cache")),
         pull=False,
         decode=True,
     )

@@ -1,0 +1,1 @@
+"""Benchmarks: each writes its figures as JSON under bench/results/."""
