@@ -10,18 +10,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from soakgate.core.gates import DEFAULT_THRESHOLDS, GateThresholds, parse_gates
+from soakgate.core.soak import SloConfig, parse_slo
+from soakgate.core.validation import ConfigInvalid, parse_duration
+
+__all__ = ["ConfigInvalid", "ProjectConfig", "parse_config", "parse_duration"]
+
 STAGES = ("dev", "staging", "production")
 PYTHONS = ("3.12", "3.14")
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class ConfigInvalid(ValueError):
-    """A value in the configuration is wrong; ``path`` names it (``stages.dev.port``)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
 
 
 @dataclass(frozen=True)
@@ -61,14 +57,8 @@ class ProjectConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     stages: dict[str, StageConfig] = field(default_factory=lambda: dict(DEFAULT_STAGES))
-
-
-def parse_duration(path: str, value: Any) -> int:
-    """Return seconds for ``"90s"``, ``"15m"``, ``"4h"``, ``"7d"``."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ConfigInvalid(path, f'expected a duration like "4h" or "30m", got {value!r}')
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    gates: dict[str, GateThresholds] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    slo: SloConfig = field(default_factory=SloConfig)
 
 
 def _table(data: Any, path: str, known: set[str]) -> dict[str, Any]:
@@ -155,7 +145,7 @@ def _stages(data: Any) -> dict[str, StageConfig]:
 
 def parse_config(data: dict[str, Any]) -> ProjectConfig:
     """Validate the parsed TOML document and return the project configuration."""
-    _table(data, "soakgate.toml", {"namespace", "service", "images", "stages"})
+    _table(data, "soakgate.toml", {"namespace", "service", "images", "stages", "gates", "slo"})
     namespace = data.get("namespace", "")
     if not isinstance(namespace, str) or not re.fullmatch(r"[a-z0-9]{0,20}", namespace):
         raise ConfigInvalid(
@@ -166,4 +156,6 @@ def parse_config(data: dict[str, Any]) -> ProjectConfig:
         service=_service(data.get("service", {})),
         images=_images(data.get("images", {})),
         stages=_stages(data.get("stages", {})),
+        gates=parse_gates(data.get("gates", {})),
+        slo=parse_slo(data.get("slo", {})),
     )

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from soakgate.core.config import ConfigInvalid, parse_duration
 from soakgate.core.evidence import SEVERITIES, UNKNOWN, Evidence, Vulnerability, severity_rank
+from soakgate.core.validation import ConfigInvalid, parse_duration
 
 TRANSITIONS = ("dev_to_staging", "staging_to_production")
 GATES = ("tests", "coverage", "mutation", "vulnerabilities", "performance", "soak")

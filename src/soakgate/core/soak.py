@@ -62,7 +62,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from soakgate.core.config import ConfigInvalid, parse_duration
+from soakgate.core.validation import ConfigInvalid, parse_duration
 
 State = Literal["healthy", "breached", "not enough data"]
 HEALTHY: State = "healthy"
