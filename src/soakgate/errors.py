@@ -68,3 +68,15 @@ class VerifyFailed(SoakgateError):
     """The host checks of a stage found something wrong."""
 
     exit_code = 8
+
+
+class RollbackFailed(SoakgateError):
+    """A rollback could not be done, or did not end verified."""
+
+    exit_code = 9
+
+
+class LedgerBroken(SoakgateError):
+    """The ledger's hash chain does not verify: an entry was edited, deleted or reordered."""
+
+    exit_code = 10

@@ -18,6 +18,9 @@ pytestmark = pytest.mark.integration
 
 def bootstrap(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("PULUMI")}
+    # a PATH without the checkout's own tools: each test says what it finds
+    entries = environ.get("PATH", "").split(os.pathsep)
+    environ["PATH"] = os.pathsep.join(entry for entry in entries if not entry.startswith(str(ROOT)))
     environ.update(env)
     return subprocess.run(
         [str(project / "bootstrap")],

@@ -18,6 +18,7 @@ def run_doctor(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake: FakeToolchain
 ) -> tuple[int, str, str]:
     monkeypatch.setattr(toolchain_probe, "read_toolchain", fake)
+    monkeypatch.setattr(cli_main, "load_env", lambda project: False)  # keep os.environ as it is
     monkeypatch.setattr("sys.argv", ["soakgate", "doctor"])
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("COLUMNS", "200")

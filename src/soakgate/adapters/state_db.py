@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from soakgate.adapters.envfile import find_project
@@ -43,6 +45,24 @@ def state_dir() -> Path:
     return project / ".soakgate"
 
 
+def _with_retry(action: Callable[[], object], seconds: float = 10.0) -> None:
+    """Run ``action``, retrying while another process holds the lock it needs.
+
+    Switching a new database to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once (without its busy wait) when two processes race for it, as two image
+    builds recording their releases at the same moment do.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class StateDB:
     """One connection to the state database; every write is committed at once."""
 
@@ -55,9 +75,9 @@ class StateDB:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             connection = sqlite3.connect(path, timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            _with_retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
+            _with_retry(lambda: connection.executescript(SCHEMA))
         except sqlite3.DatabaseError as exc:
             raise SoakgateError(
                 f"state database {path} is unusable ({exc})",

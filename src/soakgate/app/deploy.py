@@ -4,6 +4,7 @@ stage lock, after checks that refuse bad input before anything changes."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,9 @@ import docker.errors
 from pulumi import automation as auto
 
 from soakgate.adapters import docker_engine
+from soakgate.adapters.ledger_store import LedgerStore
 from soakgate.adapters.pulumi_stacks import error_summary, select_stack
+from soakgate.adapters.stack_file import stack_config
 from soakgate.adapters.stage_lock import stage_lock
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.stages import stage_port
@@ -135,6 +138,33 @@ def deploy(
         db.close()
     names = StageNames(request.stage, config.namespace)
     check_port_free(names, stage_port(project, config, request.stage))
+    started = time.time()
     with stage_lock(state, request.stage, f"soakgate deploy {request.stage}", warn=warn):
-        outputs = up_with_release(project, request.stage, release, on_event)
+        previous = stack_config(project, request.stage).get("release")
+        try:
+            outputs = up_with_release(project, request.stage, release, on_event)
+        except DeployFailed as failed:
+            record(state, "refusal", request.stage, previous, release.digest,
+                   {"action": "deploy", "error": failed.message.splitlines()[0]})  # fmt: skip
+            raise
+        record(state, "deploy", request.stage, previous, release.digest,
+               {"seconds": round(time.time() - started, 2), "python": release.python})  # fmt: skip
     return release, outputs
+
+
+def record(
+    state: Path,
+    kind: str,
+    stage: str,
+    from_release: str | None,
+    to_release: str | None,
+    data: dict[str, Any],
+) -> None:
+    """Append one event to the ledger."""
+    ledger = LedgerStore.open(state)
+    try:
+        ledger.append(
+            kind, stage=stage, from_release=from_release, to_release=to_release, data=data
+        )
+    finally:
+        ledger.close()

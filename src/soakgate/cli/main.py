@@ -11,7 +11,7 @@ import typer
 
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli.output import console, err_console, report_error
-from soakgate.errors import ConfigError, SoakgateError, VerifyFailed
+from soakgate.errors import ConfigError, LedgerBroken, SoakgateError, VerifyFailed
 
 app = typer.Typer(
     name="soakgate",
@@ -182,6 +182,103 @@ def _verify(stage: str) -> None:
     for name in result.failed:
         err_console.print(f"failed: {name}", markup=False, highlight=False)
     raise VerifyFailed(f"verify {stage}: {len(result.failed)} checks failed (see {junit})")
+
+
+@app.command()
+def rollback(
+    stage: Annotated[str, typer.Argument(help="dev, staging or production")],
+    to: Annotated[str | None, typer.Option("--to", help="Release to restore.")] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="Restore the last good release of this Python.")
+    ] = None,
+    emergency: Annotated[
+        bool, typer.Option("--emergency", help="Only flip to the warm slot (seconds).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "manual rollback",
+) -> None:
+    """Roll a stage back to its last good release; timed against its RTO budget."""
+    from soakgate.adapters.clock import process_started_at
+
+    started = process_started_at()
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.rollback import RollbackRequest
+    from soakgate.app.rollback import rollback as run_rollback
+    from soakgate.cli.rollback import render_plan, render_result
+
+    project = project_root()
+    config = load_config(project)
+    request = RollbackRequest(stage, to, python, emergency, reason)
+    result = run_rollback(
+        project,
+        config,
+        state_dir(),
+        request,
+        started=started,
+        dry_run=dry_run,
+        verify=lambda name: _verify_quiet(project, name),
+        warn=_warn,
+    )
+    if dry_run:
+        console.print(render_plan(result.plan))
+        return
+    console.print(render_result(result))
+
+
+def _verify_quiet(project: Path, stage: str) -> tuple[bool, list[str]]:
+    from soakgate.adapters.config_file import load_config
+    from soakgate.app.verify import run_host_checks, stage_plan
+
+    config = load_config(project)
+    (view,) = _views([stage])
+    plan = stage_plan(view, config.service.port, config.service.health_path)
+    result = run_host_checks(project, plan, project / "reports" / f"verify-{stage}.xml")
+    return result.ok, result.failed
+
+
+@app.command()
+def history(
+    stage: Annotated[str | None, typer.Argument(help="Only this stage.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The ledger: every build, deploy, promotion, override, rollback and drill."""
+    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.cli.ledger import events_json, render_events
+
+    store = LedgerStore.open()
+    try:
+        events = store.events(stage)
+    finally:
+        store.close()
+    if as_json:
+        print(events_json(events))
+    else:
+        console.print(render_events(events))
+
+
+ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check the ledger's hash chain: any edited, deleted or reordered entry is named."""
+    from soakgate.adapters.ledger_store import LedgerStore
+
+    store = LedgerStore.open()
+    try:
+        problems = store.verify()
+        count = len(store.events())
+    finally:
+        store.close()
+    if problems:
+        for problem in problems:
+            err_console.print(f"ledger: {problem}", markup=False, highlight=False)
+        raise LedgerBroken(f"the ledger fails verification at {problems[0].split(':')[0]}")
+    console.print(f"[green]ledger intact: {count} entries, hash chain verified[/]")
 
 
 def main() -> None:

@@ -1,0 +1,54 @@
+"""Tables of ``soakgate rollback``: the plan (``--dry-run``) and the measured result."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from soakgate.app.rollback import RollbackResult
+from soakgate.core.rollback import RollbackPlan
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def render_plan(plan: RollbackPlan) -> Table:
+    table = Table(
+        title=f"rollback plan for {plan.stage} (dry run: nothing changed)", title_justify="left"
+    )
+    table.add_column("")
+    table.add_column("")
+    table.add_row("path", plan.path)
+    table.add_row("from", plan.from_release or "-")
+    table.add_row("to", plan.to_release)
+    for number, step in enumerate(plan.steps, 1):
+        table.add_row(f"step {number}", step)
+    return table
+
+
+def render_result(result: RollbackResult) -> Table:
+    plan = result.plan
+    title = f"rolled {plan.stage} back to {plan.to_release[:19]} ({plan.path})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("measure")
+    table.add_column("value")
+    budget = result.budget
+    table.add_row("traffic restored after", _duration(result.seconds_to_restored))
+    if budget is not None:
+        style = "green" if budget.within else "red"
+        table.add_row("RTO budget", _duration(budget.budget_seconds))
+        table.add_row(
+            "margin",
+            f"[{style}]{_duration(budget.margin_seconds)} ({budget.share_percent:.3f} % used)[/]",
+        )
+    table.add_row("command done after", _duration(result.seconds_total))
+    table.add_row("Pulumi reconciled", "yes" if result.reconciled else "no")
+    verified = {True: "[green]passed[/]", False: "[red]failed[/]", None: "not run"}[result.verified]
+    table.add_row("host checks", verified)
+    if result.resumed:
+        table.add_row("note", "finished an interrupted rollback")
+    return table
