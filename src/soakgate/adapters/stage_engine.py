@@ -10,6 +10,7 @@ path (a proxy flip) imports little and takes a fraction of a second.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import time
@@ -17,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker_light import LightDocker
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS, Slot, SlotTable
@@ -99,6 +98,7 @@ class StageEngine:
         self.names = StageNames(stage, namespace)
         self.conf_dir = conf_dir
         self.proxy_port = proxy_port
+        self.light = LightDocker()
 
     # --- reading -------------------------------------------------------------------------
     def upstream(self) -> UpstreamTarget | None:
@@ -108,16 +108,16 @@ class StageEngine:
             return None
 
     def _slot(self, slot: str) -> Slot:
-        container = docker_engine.find_container(self.names.app(slot))
-        if container is None:
+        data = self.light.inspect(self.names.app(slot))
+        if data is None:
             return Slot(slot)
-        labels = container.labels or {}
+        labels = data["Config"].get("Labels") or {}
         return Slot(
             slot,
-            container.id,
+            data["Id"],
             labels.get(LABEL_RELEASE),
             labels.get(LABEL_SPEC),
-            container.status == "running",
+            data["State"]["Status"] == "running",
         )
 
     def read_slots(self) -> SlotTable:
@@ -127,14 +127,19 @@ class StageEngine:
         return SlotTable(self._slot("blue"), self._slot("green"), active)
 
     def address(self, name: str) -> str:
-        container = docker_engine.client().containers.get(name)
-        networks = container.attrs["NetworkSettings"]["Networks"]
-        return str(networks[self.names.network]["IPAddress"])
+        data = self.light.inspect(name)
+        if data is None:
+            raise DeployFailed(f"container {name} is gone")
+        return str(data["NetworkSettings"]["Networks"][self.names.network]["IPAddress"])
 
-    # --- deploying -----------------------------------------------------------------------
+    # --- deploying (the Docker SDK is imported here only: the flip path does without) ------
     def start_candidate(self, slot: str, digest: str, spec: AppSpec) -> str:
         """Start ``digest`` beside the slot (as ``<slot>-next``); return the container name."""
-        name = f"{self.names.app(slot)}-next"
+        import docker.errors
+
+        from soakgate.adapters import docker_engine
+
+        name = self.names.candidate(slot)
         docker_engine.remove_container(name)  # left by an interrupted deploy
         try:
             docker_engine.client().containers.run(
@@ -153,6 +158,8 @@ class StageEngine:
         Fails with the container's last log lines when it exits or the timeout passes.
         """
         import httpx  # imported here: ~0.2 s that the Pulumi program does not need
+
+        from soakgate.adapters import docker_engine
 
         started = time.monotonic()
         deadline = started + spec.health_timeout
@@ -176,6 +183,8 @@ class StageEngine:
         )
 
     def logs_tail(self, name: str) -> str:
+        from soakgate.adapters import docker_engine
+
         container = docker_engine.find_container(name)
         if container is None:
             return "(container gone)"
@@ -184,6 +193,8 @@ class StageEngine:
 
     def adopt_candidate(self, slot: str) -> str:
         """Replace the slot's old container by its healthy candidate; return the new id."""
+        from soakgate.adapters import docker_engine
+
         name = self.names.app(slot)
         docker_engine.remove_container(name)
         candidate = docker_engine.client().containers.get(self.names.candidate(slot))
@@ -207,29 +218,33 @@ class StageEngine:
         """
         started = time.monotonic()
         self.write_upstream(UpstreamTarget(slot, self.address(self.names.app(slot)), port, digest))
-        docker_engine.client().api.kill(self.names.proxy, signal="SIGHUP")
+        self.light.kill(self.names.proxy, "SIGHUP")
         return self.wait_served_by(slot, health_path, timeout, started)
 
     def wait_served_by(self, slot: str, health_path: str, timeout: float, started: float) -> float:
-        import httpx
-
-        url = f"http://127.0.0.1:{self.proxy_port}{health_path}"
+        """Poll the health path through the proxy until the ``slot`` answers it with 200."""
         deadline = started + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                try:
-                    response = client.get(url, headers={"Connection": "close"})
-                    if response.status_code == 200 and response.headers.get(SLOT_HEADER) == slot:
-                        return time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.02)
+        while time.monotonic() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=2.0)
+            try:
+                connection.request("GET", health_path, headers={"Connection": "close"})
+                response = connection.getresponse()
+                response.read()
+                if response.status == 200 and response.getheader(SLOT_HEADER) == slot:
+                    return time.monotonic() - started
+            except OSError:
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.02)
         raise DeployFailed(
             f"the {self.stage} proxy did not serve the {slot} slot"
             f" within {timeout:.0f} s after the switch"
         )
 
     def remove_all(self) -> None:
+        from soakgate.adapters import docker_engine
+
         for slot in SLOTS:
             docker_engine.remove_container(self.names.candidate(slot))
             docker_engine.remove_container(self.names.app(slot))

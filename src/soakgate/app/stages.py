@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from soakgate.adapters.stack_file import stack_config
 from soakgate.adapters.stage_engine import SLOT_HEADER, StageEngine
 from soakgate.adapters.state_db import StateDB
@@ -61,6 +59,8 @@ def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) 
 
 
 def probe_health(url: str, active: str | None) -> str:
+    import httpx
+
     try:
         response = httpx.get(url, timeout=3)
     except httpx.HTTPError:
