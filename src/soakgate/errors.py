@@ -80,3 +80,9 @@ class LedgerBroken(SoakgateError):
     """The ledger's hash chain does not verify: an entry was edited, deleted or reordered."""
 
     exit_code = 10
+
+
+class GateFailed(SoakgateError):
+    """A promotion was refused: at least one gate failed and was not overridden."""
+
+    exit_code = 11

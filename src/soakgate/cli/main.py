@@ -11,7 +11,13 @@ import typer
 
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli.output import console, err_console, report_error
-from soakgate.errors import ConfigError, LedgerBroken, SoakgateError, VerifyFailed
+from soakgate.errors import (
+    ConfigError,
+    GateFailed,
+    LedgerBroken,
+    SoakgateError,
+    VerifyFailed,
+)
 
 app = typer.Typer(
     name="soakgate",
@@ -182,6 +188,80 @@ def _verify(stage: str) -> None:
     for name in result.failed:
         err_console.print(f"failed: {name}", markup=False, highlight=False)
     raise VerifyFailed(f"verify {stage}: {len(result.failed)} checks failed (see {junit})")
+
+
+@app.command()
+def gates(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="dev or staging")],
+    target: Annotated[str, typer.Argument(metavar="TO", help="staging or production")],
+    release: Annotated[
+        str | None, typer.Option(help="Must be the release running in FROM.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The gates between two stages for the release running in FROM; non-zero if any fails."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.promote import gate_report
+    from soakgate.cli.gates import gates_json, render_gates
+
+    project = project_root()
+    report = gate_report(
+        project, load_config(project), state_dir(), source, target, release_ref=release
+    )
+    if as_json:
+        print(gates_json(report))
+    else:
+        console.print(render_gates(report))
+    if not report.passed:
+        raise typer.Exit(GateFailed.exit_code)
+
+
+@app.command()
+def promote(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="dev or staging")],
+    target: Annotated[str, typer.Argument(metavar="TO", help="staging or production")],
+    override: Annotated[
+        list[str] | None, typer.Option("--override", help="Pass this gate anyway (repeatable).")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why the override: kept on the ledger.")
+    ] = None,
+) -> None:
+    """Promote the release running in FROM to TO by digest, through its gates."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.deploy import DeployRequest
+    from soakgate.app.deploy import deploy as run_deploy
+    from soakgate.app.promote import GateReport
+    from soakgate.app.promote import promote as run_promote
+    from soakgate.cli.gates import render_gates
+    from soakgate.cli.progress import PulumiProgress
+
+    if override and not reason:
+        raise ConfigError("--override needs --reason TEXT", hint="the reason is kept on the ledger")
+    project = project_root()
+    config = load_config(project)
+    state = state_dir()
+
+    def deploy_release(chosen: Any) -> None:
+        with PulumiProgress(console, f"promoting to {target}") as progress:
+            run_deploy(project, config, state, DeployRequest(target, chosen.digest),
+                       on_event=progress, warn=_warn)  # fmt: skip
+
+    try:
+        report: GateReport = run_promote(
+            project, config, state, source, target,
+            overrides=dict.fromkeys(override or [], reason or ""), deploy_release=deploy_release,
+        )  # fmt: skip
+    except GateFailed:
+        from soakgate.app.promote import gate_report
+
+        console.print(render_gates(gate_report(project, config, state, source, target)))
+        raise
+    console.print(render_gates(report))
+    console.print(f"{target} runs {report.release.digest} (promoted from {source})")
+    _verify(target)
 
 
 @app.command()

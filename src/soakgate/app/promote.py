@@ -1,0 +1,167 @@
+"""Use case: promote the release running in one stage to the next, by digest, only through
+gates judged on its evidence. Never rebuilds. Every promotion, override and refusal is on the
+ledger; a refusal changes nothing else.
+
+    results = gate_report(project, config, state, "dev", "staging")
+    promote(project, config, state, "staging", "production", overrides={"soak": "hotfix"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.adapters.state_db import StateDB
+from soakgate.app.stages import stage_engine
+from soakgate.core.config import ProjectConfig
+from soakgate.core.gates import GateResult, all_clear, evaluate_gates
+from soakgate.core.release import Release
+from soakgate.errors import ConfigError, GateFailed
+
+TRANSITIONS = {
+    ("dev", "staging"): "dev_to_staging",
+    ("staging", "production"): "staging_to_production",
+}
+
+
+@dataclass(frozen=True)
+class GateReport:
+    source: str
+    target: str
+    transition: str
+    release: Release
+    results: list[GateResult]
+
+    @property
+    def passed(self) -> bool:
+        return all_clear(self.results)
+
+
+def transition_of(source: str, target: str) -> str:
+    try:
+        return TRANSITIONS[(source, target)]
+    except KeyError:
+        raise ConfigError(
+            f"no promotion from {source} to {target}",
+            hint="promotions go dev → staging → production",
+        ) from None
+
+
+def running_release(
+    project: Path, config: ProjectConfig, state: Path, stage: str, db: StateDB
+) -> Release:
+    """The release the stage's active slot runs, as recorded."""
+    active = stage_engine(project, config, state, stage).read_slots().active_slot
+    if active is None or not active.digest or not active.running:
+        raise ConfigError(
+            f"nothing runs in {stage}", hint=f"deploy it first: soakgate deploy {stage}"
+        )
+    release = db.find_release(active.digest)
+    if release is None:
+        raise ConfigError(f"{stage} runs {active.digest[:19]}, which soakgate never recorded")
+    return release
+
+
+def gate_report(
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    source: str,
+    target: str,
+    *,
+    release_ref: str | None = None,
+    overrides: dict[str, str] | None = None,
+    load_evidence: Callable[[Path, str], Any] | None = None,
+) -> GateReport:
+    """Judge the gates of ``source → target`` for the release running in ``source``."""
+    transition = transition_of(source, target)
+    db = StateDB.open(state)
+    try:
+        release = running_release(project, config, state, source, db)
+        if release_ref is not None:
+            named = db.find_release(release_ref)
+            if named is None:
+                raise ConfigError(f"unknown release {release_ref!r}", hint="see soakgate releases")
+            if named.digest != release.digest:
+                raise ConfigError(
+                    f"release {named.short} is not the one running in {source} ({release.short})",
+                    hint=f"promotion moves what {source} runs; deploy it there first",
+                )
+    finally:
+        db.close()
+    if load_evidence is None:
+        from soakgate.app.evidence import load_evidence as load_stored
+
+        load_evidence = load_stored
+    evidence = load_evidence(state, release.digest)
+    try:
+        results = evaluate_gates(transition, config.gates[transition], evidence, overrides or {})
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc),
+            hint="gate names: tests, coverage, mutation, vulnerabilities, performance, soak",
+        ) from exc
+    return GateReport(source, target, transition, release, results)
+
+
+def promote(
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    source: str,
+    target: str,
+    *,
+    overrides: dict[str, str] | None = None,
+    deploy_release: Callable[[Release], None],
+    load_evidence: Callable[[Path, str], Any] | None = None,
+) -> GateReport:
+    """Promote when every gate passes (or is overridden with a reason on record)."""
+    report = gate_report(
+        project, config, state, source, target, overrides=overrides, load_evidence=load_evidence
+    )
+    gates = [result.to_dict() for result in report.results]
+    ledger = LedgerStore.open(state)
+    try:
+        if not report.passed:
+            failed = [result.name for result in report.results if result.blocking]
+            ledger.append(
+                "refusal",
+                stage=target,
+                to_release=report.release.digest,
+                data={"action": "promote", "from_stage": source, "gates": gates},
+            )
+            raise GateFailed(
+                f"promotion of {report.release.short} from {source} to {target} refused:"
+                f" {', '.join(failed)} failed",
+                hint="see the table above for what to provide (soakgate evidence collect RELEASE)",
+            )
+        for result in report.results:
+            if result.overridden_reason:
+                ledger.append(
+                    "override",
+                    stage=target,
+                    to_release=report.release.digest,
+                    data={
+                        "gate": result.name,
+                        "reason": result.overridden_reason,
+                        "measured": result.measured,
+                        "threshold": result.threshold,
+                    },
+                )
+    finally:
+        ledger.close()
+    deploy_release(report.release)
+    ledger = LedgerStore.open(state)
+    try:
+        ledger.append(
+            "promote",
+            stage=target,
+            to_release=report.release.digest,
+            data={"from_stage": source, "transition": report.transition, "gates": gates},
+        )
+    finally:
+        ledger.close()
+    return report
