@@ -169,6 +169,10 @@ def rollback(
 ) -> RollbackResult:
     """Roll the stage back; ``started`` is the command's start (epoch seconds)."""
     began = time.time() if started is None else started
+    if request.stage not in STAGES:
+        raise ConfigError(
+            f"unknown stage {request.stage!r}", hint=f"use one of: {', '.join(STAGES)}"
+        )
     engine = stage_engine(project, config, state, request.stage)
     resumed = _resume(project, config, state, request, engine, began, verify, warn)
     if resumed is not None:

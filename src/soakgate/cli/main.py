@@ -374,4 +374,12 @@ def main() -> None:
     except click.exceptions.ClickException as error:
         error.show()
         code = error.exit_code
+    except Exception as error:  # a bug, not a user's mistake: one line, traceback on --verbose
+        if _state["verbose"]:
+            raise
+        err_console.print(
+            f"error: internal error: {type(error).__name__}: {error}", markup=False, highlight=False
+        )
+        err_console.print("hint: run again with --verbose for the traceback", markup=False)
+        code = 70
     sys.exit(code if isinstance(code, int) else 0)
