@@ -183,3 +183,21 @@ def test_killed_after_the_switch_status_shows_truth_and_rerun_completes(
     assert served(scratch, "production")[0] == good.digest
     assert scratch.pulumi("preview", "--expect-no-changes", "--stack", "production").returncode == 0
     assert not (scratch.state / "locks" / "production.lock").exists()
+
+
+def test_drill_rolls_back_a_slow_release_and_records_the_rto(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    good = releases["3.14"]
+    deploy(scratch, "staging", good)
+    result = scratch.soakgate("drill", "staging")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert served(scratch, "staging")[0] == good.digest  # restored
+    (event,) = [e for e in history(scratch, "staging") if e["kind"] == "drill"]
+    data = event["data"]
+    assert isinstance(data, dict)
+    assert event["to_release"] == good.digest and event["from_release"] != good.digest
+    assert data["path"] == "emergency" and data["budget_seconds"] == 4 * 3600
+    drills = scratch.soakgate("drills")
+    assert drills.returncode == 0
+    assert "staging" in drills.stdout and "4.0 h" in drills.stdout

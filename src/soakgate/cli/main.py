@@ -320,6 +320,50 @@ def _verify_quiet(project: Path, stage: str) -> tuple[bool, list[str]]:
 
 
 @app.command()
+def drill(stage: Annotated[str, typer.Argument(help="dev, staging or production")]) -> None:
+    """Rehearse a rollback: deploy a slow copy of the running release, roll back, record the RTO."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.deploy import DeployRequest
+    from soakgate.app.deploy import deploy as run_deploy
+    from soakgate.app.drill import drill as run_drill
+    from soakgate.cli.rollback import render_result
+
+    project = project_root()
+    config = load_config(project)
+    state = state_dir()
+
+    def deploy_release(release: Any) -> None:
+        with console.status(f"deploying the drill release {release.short} to {stage}"):
+            run_deploy(project, config, state, DeployRequest(stage, release.digest), warn=_warn)
+
+    result = run_drill(
+        project, config, state, stage, deploy_release=deploy_release,
+        verify=lambda name: _verify_quiet(project, name), warn=_warn,
+    )  # fmt: skip
+    console.print(
+        f"drill on {stage}: {result.drill_release.short} (slow copy) deployed, then rolled back"
+    )
+    console.print(render_result(result.rollback))
+
+
+@app.command()
+def drills() -> None:
+    """Recorded rollback drills: RTO percentiles per stage against the stage's budget."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.app.drill import drill_stats
+    from soakgate.cli.rollback import render_drill_stats
+
+    store = LedgerStore.open()
+    try:
+        events = store.events()
+    finally:
+        store.close()
+    console.print(render_drill_stats(drill_stats(events, load_config(project_root()))))
+
+
+@app.command()
 def history(
     stage: Annotated[str | None, typer.Argument(help="Only this stage.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from soakgate.app.drill import DrillStats
 from soakgate.app.rollback import RollbackResult
 from soakgate.core.rollback import RollbackPlan
 
@@ -51,4 +52,17 @@ def render_result(result: RollbackResult) -> Table:
     table.add_row("host checks", verified)
     if result.resumed:
         table.add_row("note", "finished an interrupted rollback")
+    return table
+
+
+def render_drill_stats(stats: list[DrillStats]) -> Table:
+    table = Table(title="rollback drills: time to traffic restored", title_justify="left")
+    for column in ("stage", "drills", "p50", "p90", "worst", "RTO budget", "within"):
+        table.add_column(column)
+    for row in stats:
+        within = "[green]yes[/]" if row.within else "[red]no[/]"
+        times = (_duration(row.p50), _duration(row.p90), _duration(row.worst))
+        table.add_row(row.stage, str(row.drills), *times, _duration(row.budget_seconds), within)
+    if not stats:
+        table.caption = "no drills yet: soakgate drill STAGE"
     return table

@@ -1,0 +1,112 @@
+"""Rollback benchmark (median of RUNS) on a production stage under steady load:
+emergency rollback — command start → traffic restored (first healthy response of the restored
+release through the proxy) and → command done (incl. Pulumi reconcile and testinfra) — and a
+cold rollback (previous image present, not running) → traffic restored.
+
+    .venv/bin/python -m bench.rollback      # writes bench/results/rollback.json
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from bench.common import summary, toolchain_env, write_result
+from soakgate.adapters import docker_engine
+from soakgate.adapters.load import LoadGenerator
+from soakgate.adapters.state_db import StateDB
+from tests.integration.scratch import make_scratch
+
+RUNS = 5
+TARGETS = {
+    "emergency_restored_seconds": 1.0,
+    "emergency_restored_must": 2.0,
+    "emergency_done_seconds": 15.0,
+    "cold_restored_seconds": 60.0,
+}
+
+
+def last_rollback(project: object) -> dict[str, float]:
+    result = project.soakgate("history", "production", "--json")  # type: ignore[attr-defined]
+    events = [event for event in json.loads(result.stdout) if event["kind"] == "rollback"]
+    data: dict[str, float] = events[-1]["data"]
+    return data
+
+
+def main() -> None:
+    env = toolchain_env()
+    engine = docker_engine.client()
+    with tempfile.TemporaryDirectory(prefix="bench-rollback-") as work:
+        build = make_scratch(Path(work) / "build", env, with_service=True)
+        assert build.soakgate("build", timeout=1200).returncode == 0
+        db = StateDB.open(build.state)
+        releases = {release.python_series: release for release in reversed(db.releases())}
+        db.close()
+        project = make_scratch(Path(work) / "stages", env)
+        project.record(list(releases.values()))
+        restored, done, cold, failed, sent = [], [], [], 0, 0
+        try:
+            url = f"{project.url('production')}/version"
+            for run in range(RUNS):
+                for python in ("3.12", "3.14"):
+                    result = project.soakgate(
+                        "deploy", "production", "--python", python, "--skip-verify"
+                    )
+                    assert result.returncode == 0, result.stderr
+                with LoadGenerator(url, rate=50, max_seconds=120) as load:
+                    result = project.soakgate(
+                        "rollback", "production", "--emergency", "--reason", f"bench {run}"
+                    )
+                    assert result.returncode == 0, result.stdout + result.stderr
+                failed += load.report.failed
+                sent += load.report.sent
+                data = last_rollback(project)
+                restored.append(float(data["seconds_to_restored"]))
+                done.append(float(data["seconds_total"]))
+            for run in range(RUNS):
+                for python in ("3.12", "3.14"):
+                    assert (
+                        project.soakgate(
+                            "deploy", "production", "--python", python, "--skip-verify"
+                        ).returncode
+                        == 0
+                    )
+                warm = engine.containers.get(f"{project.namespace}-app-production-blue")
+                warm.remove(force=True)  # the previous image is present, but nothing runs it
+                result = project.soakgate(
+                    "rollback", "production", "--python", "3.12", "--reason", f"cold {run}"
+                )
+                assert result.returncode == 0, result.stdout + result.stderr
+                cold.append(float(last_rollback(project)["seconds_to_restored"]))
+        finally:
+            project.destroy(engine)
+            build.destroy(engine)
+    emergency = summary(restored)
+    total = summary(done)
+    cold_summary = summary(cold)
+    write_result(
+        "rollback",
+        {
+            "emergency_restored_seconds": emergency,
+            "emergency_done_seconds": total,
+            "cold_restored_seconds": cold_summary,
+            "load_during_emergency": {"sent": sent, "failed": failed},
+            "note": "restored = process start of `soakgate rollback` → first healthy response of"
+            " the restored release through the proxy; done = command end incl. Pulumi reconcile and"
+            " testinfra verification. Cold: previous image present, its container removed.",
+            "targets": TARGETS,
+            "within_targets": {
+                "emergency_restored": emergency["median"] <= TARGETS["emergency_restored_seconds"],
+                "emergency_restored_must": emergency["median"]
+                <= TARGETS["emergency_restored_must"],
+                "emergency_done": total["median"] <= TARGETS["emergency_done_seconds"],
+                "cold_restored": cold_summary["median"] <= TARGETS["cold_restored_seconds"],
+                "no_failed_requests": failed == 0,
+            },
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
