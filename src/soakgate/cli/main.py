@@ -73,6 +73,48 @@ def doctor() -> None:
 
 
 @app.command()
+def up(
+    python: Annotated[str, typer.Option(help="Which release to run in dev.")] = "3.14",
+) -> None:
+    """The main job on local defaults: base images, both service images, dev deployed."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.proxy_image import make_proxy_image
+    from soakgate.adapters.rootfs import DebootstrapBuilder
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.bases import make_bases
+    from soakgate.app.build import build as run_build
+    from soakgate.app.deploy import DeployRequest
+    from soakgate.app.deploy import deploy as run_deploy
+    from soakgate.cli.progress import PulumiProgress
+    from soakgate.cli.stages import render_stages
+
+    project = project_root()
+    config = load_config(project)
+    with console.status("base images (debootstrap + docker import; minutes the first time)"):
+        results = make_bases(
+            config.images.pythons,
+            config.images.base_prefix,
+            None,
+            False,
+            builder=DebootstrapBuilder(),
+        )
+        for result in results:
+            if result.error is not None:
+                raise result.error
+        make_proxy_image()
+    console.print("base images: " + ", ".join(f"{r.reference} ({r.state})" for r in results))
+    with PulumiProgress(console, "building images") as progress:
+        built = run_build(project, on_event=progress)
+    for image in built:
+        console.print(f"Python {image.python}: {image.digest}")
+    with PulumiProgress(console, "deploying to dev") as progress:
+        run_deploy(project, config, state_dir(), DeployRequest("dev", python=python),
+                   on_event=progress, warn=_warn)  # fmt: skip
+    console.print(render_stages(_views(["dev"])))
+    _verify("dev")
+
+
+@app.command()
 def build() -> None:
     """Build the service's images for every configured Python (through the dev stack)."""
     from soakgate.app.build import build as run_build
