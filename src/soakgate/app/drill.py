@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soakgate.adapters import docker_engine
 from soakgate.adapters.ledger_store import LedgerStore
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.promote import running_release
@@ -49,6 +48,8 @@ def make_drill_release(good: Release, delay_ms: int = DRILL_DELAY_MS) -> Release
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
     context.seek(0)
+    from soakgate.adapters import docker_engine
+
     tag = f"{good.image.rsplit(':', 1)[0]}:drill-{good.short}"
     image, _ = docker_engine.client().images.build(
         fileobj=context, custom_context=True, tag=tag, rm=True

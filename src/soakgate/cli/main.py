@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer._click import exceptions as click_exceptions  # the click that typer vendors
 
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli.output import console, err_console, report_error
@@ -454,10 +454,10 @@ def main() -> None:
         code = app(standalone_mode=False)
     except SoakgateError as error:
         code = report_error(error, _state["verbose"])
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted", markup=False)
         code = 130
-    except click.exceptions.ClickException as error:
+    except click_exceptions.ClickException as error:
         error.show()
         code = error.exit_code
     except Exception as error:  # a bug, not a user's mistake: one line, traceback on --verbose

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from soakgate.app.drill import DrillStats
-from soakgate.app.rollback import RollbackResult
 from soakgate.core.rollback import RollbackPlan
+
+if TYPE_CHECKING:  # the emergency path must not import the Docker SDK through app.drill
+    from soakgate.app.drill import DrillStats
+    from soakgate.app.rollback import RollbackResult
 
 
 def _duration(seconds: float) -> str:
