@@ -33,6 +33,9 @@ def _register_subcommands() -> None:
     from soakgate.cli.images import images_app
 
     app.add_typer(images_app, name="images", help="Base images made offline.")
+    from soakgate.cli.soak import soak_app
+
+    app.add_typer(soak_app, name="soak", help="Soak monitoring of a stage.")
 
 
 _register_subcommands()
@@ -269,6 +272,9 @@ def promote(
     reason: Annotated[
         str | None, typer.Option(help="Why the override: kept on the ledger.")
     ] = None,
+    soak: Annotated[
+        bool, typer.Option(help="Start the soak monitor after a promotion to staging.")
+    ] = True,
 ) -> None:
     """Promote the release running in FROM to TO by digest, through its gates."""
     from soakgate.adapters.config_file import load_config

@@ -42,11 +42,12 @@ class StageConfig:
     name: str
     port: int
     rto_seconds: int
+    policy: str = "alert"  # on a soak breach: "rollback" (to the warm slot) or "alert"
 
 
 DEFAULT_STAGES = {
     "dev": StageConfig("dev", 18080, 8 * 3600),
-    "staging": StageConfig("staging", 18081, 4 * 3600),
+    "staging": StageConfig("staging", 18081, 4 * 3600, "rollback"),
     "production": StageConfig("production", 18082, 3600),
 }
 
@@ -131,10 +132,13 @@ def _stages(data: Any) -> dict[str, StageConfig]:
     stages = dict(DEFAULT_STAGES)
     for name, raw in table.items():
         path = f"stages.{name}"
-        stage = _table(raw, path, {"port", "rto"})
+        stage = _table(raw, path, {"port", "rto", "policy"})
         default = DEFAULT_STAGES[name]
         rto = parse_duration(f"{path}.rto", stage["rto"]) if "rto" in stage else default.rto_seconds
-        stages[name] = StageConfig(name, _port(stage, "port", path, default.port), rto)
+        policy = stage.get("policy", default.policy)
+        if policy not in ("rollback", "alert"):
+            raise ConfigInvalid(f"{path}.policy", f'expected "rollback" or "alert", got {policy!r}')
+        stages[name] = StageConfig(name, _port(stage, "port", path, default.port), rto, policy)
     ports = [stage.port for stage in stages.values()]
     if len(set(ports)) != len(ports):
         raise ConfigInvalid(

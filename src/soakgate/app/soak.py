@@ -1,0 +1,1194 @@
+"""Use case: soak a stage — probe it through its proxy, sample the engine, store, judge, act.
+
+    result = run_monitor(project, config, state, "staging", policy="rollback")
+    result.stopped_because          # "stopped", "duration reached", "rolled back to …", …
+    soak_status(state, "staging", config.slo).verdict.state    # "healthy" | "breached" | …
+
+The monitor, once a probe interval (``[slo] probe_interval``, 1 s):
+
+- probes ``http://127.0.0.1:<port><health_path>`` with a timeout that fits inside the gap
+  threshold (so a hanging release shows as failed probes, never as a gap), and every
+  ``metrics_every`` probes scrapes ``/metrics`` when the service has it (kept as two counters
+  of user traffic in the monitor file, nothing more);
+- every ``engine_every`` (10 s) re-reads the stage (a new active release starts a new soak: a
+  soak's samples are never mixed) and takes an engine sample of the active container;
+- every ``judge_every`` (60 s; stretched if judging would take more than ``judge_budget``,
+  2 % of a core) judges the soak and records the verdict. The monitor keeps the soak's samples
+  in memory as it records them (loaded once on a resume; about 75 MiB for a week at 1 probe/s),
+  so a verdict at the end of a week costs the judgement alone (~0.6 s), not a reload (~2 s).
+  On a breach it applies the stage's policy: ``alert`` records it (verdict, ledger "soak"
+  event); ``rollback`` flips the stage to its warm slot, ends the soak as breached and stops.
+
+Engine down is a gap, not a breach. A failed probe is checked against the engine: when the
+engine does not answer a ping, the probe is not recorded (the silence becomes a gap) until it
+answers again; then, for at most ``recovery_grace`` (120 s) and until the first ok probe,
+failed probes are not recorded either — the engine is still restarting the stage's
+containers. A failed probe while the engine answers is the release's failure.
+
+Samples are committed in batches (``batch_seconds``, 5 s) with the monitor's heartbeat; a
+SIGKILLed monitor loses at most the uncommitted batch, and a new one resumes the same soak.
+SIGTERM (``soakgate soak stop``) or Ctrl-C commit the batch and leave the soak open, so the
+week goes on when monitoring does; ``soak stop --end`` ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.adapters.soak_store import Soak, SoakRecorder, SoakStore
+from soakgate.adapters.state_db import StateDB
+from soakgate.app.stages import stage_engine
+from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.soak import BREACHED, EngineSample, Sample, SloConfig, Verdict, judge_soak
+from soakgate.errors import ConfigError, LockHeld, RollbackFailed, SoakgateError
+
+POLICIES = ("alert", "rollback")
+ACTOR = "soakgate soak monitor"
+MONITOR_DIR = "soak"
+MAX_OUTAGES = 50
+
+
+class NothingDeployed(SoakgateError):
+    """The stage runs no release, so there is nothing to soak."""
+
+
+# --- ports -----------------------------------------------------------------------------------
+
+
+class EngineReader(Protocol):
+    """The Docker engine as the monitor sees it (``EngineStats`` is the real one)."""
+
+    def ping(self) -> bool: ...
+
+    def read(self, container: str, t: float) -> EngineSample | None: ...
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    """What the monitor watches: the stage's active slot, and the warm one behind it."""
+
+    stage: str
+    url: str  # the proxy, http://127.0.0.1:<port>
+    active_slot: str | None = None
+    release: str | None = None  # digest of the active release; None: nothing deployed
+    container: str | None = None  # the active app container (name or id)
+    warm_slot: str | None = None
+    baseline: str | None = None  # digest of the warm slot's release (the previous one)
+    warm_running: bool = False
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """How often the monitor does what; the probe interval comes from the SLO config."""
+
+    probe_interval: float = 1.0
+    probe_timeout: float | None = None  # None: 80 % of (gap threshold - probe interval), ≤ 2 s
+    engine_every: float = 10.0
+    judge_every: float = 60.0
+    judge_budget: float = 0.02  # share of a core judging may take (stretches judge_every)
+    metrics_every: int = 60  # probes between /metrics scrapes; 0: never
+    batch_seconds: float = 5.0
+    recovery_grace: float = 120.0
+
+    @classmethod
+    def for_slo(cls, slo: SloConfig, **overrides: Any) -> MonitorSettings:
+        return cls(probe_interval=slo.probe_interval_seconds, **overrides)
+
+    def timeout(self, slo: SloConfig) -> float:
+        if self.probe_timeout is not None:
+            return self.probe_timeout
+        room = max(0.2, slo.gap_threshold - self.probe_interval)
+        return min(2.0, 0.8 * room)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one probe interval did (for ``on_tick``: progress lines, tests)."""
+
+    t: float
+    sample: Sample | None  # None when the probe was not recorded
+    dropped: str | None  # why not: "engine down", "engine recovering"
+    engine_down: bool
+    soak_id: int
+    probes: int  # recorded by this run
+    verdict: Verdict | None = None  # set when the soak was judged in this tick
+
+
+@dataclass
+class MonitorResult:
+    """How a monitor run ended."""
+
+    soak_id: int
+    release: str
+    stopped_because: str
+    verdict: Verdict | None = None
+    probes: int = 0  # recorded by this run
+    dropped: int = 0  # not recorded: the engine was down or recovering
+    engine_samples: int = 0
+    outages: list[dict[str, float | None]] = field(default_factory=list)
+    rollback: dict[str, Any] | None = None
+
+
+# --- stage and probes --------------------------------------------------------------------------
+
+
+def stage_locator(
+    project: Path, config: ProjectConfig, state: Path, stage: str
+) -> Callable[[], StageTarget]:
+    """Reads the stage from the engine and the proxy's upstream file (the truth, not Pulumi)."""
+    engine = stage_engine(project, config, state, stage)
+    url = f"http://127.0.0.1:{engine.proxy_port}"
+
+    def locate() -> StageTarget:
+        table = engine.read_slots()
+        active = table.active_slot
+        if active is None or active.empty or not active.digest:
+            return StageTarget(stage, url)
+        warm = table.slot(table.inactive_name)
+        return StageTarget(
+            stage,
+            url,
+            active.name,
+            active.digest,
+            active.container or engine.names.app(active.name),
+            warm.name,
+            warm.digest if not warm.empty else None,
+            warm.running,
+        )
+
+    return locate
+
+
+class HttpProbe:
+    """Probes one URL with a short timeout; each probe is a fresh connection, like a client's.
+
+    probe = HttpProbe("http://127.0.0.1:18081/health", timeout=1.6)
+    probe(time.time())     # Sample(t, ok=True, status=200, latency_ms=2.1)
+    """
+
+    def __init__(self, url: str, timeout: float, metrics_url: str | None = None) -> None:
+        import httpx  # imported here: the status command does not need it
+
+        self.url = url
+        self.metrics_url = metrics_url
+        self._httpx = httpx
+        self._client = httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+
+    def __call__(self, t: float) -> Sample:
+        httpx = self._httpx
+        started = time.perf_counter()
+        try:
+            response = self._client.get(self.url)
+        except httpx.HTTPError as exc:
+            return Sample(t, False, None, None, type(exc).__name__)
+        latency = (time.perf_counter() - started) * 1000.0
+        ok = 200 <= response.status_code < 300
+        return Sample(
+            t, ok, response.status_code, latency, None if ok else f"HTTP {response.status_code}"
+        )
+
+    def scrape(self) -> str | None:
+        """The service's ``/metrics`` text, or None when it has none (or did not answer)."""
+        if self.metrics_url is None:
+            return None
+        try:
+            response = self._client.get(self.metrics_url)
+        except self._httpx.HTTPError:
+            return None
+        return response.text if response.status_code == 200 else None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+_REQUESTS = re.compile(r"^http_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)", re.M)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def traffic_counters(metrics_text: str, skip_paths: tuple[str, ...]) -> tuple[float, float]:
+    """(requests, 5xx answers) of ``http_requests_total`` in Prometheus text, without the
+    probes' own paths.
+
+        traffic_counters('http_requests_total{path="/x",status="502"} 3.0', ("/health",))  # (3, 3)
+    """
+    requests = errors = 0.0
+    for labels, value in _REQUESTS.findall(metrics_text):
+        found = dict(_LABEL.findall(labels))
+        if found.get("path") in skip_paths:
+            continue
+        requests += float(value)
+        if found.get("status", "").startswith("5"):
+            errors += float(value)
+    return requests, errors
+
+
+# --- the monitor file: policy, pid, log, outages, traffic ------------------------------------
+
+
+def monitor_dir(state: Path) -> Path:
+    return state / MONITOR_DIR
+
+
+def monitor_file(state: Path, stage: str) -> Path:
+    """``<state>/soak/<stage>.json``: what the monitor of the stage is and did."""
+    return monitor_dir(state) / f"{stage}.json"
+
+
+def log_file(state: Path, stage: str) -> Path:
+    return monitor_dir(state) / f"{stage}.log"
+
+
+def read_monitor_file(state: Path, stage: str) -> dict[str, Any]:
+    """The monitor file's content; {} when there is none or it cannot be read."""
+    try:
+        data = json.loads(monitor_file(state, stage).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_monitor_file(state: Path, stage: str, data: dict[str, Any]) -> None:
+    path = monitor_file(state, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    partial.replace(path)
+
+
+def process_alive(pid: int | None) -> bool:
+    """True for a running process (a zombie — killed, not yet reaped — is not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def resolve_policy(
+    state: Path, stage: str, config: ProjectConfig, store: SoakStore, explicit: str | None
+) -> str:
+    """``--policy``, else the one the open soak was started with, else the stage's config
+    (``[stages.<name>] policy``), else "alert"."""
+    if explicit is not None:
+        policy = explicit
+    else:
+        previous = read_monitor_file(state, stage)
+        open_soak = store.open_soak(stage)
+        configured = getattr(config.stages.get(stage), "policy", None)
+        if open_soak is not None and previous.get("soak_id") == open_soak.id:
+            policy = str(previous.get("policy") or configured or "alert")
+        else:
+            policy = str(configured or "alert")
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown soak policy {policy!r}", hint="use rollback or alert")
+    return policy
+
+
+# --- the monitor -------------------------------------------------------------------------------
+
+
+RollbackAction = Callable[[str, Verdict], dict[str, Any]]
+
+
+class _Monitor:
+    def __init__(
+        self,
+        stage: str,
+        state: Path,
+        slo: SloConfig,
+        settings: MonitorSettings,
+        *,
+        store: SoakStore,
+        locate: Callable[[], StageTarget],
+        probe: Callable[[float], Sample],
+        scrape: Callable[[], str | None] | None,
+        engine: EngineReader,
+        clock: Callable[[], float],
+        sleep: Callable[[float], object],
+        stop: threading.Event,
+        policy: str,
+        rollback: RollbackAction,
+        ledger: Callable[..., object],
+        warn: Callable[[str], None],
+        skip_paths: tuple[str, ...],
+    ) -> None:
+        self.stage = stage
+        self.state = state
+        self.slo = slo
+        self.settings = settings
+        self.store = store
+        self.locate = locate
+        self.probe = probe
+        self.scrape = scrape
+        self.engine = engine
+        self.clock = clock
+        self.sleep = sleep
+        self.stop = stop
+        self.policy = policy
+        self.rollback_action = rollback
+        self.ledger = ledger
+        self.warn = warn
+        self.skip_paths = skip_paths
+        self.recorder: SoakRecorder | None = None
+        self.target = StageTarget(stage, "")
+        self.baseline_latencies: list[float] = []
+        # the soak's samples, kept as they are recorded: judging then needs no reload
+        self.probes: list[Sample] = []
+        self.engines: list[EngineSample] = []
+        self.result: MonitorResult | None = None
+        self.down_since: float | None = None
+        self.recovering_until: float | None = None
+        self.last_beat = 0.0
+        self.last_state: str | None = None
+        self.breach_reported = False
+        self.metrics_misses = 0
+        self.traffic: dict[str, Any] = {}
+        self._counter_last: tuple[float, float] | None = None
+        self.started_at = clock()
+        self.engine_trouble = False
+        self.finished = False  # the soak was ended (rollback, stage gone): nothing to close
+
+    # bookkeeping
+    @property
+    def soak(self) -> Soak:
+        assert self.recorder is not None
+        return self.recorder.soak
+
+    def begin(self, target: StageTarget) -> None:
+        assert target.release is not None
+        if self.recorder is not None:
+            self.recorder.flush()
+        self.recorder = self.store.begin(
+            self.stage,
+            target.release,
+            target.baseline,
+            clock=self.clock,
+            batch_size=1000,
+            batch_seconds=self.settings.batch_seconds,
+            warn=self.warn,
+        )
+        self.target = target
+        self.last_beat = self.clock()
+        self.baseline_latencies = self.store.baseline_latencies_ms(self.recorder.soak)
+        self.probes = self.store.probe_samples(self.recorder.soak.id)
+        self.engines = self.store.engine_samples(self.recorder.soak.id)
+        soak = self.recorder.soak
+        if self.result is None:
+            self.result = MonitorResult(soak.id, soak.release, "running")
+        else:
+            self.result.soak_id, self.result.release = soak.id, soak.release
+        previous = read_monitor_file(self.state, self.stage)
+        if previous.get("soak_id") == soak.id:  # a resume: keep what the last monitor saw
+            self.result.outages = list(previous.get("engine_outages") or [])
+            self.traffic = dict(previous.get("traffic") or {})
+        else:
+            self.result.outages, self.traffic = [], {}
+        self._counter_last = None
+        self.last_state = soak.state
+        self.breach_reported = soak.state == BREACHED
+        kind = "resumed" if soak.started_at < self.last_beat - 1e-3 else "started"
+        self.warn(
+            f"soak #{soak.id} of {soak.release} on {self.stage} {kind}"
+            f" (baseline {soak.baseline or 'none'}, policy {self.policy})"
+        )
+        self.save("running")
+
+    def save(self, status: str, because: str | None = None) -> None:
+        assert self.result is not None
+        verdict = self.result.verdict
+        _write_monitor_file(
+            self.state,
+            self.stage,
+            {
+                "stage": self.stage,
+                "pid": os.getpid(),
+                "policy": self.policy,
+                "status": status,
+                "stopped_because": because,
+                "log": str(log_file(self.state, self.stage)),
+                "monitor_started_at": self.started_at,
+                "updated_at": self.clock(),
+                "soak_id": self.result.soak_id,
+                "release": self.result.release,
+                "engine_outages": self.result.outages[-MAX_OUTAGES:],
+                "traffic": self.traffic,
+                "verdict": None
+                if verdict is None
+                else {
+                    "state": verdict.state,
+                    "judged_at": verdict.judged_at,
+                    "observed_seconds": verdict.observed_seconds,
+                },
+            },
+        )
+
+    # the loop
+    def run(
+        self,
+        until: float | None,
+        max_samples: int | None,
+        on_tick: Callable[[Tick], None] | None,
+    ) -> MonitorResult:
+        target = self.locate()
+        if target.release is None:
+            raise NothingDeployed(
+                f"nothing deployed on {self.stage}: deploy first",
+                hint=f"soakgate deploy {self.stage} --release DIGEST",
+            )
+        self.begin(target)
+        assert self.result is not None
+        settings = self.settings
+        interval = settings.probe_interval
+        now = self.clock()
+        next_probe, next_engine, next_judge = now, now, now + settings.judge_every
+        taken = 0
+        because = "stopped"
+        try:
+            while True:
+                now = self.clock()
+                if self.stop.is_set():
+                    break
+                if until is not None and now >= until:
+                    because = "duration reached"
+                    break
+                if max_samples is not None and taken >= max_samples:
+                    because = "max samples reached"
+                    break
+                if now >= next_engine and self.down_since is None:
+                    next_engine = now + settings.engine_every
+                    if self.engine_tick(now) is not None:
+                        return self.result
+                sample, dropped = self.probe_tick(now)
+                taken += 1
+                if settings.metrics_every and self.scrape and taken % settings.metrics_every == 0:
+                    self.scrape_tick()
+                verdict = None
+                if self.clock() >= next_judge:
+                    verdict, cost = self.judge()
+                    next_judge = self.clock() + max(
+                        settings.judge_every, cost / settings.judge_budget
+                    )
+                    ended = self.act(verdict)
+                    if ended is not None:
+                        because = ended
+                if on_tick is not None:
+                    on_tick(
+                        Tick(
+                            now,
+                            sample,
+                            dropped,
+                            self.down_since is not None,
+                            self.soak.id,
+                            self.result.probes,
+                            verdict,
+                        )
+                    )
+                if self.finished:
+                    return self.result
+                next_probe += interval
+                later = self.clock()
+                if next_probe < later - interval:  # fell behind (a suspend): no burst
+                    next_probe = later
+                if next_probe > later and self.sleep(next_probe - later) is True:
+                    break  # a stop event's wait() says it was set
+        except BaseException:
+            with contextlib.suppress(SoakgateError):
+                self.save("crashed", "error")
+            raise
+        self.finish_run(because)
+        return self.result
+
+    def finish_run(self, because: str) -> None:
+        """Commit, judge once more, let go of the soak (it stays open for a resume)."""
+        assert self.result is not None and self.recorder is not None
+        if self.down_since is not None:
+            self.result.outages[-1]["end"] = self.clock()
+        self.recorder.flush()
+        verdict, _ = self.judge()
+        self.result.verdict = verdict
+        self.recorder.close()
+        self.result.stopped_because = because
+        self.save("stopped", because)
+        self.warn(f"monitor stopped ({because}); soak #{self.soak.id} stays open for a resume")
+
+    def engine_tick(self, now: float) -> str | None:
+        """Re-read the stage and take an engine sample; a reason to stop, or None."""
+        assert self.result is not None and self.recorder is not None
+        try:
+            target = self.locate()
+            sample = None
+            if target.release == self.target.release and target.container is not None:
+                sample = self.engine.read(target.container, now)
+        except Exception as exc:  # the engine's: DockerError, the Docker SDK's, requests', OS
+            if not self.engine_trouble:
+                self.warn(f"engine sample skipped: {type(exc).__name__}: {exc}")
+            self.engine_trouble = True
+            return None
+        self.engine_trouble = False
+        if target.release is None:
+            because = "stage not deployed any more"
+            self.recorder.finish(because=because)
+            self.finished = True
+            self.result.stopped_because = because
+            self.save("stopped", because)
+            self.warn(f"{self.stage} runs no release any more: soak ended, monitor stops")
+            return because
+        if target.release != self.target.release:
+            self.warn(f"{self.stage} now runs {target.release}: a new soak begins")
+            self.begin(target)
+            return None
+        self.target = target
+        if sample is not None:
+            self.recorder.add_engine(sample)
+            self.engines.append(sample)
+            self.result.engine_samples += 1
+        return None
+
+    def probe_tick(self, now: float) -> tuple[Sample | None, str | None]:
+        """Probe once; record the sample unless it failed for the engine's sake."""
+        assert self.result is not None and self.recorder is not None
+        sample = self.probe(now)
+        if self.down_since is not None and self.engine.ping():
+            self.warn(f"Docker engine answers again after {now - self.down_since:.0f}s")
+            self.result.outages[-1]["end"] = now
+            self.down_since = None
+            self.recovering_until = now + self.settings.recovery_grace
+            self.save("running")
+        dropped: str | None = None
+        if sample.ok:
+            self.recovering_until = None
+        elif self.down_since is not None:
+            dropped = "engine down"
+        elif not self.engine.ping():
+            self.down_since = now
+            self.result.outages.append({"start": now, "end": None})
+            self.warn("Docker engine does not answer: probes are not recorded (a gap)")
+            self.save("running")
+            dropped = "engine down"
+        elif self.recovering_until is not None and now < self.recovering_until:
+            dropped = "engine recovering"
+        if dropped is None:
+            self.recorder.add(sample)
+            self.probes.append(sample)
+            self.result.probes += 1
+            return sample, None
+        self.result.dropped += 1
+        if self.clock() - self.last_beat >= self.settings.batch_seconds:
+            self.recorder.beat()  # no samples come: keep the heartbeat fresh
+            self.last_beat = self.clock()
+        return None, dropped
+
+    def scrape_tick(self) -> None:
+        assert self.scrape is not None
+        text = self.scrape()
+        if text is None:
+            self.metrics_misses += 1
+            if self.metrics_misses >= 3:
+                self.scrape = None  # the service has no /metrics: stop asking
+            return
+        self.metrics_misses = 0
+        requests, errors = traffic_counters(text, self.skip_paths)
+        last = self._counter_last
+        self._counter_last = (requests, errors)
+        if last is None:
+            self.traffic.setdefault("requests", 0.0)
+            self.traffic.setdefault("errors_5xx", 0.0)
+            return
+        # counters only grow; a drop means the service restarted: count from zero
+        self.traffic["requests"] = self.traffic.get("requests", 0.0) + (
+            requests - last[0] if requests >= last[0] else requests
+        )
+        self.traffic["errors_5xx"] = self.traffic.get("errors_5xx", 0.0) + (
+            errors - last[1] if errors >= last[1] else errors
+        )
+        self.traffic["scraped_at"] = self.clock()
+
+    def judge(self) -> tuple[Verdict, float]:
+        """Judge the soak now and record its state; (verdict, seconds it took)."""
+        assert self.result is not None and self.recorder is not None
+        started = time.perf_counter()
+        self.recorder.flush()
+        soak = self.soak
+        verdict = judge_soak(
+            self.probes,
+            self.engines,
+            self.baseline_latencies,
+            self.slo,
+            now=self.clock(),
+            started_at=soak.started_at,
+        )
+        self.recorder.record_state(verdict.state)
+        self.last_beat = self.clock()
+        self.result.verdict = verdict
+        if verdict.state != self.last_state:
+            why = f": {verdict.reasons[0]}" if verdict.reasons else ""
+            self.warn(f"verdict {self.last_state} → {verdict.state}{why}")
+            self.last_state = verdict.state
+        self.save("running")
+        return verdict, time.perf_counter() - started
+
+    def act(self, verdict: Verdict) -> str | None:
+        """Apply the policy to a breach; a reason to stop, or None."""
+        assert self.result is not None and self.recorder is not None
+        if verdict.state != BREACHED:
+            self.breach_reported = False
+            return None
+        if self.policy == "alert":
+            if not self.breach_reported:
+                self.breach_reported = True
+                self.ledger(
+                    "soak",
+                    actor=ACTOR,
+                    stage=self.stage,
+                    to_release=self.soak.release,
+                    data=_breach_data(verdict, "alert"),
+                )
+            return None
+        reason = "soak breached: " + "; ".join(verdict.reasons[:3])
+        self.warn(f"policy rollback: {reason}")
+        self.recorder.flush()
+        try:
+            outcome = self.rollback_action(reason, verdict)
+        except SoakgateError as exc:
+            because = f"breached; rollback failed: {exc.message}"
+            self.ledger(
+                "soak",
+                actor=ACTOR,
+                stage=self.stage,
+                to_release=self.soak.release,
+                data={**_breach_data(verdict, "rollback"), "rollback_error": exc.message},
+            )
+            self.recorder.finish(state=BREACHED, because=because)
+            self.finished = True
+            self.result.stopped_because = because
+            self.save("stopped", because)
+            self.warn(because)
+            raise
+        self.result.rollback = outcome
+        self.ledger(
+            "soak",
+            actor=ACTOR,
+            stage=self.stage,
+            from_release=outcome.get("from_release") or self.soak.release,
+            to_release=outcome.get("to_release"),
+            data={**_breach_data(verdict, "rollback"), "rollback": outcome},
+        )
+        to = outcome.get("to_release") or self.target.baseline or "the warm slot"
+        because = f"rolled back to {to}: {reason}"
+        self.recorder.finish(state=BREACHED, because=because)
+        self.finished = True
+        self.result.stopped_because = because
+        self.save("stopped", because)
+        self.warn(because)
+        return because
+
+
+def _breach_data(verdict: Verdict, policy: str) -> dict[str, Any]:
+    return {
+        "verdict": verdict.state,
+        "policy": policy,
+        "reasons": list(verdict.reasons),
+        "rows": [
+            {"name": r.name, "measured": r.measured, "threshold": r.threshold, "ok": r.ok}
+            for r in verdict.slo_rows
+            if r.ok is not None
+        ],
+        "observed_seconds": round(verdict.observed_seconds, 3),
+        "probes": verdict.probes,
+    }
+
+
+# --- the policy's rollback -------------------------------------------------------------------
+
+
+def policy_rollback(
+    project: Path, config: ProjectConfig, state: Path, stage: str
+) -> RollbackAction:
+    """The rollback the policy runs: :func:`soakgate.app.rollback.emergency_rollback` (it
+    records its own "rollback" ledger event), or where that is missing, a flip of the proxy to
+    the warm slot done here (:func:`flip_to_warm`: event "rollback", path "soak-policy"). The
+    monitor adds a "soak" event with the verdict either way."""
+
+    def act(reason: str, verdict: Verdict) -> dict[str, Any]:
+        try:
+            from soakgate.app.rollback import emergency_rollback
+        except ImportError:
+            return flip_to_warm(project, config, state, stage, reason=reason, verdict=verdict)
+        result = emergency_rollback(project, config, state, stage, reason=reason, actor=ACTOR)
+        outcome: dict[str, Any] = dict(result.as_dict())
+        outcome.update(
+            from_release=getattr(result.plan, "from_release", None),
+            to_release=getattr(result.plan, "to_release", None),
+        )
+        return outcome
+
+    return act
+
+
+def flip_to_warm(
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    stage: str,
+    *,
+    reason: str,
+    verdict: Verdict | None = None,
+) -> dict[str, Any]:
+    """Switch the stage's proxy to its warm slot, only when that slot runs and is healthy;
+    append a "rollback" ledger event (path "soak-policy"). Returns what it did."""
+    import httpx
+
+    began = time.time()
+    engine = stage_engine(project, config, state, stage)
+    table = engine.read_slots()
+    active = table.active_slot
+    warm = table.slot(table.inactive_name)
+    hint = f"roll back cold: soakgate rollback {stage} --to RELEASE"
+    if active is None or warm.empty or not warm.digest:
+        raise RollbackFailed(f"no warm slot of {stage} holds a release: no emergency flip", hint)
+    if not warm.running:
+        raise RollbackFailed(
+            f"the warm slot {warm.name} of {stage} ({warm.digest[:19]}) is not running:"
+            " no emergency flip",
+            hint,
+        )
+    name = engine.names.app(warm.name)
+    url = f"http://{engine.address(name)}:{config.service.port}{config.service.health_path}"
+    try:
+        healthy = httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if not healthy:
+        raise RollbackFailed(
+            f"the warm slot {warm.name} of {stage} ({warm.digest[:19]}) is not healthy:"
+            " no emergency flip",
+            hint,
+        )
+    seconds = engine.switch(warm.name, warm.digest, config.service.port, config.service.health_path)
+    outcome: dict[str, Any] = {
+        "path": "soak-policy",
+        "reason": reason,
+        "from_slot": active.name,
+        "to_slot": warm.name,
+        "from_release": active.digest,
+        "to_release": warm.digest,
+        "seconds_to_restored": round(time.time() - began, 3),
+        "switch_seconds": round(seconds, 3),
+    }
+    data: dict[str, Any] = dict(outcome)
+    if verdict is not None:
+        data["verdict"] = _breach_data(verdict, "rollback")
+    ledger = LedgerStore.open(state)
+    try:
+        ledger.append(
+            "rollback",
+            actor=ACTOR,
+            stage=stage,
+            from_release=active.digest,
+            to_release=warm.digest,
+            data=data,
+        )
+    finally:
+        ledger.close()
+    return outcome
+
+
+# --- the use cases -----------------------------------------------------------------------------
+
+
+def check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
+
+
+def run_monitor(
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    stage: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], object] | None = None,
+    probe: Callable[[float], Sample] | None = None,
+    scrape: Callable[[], str | None] | None = None,
+    engine_reader: EngineReader | None = None,
+    locate: Callable[[], StageTarget] | None = None,
+    until: float | None = None,
+    max_samples: int | None = None,
+    on_tick: Callable[[Tick], None] | None = None,
+    policy: str | None = None,
+    rollback: RollbackAction | None = None,
+    settings: MonitorSettings | None = None,
+    stop: threading.Event | None = None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> MonitorResult:
+    """Soak ``stage`` until ``until`` (a ``clock()`` time), ``max_samples`` probes, or ``stop``.
+
+    Every adapter is injectable (a week runs in seconds with a fake clock, probe and engine);
+    the defaults are the real ones: :class:`HttpProbe` through the stage's proxy,
+    :class:`~soakgate.adapters.engine_stats.EngineStats`, the engine's slot table.
+
+        run_monitor(project, config, state, "staging", until=time.time() + 60, policy="alert")
+    """
+    check_stage(stage)
+    slo = config.slo
+    settings = settings or MonitorSettings.for_slo(slo)
+    stop = stop or threading.Event()
+    store = SoakStore.open(state)
+    closers: list[Callable[[], None]] = [store.close]
+    try:
+        chosen = resolve_policy(state, stage, config, store, policy)
+        locate = locate or stage_locator(project, config, state, stage)
+        if probe is None:
+            target = locate()
+            base = target.url or f"http://127.0.0.1:{config.stages[stage].port}"
+            http = HttpProbe(
+                base + config.service.health_path,
+                settings.timeout(slo),
+                base + "/metrics" if settings.metrics_every else None,
+            )
+            closers.append(http.close)
+            probe = http
+            scrape = scrape or http.scrape
+        if engine_reader is None:
+            from soakgate.adapters.engine_stats import EngineStats
+
+            stats = EngineStats()
+            closers.append(stats.close)
+            engine_reader = stats
+        ledger = LedgerStore.open(state)
+        closers.append(ledger.close)
+        monitor = _Monitor(
+            stage,
+            state,
+            slo,
+            settings,
+            store=store,
+            locate=locate,
+            probe=probe,
+            scrape=scrape,
+            engine=engine_reader,
+            clock=clock,
+            sleep=sleep or stop.wait,
+            stop=stop,
+            policy=chosen,
+            rollback=rollback or policy_rollback(project, config, state, stage),
+            ledger=ledger.append,
+            warn=warn,
+            skip_paths=(config.service.health_path, "/metrics"),
+        )
+        return monitor.run(until, max_samples, on_tick)
+    finally:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                close()
+
+
+# --- background monitor ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    pid: int
+    log: Path
+    soak_id: int
+    seconds: float  # from spawn to the first heartbeat
+
+
+def monitor_command(stage: str, policy: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    """The argv of a foreground monitor (``python -m soakgate.cli.soak run STAGE``)."""
+    argv = [sys.executable, "-m", "soakgate.cli.soak", "run", stage]
+    if policy:
+        argv += ["--policy", policy]
+    return argv + list(extra)
+
+
+def start_monitor(
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    stage: str,
+    *,
+    policy: str | None = None,
+    extra: tuple[str, ...] = (),
+    wait: float = 30.0,
+) -> Started:
+    """Spawn the monitor detached (new session, output to ``<state>/soak/<stage>.log``) and
+    return once its first heartbeat is on disk."""
+    check_stage(stage)
+    store = SoakStore.open(state)
+    try:
+        current = store.open_soak(stage)
+        if current is not None and current.pid is not None and process_alive(current.pid):
+            age = time.time() - (current.heartbeat or 0.0)
+            if age <= 30.0:
+                raise LockHeld(
+                    f"stage {stage} is already soaked by monitor pid {current.pid}"
+                    f" (soak #{current.id})",
+                    hint=f"soakgate soak status {stage}; stop it with: soakgate soak stop {stage}",
+                )
+        if policy is not None:
+            resolve_policy(state, stage, config, store, policy)
+        target = stage_locator(project, config, state, stage)()
+        if target.release is None:
+            raise NothingDeployed(
+                f"nothing deployed on {stage}: deploy first",
+                hint=f"soakgate deploy {stage} --release DIGEST",
+            )
+        log = log_file(state, stage)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        spawned = time.time()
+        with open(log, "ab") as output:
+            child = subprocess.Popen(
+                monitor_command(stage, policy, extra),
+                cwd=project,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = spawned + wait
+        while time.time() < deadline:
+            if child.poll() is not None:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
+                raise SoakgateError(
+                    f"the soak monitor of {stage} exited at once"
+                    f" (exit {child.returncode}):\n{tail}",
+                    hint=f"see {log}",
+                )
+            soak = store.open_soak(stage)
+            if soak is not None and soak.pid == child.pid and (soak.heartbeat or 0) >= spawned - 1:
+                return Started(child.pid, log, soak.id, time.time() - spawned)
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGTERM)
+        raise SoakgateError(
+            f"the soak monitor of {stage} (pid {child.pid}) did not report within {wait:.0f}s",
+            hint=f"see {log}",
+        )
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class Stopped:
+    pid: int | None
+    soak_id: int | None
+    ended: bool
+    seconds: float
+
+
+def stop_monitor(state: Path, stage: str, *, end: bool = False, wait: float = 30.0) -> Stopped:
+    """SIGTERM the stage's monitor and wait for it to commit and go; ``end`` also ends the
+    soak (a later start begins a new one)."""
+    check_stage(stage)
+    began = time.time()
+    store = SoakStore.open(state)
+    try:
+        soak = store.open_soak(stage)
+        pid = soak.pid if soak is not None else None
+        if pid is None or not process_alive(pid):
+            pid = read_monitor_file(state, stage).get("pid")
+            if not isinstance(pid, int) or not process_alive(pid) or not _is_monitor(pid):
+                pid = None
+        if pid is None and not (end and soak is not None):
+            raise SoakgateError(
+                f"no soak monitor runs for {stage}", hint=f"soakgate soak status {stage}"
+            )
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.time() + wait
+            while process_alive(pid):
+                if time.time() > deadline:
+                    raise SoakgateError(
+                        f"the soak monitor of {stage} (pid {pid}) did not stop within {wait:.0f}s",
+                        hint=f"kill it: kill -KILL {pid} (committed samples are kept)",
+                    )
+                time.sleep(0.1)
+        ended = False
+        if end:
+            soak = store.open_soak(stage)
+            if soak is not None:
+                recorder = store.begin(stage, soak.release, soak.baseline)
+                recorder.finish(because="stopped")
+                ended = True
+                previous = read_monitor_file(state, stage)
+                if previous:
+                    previous.update(status="stopped", stopped_because="soak ended by soak stop")
+                    _write_monitor_file(state, stage, previous)
+        return Stopped(pid, soak.id if soak else None, ended, time.time() - began)
+    finally:
+        store.close()
+
+
+def _is_monitor(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"soakgate.cli.soak" in command or (b"soak" in command and b"run" in command)
+
+
+# --- reading soaks -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitorInfo:
+    pid: int | None
+    alive: bool
+    policy: str | None
+    status: str | None  # "running", "stopped", "crashed" (as the monitor last wrote it)
+    stopped_because: str | None
+    heartbeat_age: float | None
+    log: str | None
+    outages: list[dict[str, Any]]
+    traffic: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SoakStatus:
+    stage: str
+    soak: Soak
+    verdict: Verdict
+    monitor: MonitorInfo
+    slo: SloConfig
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "soak": dataclasses.asdict(self.soak),
+            "monitor": dataclasses.asdict(self.monitor),
+            "verdict": self.verdict.as_dict(),
+        }
+
+
+def judge_stored(store: SoakStore, soak: Soak, slo: SloConfig, now: float) -> Verdict:
+    """Judge a stored soak at ``now`` (an ended soak at its end); a soak ended by a policy
+    rollback stays breached."""
+    at = soak.ended_at if soak.ended_at is not None else now
+    verdict = judge_soak(
+        store.probe_samples(soak.id),
+        store.engine_samples(soak.id),
+        store.baseline_latencies_ms(soak),
+        slo,
+        now=at,
+        started_at=soak.started_at,
+    )
+    reason = soak.end_reason or ""
+    ended_by_policy = soak.state == BREACHED and reason.startswith(("rolled", "breached"))
+    if verdict.state != BREACHED and ended_by_policy:
+        verdict = dataclasses.replace(verdict, state=BREACHED, reasons=[reason, *verdict.reasons])
+    return verdict
+
+
+def soak_status(
+    state: Path, stage: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
+) -> SoakStatus:
+    """The stage's open soak (else its newest), judged now, and its monitor."""
+    check_stage(stage)
+    store = SoakStore.open(state)
+    try:
+        soak = store.open_soak(stage)
+        if soak is None:
+            soaks = store.soaks(stage)
+            if not soaks:
+                raise SoakgateError(
+                    f"no soak of {stage} yet", hint=f"start one: soakgate soak start {stage}"
+                )
+            soak = soaks[0]
+        now = clock()
+        verdict = judge_stored(store, soak, slo, now)
+    finally:
+        store.close()
+    data = read_monitor_file(state, stage)
+    same = data.get("soak_id") == soak.id
+    pid = soak.pid if soak.pid is not None else (data.get("pid") if same else None)
+    running = soak.pid == pid or data.get("status") == "running"  # else: it let the soak go
+    alive = isinstance(pid, int) and running and process_alive(pid)
+    monitor = MonitorInfo(
+        pid=pid if isinstance(pid, int) else None,
+        alive=alive,
+        policy=data.get("policy") if same else None,
+        status=(data.get("status") if same else None),
+        stopped_because=data.get("stopped_because") if same else None,
+        heartbeat_age=None if soak.heartbeat is None else max(0.0, now - soak.heartbeat),
+        log=data.get("log") if same else None,
+        outages=list(data.get("engine_outages") or []) if same else [],
+        traffic=dict(data.get("traffic") or {}) if same else {},
+    )
+    return SoakStatus(stage, soak, verdict, monitor, slo)
+
+
+def write_report(
+    state: Path, stage: str, slo: SloConfig, path: Path, *, clock: Callable[[], float] = time.time
+) -> Path:
+    """Render the stage's soak (open, else newest) as one self-contained HTML file."""
+    from soakgate.adapters.soak_report import load_series, render_report
+
+    status = soak_status(state, stage, slo, clock=clock)
+    store = SoakStore.open(state)
+    try:
+        series = load_series(store, status.soak.id)
+    finally:
+        store.close()
+    return render_report(
+        status.verdict,
+        series,
+        path,
+        slo=slo,
+        stage=stage,
+        release=status.soak.release,
+        baseline=status.soak.baseline,
+    )
+
+
+def release_verdict(
+    state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """The verdict JSON the production gate reads: ``{"release": digest, **verdict}`` of the
+    newest soak of ``release`` (a digest, 12+ digit prefix or tag), staging's first."""
+    db = StateDB.open(state)
+    try:
+        found = db.find_release(release)
+    finally:
+        db.close()
+    store = SoakStore.open(state)
+    try:
+        soaks = store.soaks()
+        digest = found.digest if found is not None else release
+        mine = [s for s in soaks if s.release == digest]
+        if not mine:
+            raise SoakgateError(
+                f"release {release} has not been soaked",
+                hint="deploy it to staging and run: soakgate soak start staging",
+            )
+        mine.sort(key=lambda s: (s.stage != "staging", -s.id))
+        verdict = judge_stored(store, mine[0], slo, clock())
+    finally:
+        store.close()
+    return {"release": digest, **verdict.as_dict()}

@@ -1,0 +1,492 @@
+"""The soak monitor with a fake clock, probe, engine and stage: a simulated week in seconds.
+
+What is checked: observed time, gaps and windows in breach after latency spikes and an outage;
+engine down is a gap, not a breach; a breach runs the rollback policy once and is on record;
+alert only records; a second monitor is refused; a restart resumes the same soak.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from soakgate.adapters.engine_stats import (
+    cgroup_files,
+    frame_cpu_percent,
+    frame_memory,
+    stat_value,
+    working_set,
+)
+from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.adapters.soak_store import SoakStore
+from soakgate.app.soak import (
+    MonitorSettings,
+    NothingDeployed,
+    StageTarget,
+    Tick,
+    monitor_file,
+    release_verdict,
+    resolve_policy,
+    run_monitor,
+    soak_status,
+    traffic_counters,
+)
+from soakgate.cli.soak import render_status
+from soakgate.core.config import ProjectConfig, StageConfig
+from soakgate.core.soak import BREACHED, HEALTHY, EngineSample, Sample, SloConfig, Verdict
+from soakgate.errors import LockHeld, RollbackFailed
+
+A = "sha256:" + "a" * 64  # the release soaking
+B = "sha256:" + "b" * 64  # the warm slot's (previous) release
+C = "sha256:" + "c" * 64
+T0 = 1_700_000_000.0
+HOUR = 3600.0
+DAY = 86400.0
+PROJECT = Path("/nonexistent-project")
+
+
+class Clock:
+    """A clock that only moves when the monitor sleeps."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeEngine:
+    """The Docker engine: down during ``down`` (start, end) spans; constant memory."""
+
+    def __init__(self, clock: Clock, down: tuple[tuple[float, float], ...] = ()) -> None:
+        self.clock = clock
+        self.down = down
+        self.reads: list[float] = []
+
+    def is_down(self, t: float) -> bool:
+        return any(start <= t < end for start, end in self.down)
+
+    def ping(self) -> bool:
+        return not self.is_down(self.clock())
+
+    def read(self, container: str, t: float) -> EngineSample | None:
+        assert container == "app-staging-blue", container
+        if self.is_down(t):
+            raise ConnectionError("engine down")
+        self.reads.append(t)
+        return EngineSample(t, 0, False, 200 * 1024**2, 1.5)
+
+
+def spans(*pairs: tuple[float, float]) -> Callable[[float], bool]:
+    return lambda t: any(start <= t < end for start, end in pairs)
+
+
+def make_probe(
+    engine: FakeEngine,
+    *,
+    failing: Callable[[float], bool] = lambda t: False,
+    slow: Callable[[float], bool] = lambda t: False,
+    refused: Callable[[float], bool] = lambda t: False,
+) -> Callable[[float], Sample]:
+    """Ok at 20 ms, except: engine down or ``refused`` → connection refused; ``failing`` → 500;
+    ``slow`` → 900 ms."""
+
+    def probe(t: float) -> Sample:
+        if engine.is_down(t) or refused(t):
+            return Sample(t, False, None, None, "ConnectError")
+        if failing(t):
+            return Sample(t, False, 500, 3.0, "HTTP 500")
+        return Sample(t, True, 200, 900.0 if slow(t) else 20.0 + (t % 7))
+
+    return probe
+
+
+def target(release: str = A) -> StageTarget:
+    return StageTarget(
+        "staging", "http://127.0.0.1:1", "blue", release, "app-staging-blue", "green", B, True
+    )
+
+
+class Rollbacks:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def __call__(self, reason: str, verdict: Verdict) -> dict[str, Any]:
+        self.calls.append(reason)
+        if self.fail:
+            raise RollbackFailed("the warm slot is not healthy")
+        return {"path": "soak-policy", "from_release": A, "to_release": B}
+
+
+def short_slo(**overrides: Any) -> SloConfig:
+    values: dict[str, Any] = {
+        "required_seconds": 600.0,
+        "window_seconds": 60.0,
+        "window_min_samples": 10,
+        "min_samples": 20,
+        "trend_window_seconds": 300.0,
+    }
+    values.update(overrides)
+    return SloConfig(**values)
+
+
+def monitor(
+    state: Path,
+    clock: Clock,
+    engine: FakeEngine,
+    probe: Callable[[float], Sample],
+    slo: SloConfig,
+    *,
+    until: float | None = None,
+    judge_every: float = 10.0,
+    engine_every: float = 10.0,
+    policy: str = "alert",
+    rollback: Callable[[str, Verdict], dict[str, Any]] | None = None,
+    locate: Callable[[], StageTarget] = target,
+    on_tick: Callable[[Tick], None] | None = None,
+    max_samples: int | None = None,
+    batch_seconds: float = 5.0,
+) -> Any:
+    settings = MonitorSettings.for_slo(
+        slo,
+        judge_every=judge_every,
+        engine_every=engine_every,
+        metrics_every=0,
+        batch_seconds=batch_seconds,
+        recovery_grace=30.0,
+    )
+    return run_monitor(
+        PROJECT,
+        ProjectConfig(slo=slo),
+        state,
+        "staging",
+        clock=clock,
+        sleep=clock.sleep,
+        probe=probe,
+        engine_reader=engine,
+        locate=locate,
+        until=until,
+        max_samples=max_samples,
+        on_tick=on_tick,
+        policy=policy,
+        rollback=rollback or Rollbacks(),
+        settings=settings,
+    )
+
+
+def ledger_events(state: Path, kind: str) -> list[Any]:
+    ledger = LedgerStore.open(state)
+    try:
+        return [event for event in ledger.events() if event.kind == kind]
+    finally:
+        ledger.close()
+
+
+# --- a simulated week --------------------------------------------------------------------------
+
+
+def test_a_simulated_week_with_spikes_an_outage_and_the_engine_down(tmp_path: Path) -> None:
+    """10 s probes for 7 d 3 h: a 5-minute outage of the release (its hour is not counted),
+    an hour of latency spikes (not counted either), 10 minutes of engine down (a gap)."""
+    slo = SloConfig(probe_interval_seconds=10.0)  # gaps: > 30 s without a probe
+    clock = Clock()
+    outage = (T0 + 2 * DAY + 10 * 60, T0 + 2 * DAY + 15 * 60)
+    spikes = (T0 + 4 * DAY + 15 * 60, T0 + 4 * DAY + 35 * 60)
+    engine_down = (T0 + 5 * DAY + 30 * 60, T0 + 5 * DAY + 40 * 60)
+    engine = FakeEngine(clock, down=(engine_down,))
+    probe = make_probe(engine, failing=spans(outage), slow=spans(spikes))
+    end = T0 + 7 * DAY + 3 * HOUR
+
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        slo,
+        until=end,
+        judge_every=12 * HOUR,
+        engine_every=60.0,
+        batch_seconds=600.0,
+    )
+
+    assert result.stopped_because == "duration reached"
+    assert result.dropped == 60  # 10 minutes of 10 s probes while the engine was down
+    assert result.outages == [{"start": engine_down[0], "end": engine_down[1]}]
+    status = soak_status(tmp_path, "staging", slo, clock=clock)
+    verdict = status.verdict
+    assert verdict.state == HEALTHY, verdict.reasons
+    assert [(g.start, g.end) for g in verdict.gaps] == [
+        (engine_down[0] - 10.0, engine_down[1])
+    ]  # from the last probe before to the first after
+    windows = [(w.start - T0, w.end - T0) for w in verdict.breached_windows]
+    assert windows == [(2 * DAY, 2 * DAY + HOUR), (4 * DAY, 4 * DAY + HOUR)]
+    span = (end - 10.0) - T0  # first probe at T0, last one 10 s before the end
+    assert verdict.observed_seconds == pytest.approx(span - 610.0 - 2 * HOUR, abs=1e-6)
+    assert verdict.gap_seconds == pytest.approx(610.0)
+    assert verdict.probes == int((end - T0) / 10) - 60
+    # the status page shows all of it
+    page = render_text(status)
+    assert "healthy" in page and "Docker engine down" in page and "not counted" in page
+    assert ledger_events(tmp_path, "rollback") == []
+
+
+def render_text(status: Any) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=200, color_system=None).print(render_status(status))
+    return buffer.getvalue()
+
+
+# --- engine down is a gap, the release down is a breach -----------------------------------------
+
+
+def test_engine_down_is_a_gap_not_a_breach(tmp_path: Path) -> None:
+    clock = Clock()
+    down = (T0 + 100, T0 + 160)
+    engine = FakeEngine(clock, down=(down,))
+    # after the engine is back, the proxy needs 5 s more to answer: still not the release's fault
+    probe = make_probe(engine, refused=spans((down[1], down[1] + 5)))
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 300)
+
+    assert result.dropped == 65
+    assert result.verdict is not None and result.verdict.state != BREACHED
+    with SoakStore.open(tmp_path) as store:
+        samples = store.probe_samples(result.soak_id)
+    assert all(sample.ok for sample in samples)
+    (gap,) = result.verdict.gaps
+    assert (gap.start, gap.end) == (down[0] - 1, down[1] + 5)
+    assert json.loads(monitor_file(tmp_path, "staging").read_text())["engine_outages"] == [
+        {"start": down[0], "end": down[1]}
+    ]
+
+
+def test_the_release_down_while_the_engine_answers_is_a_breach(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = make_probe(engine, refused=spans((T0 + 100, T0 + 160)))
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 200)
+
+    assert result.dropped == 0
+    assert result.verdict is not None and result.verdict.state == BREACHED
+    assert result.verdict.gaps == []
+    (event,) = ledger_events(tmp_path, "soak")  # alert: recorded once, nothing else done
+    assert event.data["policy"] == "alert" and event.to_release == A
+    assert ledger_events(tmp_path, "rollback") == []
+
+
+def test_a_long_engine_recovery_ends_its_grace(tmp_path: Path) -> None:
+    """After ``recovery_grace`` (30 s here) failures count again."""
+    clock = Clock()
+    down = (T0 + 100, T0 + 110)
+    engine = FakeEngine(clock, down=(down,))
+    probe = make_probe(engine, refused=spans((down[1], down[1] + 60)))
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 200)
+    assert result.dropped == 10 + 30
+    assert result.verdict is not None and result.verdict.state == BREACHED
+
+
+# --- the policy ---------------------------------------------------------------------------------
+
+
+def test_a_breach_under_policy_rollback_rolls_back_once_and_stops(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = make_probe(engine, failing=lambda t: t >= T0 + 60)
+    rollbacks = Rollbacks()
+    ticks: list[Tick] = []
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        short_slo(),
+        until=T0 + 600,
+        policy="rollback",
+        rollback=rollbacks,
+        on_tick=ticks.append,
+    )
+
+    assert len(rollbacks.calls) == 1
+    assert rollbacks.calls[0].startswith("soak breached: availability")
+    assert result.stopped_because.startswith(f"rolled back to {B}")
+    assert clock() < T0 + 80  # judged every 10 s: found within two judgements
+    assert ticks[-1].verdict is not None and ticks[-1].verdict.state == BREACHED
+    with SoakStore.open(tmp_path) as store:
+        soak = store.soak(result.soak_id)
+    assert soak is not None and soak.state == BREACHED and soak.ended_at is not None
+    assert soak.end_reason is not None and soak.end_reason.startswith("rolled back")
+    (event,) = ledger_events(tmp_path, "soak")
+    assert event.data["policy"] == "rollback"
+    assert event.data["rollback"]["to_release"] == B
+    assert any(row["ok"] is False for row in event.data["rows"])
+    # the verdict file of the release says breached, with the reason
+    document = release_verdict(tmp_path, A, short_slo(), clock=clock)
+    assert document["release"] == A and document["state"] == BREACHED
+
+
+def test_a_failed_rollback_is_on_record_and_raised(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = make_probe(engine, failing=lambda t: t >= T0 + 30)
+    with pytest.raises(RollbackFailed):
+        monitor(
+            tmp_path,
+            clock,
+            engine,
+            probe,
+            short_slo(),
+            until=T0 + 600,
+            policy="rollback",
+            rollback=Rollbacks(fail=True),
+        )
+    (event,) = ledger_events(tmp_path, "soak")
+    assert event.data["rollback_error"] == "the warm slot is not healthy"
+    with SoakStore.open(tmp_path) as store:
+        (soak,) = store.soaks("staging")
+    assert soak.state == BREACHED and soak.end_reason is not None
+    assert "rollback failed" in soak.end_reason
+
+
+def test_policy_comes_from_the_option_then_the_open_soak_then_config(tmp_path: Path) -> None:
+    assert ProjectConfig().stages["staging"].policy == "rollback"  # the shipped default
+    alerting = StageConfig("staging", 18081, 4 * 3600, "alert")
+    config = ProjectConfig(stages={**ProjectConfig().stages, "staging": alerting})
+    with SoakStore.open(tmp_path) as store:
+        assert resolve_policy(tmp_path, "staging", ProjectConfig(), store, None) == "rollback"
+        assert resolve_policy(tmp_path, "staging", config, store, None) == "alert"
+        assert resolve_policy(tmp_path, "staging", config, store, "rollback") == "rollback"
+        with pytest.raises(Exception, match="unknown soak policy"):
+            resolve_policy(tmp_path, "staging", config, store, "panic")
+    clock = Clock()
+    engine = FakeEngine(clock)
+    monitor(
+        tmp_path, clock, engine, make_probe(engine), short_slo(), policy="rollback", max_samples=5
+    )
+    with SoakStore.open(tmp_path) as store:
+        assert resolve_policy(tmp_path, "staging", config, store, None) == "rollback"
+
+
+# --- ownership, resume, refusals ---------------------------------------------------------------
+
+
+def test_a_restart_resumes_the_same_soak_and_the_pause_is_a_gap(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = make_probe(engine)
+    first = monitor(tmp_path, clock, engine, probe, short_slo(), max_samples=50)
+    clock.now += 120  # nobody watching for two minutes
+    second = monitor(tmp_path, clock, engine, probe, short_slo(), max_samples=50)
+    assert second.soak_id == first.soak_id
+    with SoakStore.open(tmp_path) as store:
+        assert store.probe_count(first.soak_id) == 100
+    assert second.verdict is not None
+    (gap,) = second.verdict.gaps
+    assert gap.seconds == pytest.approx(121.0)
+
+
+def test_a_second_live_monitor_is_refused(tmp_path: Path) -> None:
+    clock = Clock()
+    with SoakStore.open(tmp_path) as store:
+        store.begin("staging", A, B, pid=os.getppid(), clock=clock).beat()
+    engine = FakeEngine(clock)
+    with pytest.raises(LockHeld, match=f"already soaked by monitor pid {os.getppid()}"):
+        monitor(tmp_path, clock, engine, make_probe(engine), short_slo(), max_samples=5)
+
+
+def test_nothing_deployed_is_refused(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    with pytest.raises(NothingDeployed, match="nothing deployed on staging: deploy first"):
+        monitor(
+            tmp_path,
+            clock,
+            engine,
+            make_probe(engine),
+            short_slo(),
+            locate=lambda: StageTarget("staging", "http://127.0.0.1:1"),
+        )
+
+
+def test_a_new_release_on_the_stage_starts_a_new_soak(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    releases = {"now": A}
+
+    def locate() -> StageTarget:
+        return target(releases["now"])
+
+    def deploy_c_later(tick: Tick) -> None:
+        if tick.t >= T0 + 30:
+            releases["now"] = C
+
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        make_probe(engine),
+        short_slo(),
+        locate=locate,
+        on_tick=deploy_c_later,
+        until=T0 + 60,
+    )
+    with SoakStore.open(tmp_path) as store:
+        newer, older = store.soaks("staging")
+    assert (older.release, newer.release) == (A, C)
+    assert older.end_reason == f"superseded by {C}" and newer.is_open
+    assert result.soak_id == newer.id
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def test_traffic_counters_skip_the_probes_own_paths() -> None:
+    text = "\n".join(
+        [
+            "# TYPE http_requests_total counter",
+            'http_requests_total{method="GET",path="/health",status="200"} 100.0',
+            'http_requests_total{method="GET",path="/metrics",status="200"} 3.0',
+            'http_requests_total{method="GET",path="/work/cpu",status="200"} 40.0',
+            'http_requests_total{method="GET",path="/work/cpu",status="503"} 2.0',
+        ]
+    )
+    assert traffic_counters(text, ("/health", "/metrics")) == (42.0, 2.0)
+
+
+def test_cgroup_files_v1_and_v2() -> None:
+    cid = "f" * 64
+    v1 = f"4:memory:/docker/{cid}\n2:cpu,cpuacct:/docker/{cid}\n0::/docker/{cid}\n"
+    files = cgroup_files(v1, cid, Path("/cg"))
+    assert files is not None and files.version == 1
+    assert files.memory == Path(f"/cg/memory/docker/{cid}")
+    assert files.cpu == Path(f"/cg/cpu,cpuacct/docker/{cid}")
+    v2 = cgroup_files(f"0::/system.slice/docker-{cid}.scope\n", cid, Path("/cg"))
+    assert v2 is not None and v2.version == 2
+    assert cgroup_files("4:memory:/docker/other\n", cid) is None
+
+
+def test_memory_and_cpu_as_docker_stats_count_them() -> None:
+    assert stat_value("cache 5\ntotal_inactive_file 30\n", "total_inactive_file") == 30
+    assert working_set(100, "total_inactive_file 30\n", 1) == 70
+    assert working_set(100, "inactive_file 130\n", 2) == 100
+    frame = {
+        "memory_stats": {"usage": 1000, "stats": {"total_inactive_file": 200}},
+        "cpu_stats": {
+            "cpu_usage": {"total_usage": 3_000_000},
+            "system_cpu_usage": 20_000_000,
+            "online_cpus": 2,
+        },
+        "precpu_stats": {"cpu_usage": {"total_usage": 1_000_000}, "system_cpu_usage": 10_000_000},
+    }
+    assert frame_memory(frame) == 800
+    assert frame_cpu_percent(frame) == pytest.approx(40.0)
+    assert frame_cpu_percent({}) == 0.0
