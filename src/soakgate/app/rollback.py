@@ -269,24 +269,50 @@ def _resume(
     if not journal.is_file():
         return None
     data = json.loads(journal.read_text())
-    started = data.pop("started", began)
-    plan = RollbackPlan(**{**data, "steps": tuple(data.get("steps", ()))})
+    started = float(data.pop("started", began))
+    restored_at = data.pop("restored_at", None)
+    fields = {key: data[key] for key in RollbackPlan.__dataclass_fields__ if key in data}
+    plan = RollbackPlan(**{**fields, "steps": tuple(fields.get("steps", ()))})
     active = engine.read_slots().active_slot
     if active is None or active.digest != plan.to_release:
         journal.unlink()  # killed before its switch: nothing happened, start afresh
         return None
-    warn(f"finishing the interrupted rollback of {request.stage} to {plan.to_release[:19]}")
+    fast = restored_at is not None and data.get("fast", False)
+    if not fast:
+        warn(f"finishing the interrupted rollback of {request.stage} to {plan.to_release[:19]}")
     with stage_lock(
         state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT, warn=warn
     ):
-        result = RollbackResult(plan, resumed=True)
-        result.budget = check_budget(
-            time.time() - float(started), config.stages[request.stage].rto_seconds
-        )
+        result = RollbackResult(plan, resumed=not fast)
+        restored = float(restored_at) if restored_at is not None else time.time()
+        result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)
         result.seconds_to_restored = result.budget.seconds
         _finish(project, config, state, result, began, verify)
         journal.unlink(missing_ok=True)
     return result
+
+
+def flip_now(
+    project: Path, config: ProjectConfig, state: Path, request: RollbackRequest, started: float
+) -> bool:
+    """The first half of an emergency rollback, for the CLI's fast path: when the plan is the
+    warm-slot flip, switch now and leave the journal for :func:`rollback` to finish (reconcile,
+    verify, ledger). Returns False, changing nothing, when the plan is not a flip."""
+    journal = journal_path(state, request.stage)
+    if request.stage not in STAGES or journal.exists():
+        return False  # an interrupted rollback is finished by the full command, never redone
+    engine = stage_engine(project, config, state, request.stage)
+    plan = choose_plan(project, config, state, request, engine)
+    if plan.path != "emergency":
+        return False
+    with stage_lock(state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT):
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        record = {**asdict(plan), "started": started, "fast": True}
+        journal.write_text(json.dumps(record))
+        slot = engine.read_slots().inactive_name
+        engine.switch(slot, plan.to_release, config.service.port, config.service.health_path)
+        journal.write_text(json.dumps({**record, "restored_at": time.time()}))
+    return True
 
 
 def emergency_rollback(
