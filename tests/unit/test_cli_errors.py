@@ -16,7 +16,10 @@ from soakgate.cli import main as cli_main
     ],
 )
 def test_usage_errors_exit_2_with_the_usage_message(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
 ) -> None:
     monkeypatch.setattr("sys.argv", ["soakgate", *argv])
     monkeypatch.setattr(cli_main, "load_env", lambda project: False)

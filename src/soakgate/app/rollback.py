@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,71 @@ class RollbackResult:
 
 def journal_path(state: Path, stage: str) -> Path:
     return state / "stages" / stage / "rollback.json"
+
+
+RUNBOOK_LOG = "runbook.log"
+
+
+def adopt_runbook_flips(state: Path, stage: str) -> int:
+    """Take over flips the host-side runbooks (Ansible, Fabric) made while soakgate's control
+    machine was away: each new line of ``runbook.log`` for ``stage`` becomes a rollback to
+    finish — the newest as a journal that :func:`rollback` completes (reconcile, verify,
+    ledger), older ones straight onto the ledger. Returns how many lines were adopted."""
+    log = state / RUNBOOK_LOG
+    marker = state / f"{RUNBOOK_LOG}.{stage}.adopted"
+    if not log.is_file():
+        return 0
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    done = int(marker.read_text() or 0) if marker.is_file() else 0
+    fresh = []
+    for line in lines[done:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("stage") == stage and entry.get("to_release"):
+            fresh.append(entry)
+    for entry in fresh[:-1]:
+        ledger = LedgerStore.open(state)
+        try:
+            ledger.append(
+                "rollback",
+                stage=stage,
+                from_release=entry.get("from_release"),
+                to_release=entry["to_release"],
+                data={
+                    "path": f"runbook ({entry.get('via', 'host')})",
+                    "seconds_to_restored": entry.get("seconds"),
+                    "reconciled": False,
+                },
+            )
+        finally:
+            ledger.close()
+    if fresh:
+        entry = fresh[-1]
+        restored_at = datetime.fromisoformat(entry["time"]).timestamp()
+        plan = RollbackPlan(
+            stage,
+            f"runbook ({entry.get('via', 'host')})",
+            entry.get("from_release"),
+            entry["to_release"],
+            "host-side runbook",
+            (),
+        )
+        journal = journal_path(state, stage)
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        journal.write_text(
+            json.dumps(
+                {
+                    **asdict(plan),
+                    "started": restored_at - float(entry.get("seconds", 0)),
+                    "restored_at": restored_at,
+                    "fast": True,
+                }
+            )
+        )
+    marker.write_text(str(len(lines)))
+    return len(fresh)
 
 
 def _resolve(db: StateDB, ref: str) -> str:
@@ -174,6 +240,12 @@ def rollback(
             f"unknown stage {request.stage!r}", hint=f"use one of: {', '.join(STAGES)}"
         )
     engine = stage_engine(project, config, state, request.stage)
+    adopt_runbook_flips(state, request.stage)
+    journal = journal_path(state, request.stage)
+    if dry_run and journal.is_file():
+        pending = _journal_plan(json.loads(journal.read_text()))
+        steps = ("finish it: reconcile the Pulumi stack, verify, record it on the ledger",)
+        return RollbackResult(replace(pending, steps=steps), resumed=True)
     resumed = _resume(project, config, state, request, engine, began, verify, warn)
     if resumed is not None:
         return resumed
@@ -254,6 +326,11 @@ def _finish(
         )
 
 
+def _journal_plan(data: dict[str, Any]) -> RollbackPlan:
+    fields = {key: data[key] for key in RollbackPlan.__dataclass_fields__ if key in data}
+    return RollbackPlan(**{**fields, "steps": tuple(fields.get("steps", ()))})
+
+
 def _resume(
     project: Path,
     config: ProjectConfig,
@@ -271,8 +348,7 @@ def _resume(
     data = json.loads(journal.read_text())
     started = float(data.pop("started", began))
     restored_at = data.pop("restored_at", None)
-    fields = {key: data[key] for key in RollbackPlan.__dataclass_fields__ if key in data}
-    plan = RollbackPlan(**{**fields, "steps": tuple(fields.get("steps", ()))})
+    plan = _journal_plan(data)
     active = engine.read_slots().active_slot
     if active is None or active.digest != plan.to_release:
         journal.unlink()  # killed before its switch: nothing happened, start afresh
@@ -298,8 +374,11 @@ def flip_now(
     """The first half of an emergency rollback, for the CLI's fast path: when the plan is the
     warm-slot flip, switch now and leave the journal for :func:`rollback` to finish (reconcile,
     verify, ledger). Returns False, changing nothing, when the plan is not a flip."""
+    if request.stage not in STAGES:
+        return False
+    adopt_runbook_flips(state, request.stage)
     journal = journal_path(state, request.stage)
-    if request.stage not in STAGES or journal.exists():
+    if journal.exists():
         return False  # an interrupted rollback is finished by the full command, never redone
     engine = stage_engine(project, config, state, request.stage)
     plan = choose_plan(project, config, state, request, engine)
