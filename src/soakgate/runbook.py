@@ -5,7 +5,7 @@ itself, flip a stage's proxy to its warm slot. The same steps as ``playbooks/rol
     flip_to_warm(connect("ops@docker-host"), "production", "/srv/soakgate/.soakgate", port=18082)
     # {"stage": "production", "from": "green", "to": "blue", "seconds": 0.41, ...}
 
-``c`` is anything with ``c.run(command, hide=True, warn=True)`` returning a result with
+``c`` is anything with ``c.run(command, hide=True, warn=True, in_stream=False)`` returning a result with
 ``.stdout`` and ``.ok``: a ``fabric.Connection`` for a remote host, ``invoke.Context()`` here.
 Commands are argv lists; :func:`shell_line` is the one place that quotes them for the shell.
 The host needs ``sh``, ``docker`` and ``python3`` (``playbooks/prepare-host.yml`` sees to it).
@@ -198,7 +198,9 @@ def append_command(path: str, line: str) -> list[str]:
 
 # --- running -----------------------------------------------------------------------------------
 def _run(c: Context, argv: list[str], *, check: bool = True) -> Any:
-    result = c.run(shell_line(argv), hide=True, warn=True)
+    # in_stream=False: the steps read no input, and a runbook must not wait on (or steal) the
+    # operator's terminal, nor fail where there is no stdin at all (CI, cron, pytest).
+    result = c.run(shell_line(argv), hide=True, warn=True, in_stream=False)
     if check and not result.ok:
         from soakgate.adapters.process import Result
 

@@ -235,7 +235,7 @@ class FakeHost:
         self.calls: list[list[str]] = []
 
     def run(self, command: str, **kwargs: Any) -> FakeResult:
-        assert kwargs == {"hide": True, "warn": True}
+        assert kwargs == {"hide": True, "warn": True, "in_stream": False}
         argv = shlex.split(command)
         self.calls.append(argv)
         match argv:
