@@ -6,7 +6,8 @@ itself, flip a stage's proxy to its warm slot. The same steps as ``playbooks/rol
     # {"stage": "production", "from": "green", "to": "blue", "seconds": 0.41, ...}
 
 ``c`` is anything with ``c.run(command, hide=True, warn=True, in_stream=False)`` returning a
-result with ``.stdout`` and ``.ok``: a ``fabric.Connection`` for a remote host, ``invoke.Context()`` here.
+result with ``.stdout`` and ``.ok``: a ``fabric.Connection`` for a remote host, or
+``invoke.Context()`` here.
 Commands are argv lists; :func:`shell_line` is the one place that quotes them for the shell.
 The host needs ``sh``, ``docker`` and ``python3`` (``playbooks/prepare-host.yml`` sees to it).
 
