@@ -33,7 +33,10 @@ def _register_subcommands() -> None:
     from soakgate.cli.images import images_app
 
     app.add_typer(images_app, name="images", help="Base images made offline.")
+    from soakgate.cli.evidence import evidence_app
     from soakgate.cli.soak import soak_app
+
+    app.add_typer(evidence_app, name="evidence", help="Evidence for the promotion gates.")
 
     app.add_typer(soak_app, name="soak", help="Soak monitoring of a stage.")
 

@@ -1,0 +1,421 @@
+"""Run the service's own tests inside a container of the release's image, as the image's
+non-root user, with no network: the evidence says the code *in the image* passes its tests.
+
+The runtime image holds no pytest, so the hash-pinned test wheels (``requirements-test.txt``
+plus ``requirements-pip.txt`` for pip itself) are downloaded on the host for the release's
+Python series and mounted read-only; pip installs them into ``/tmp/testdeps`` (a tmpfs) with
+no index. The tests (copied from the service's context, without ``app/``) run under
+``coverage run --source=app``, which measures the installed package in ``/opt/service/app``.
+
+    wheels = download_test_wheels(Path("images/service"), "3.14", cache=Path(".soakgate/cache"))
+    outcome = run_tests_in_image(release, Path("images/service"), wheels, work=Path("/tmp/x"))
+    outcome.junit, outcome.coverage, outcome.exit_code     # files in /tmp/x/out, pytest's exit
+
+:func:`run_in_image` runs one command in a throwaway container of an image (other evidence
+collectors use it too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import threading
+import time
+import tomllib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from soakgate.adapters import docker_engine
+from soakgate.adapters.evidence_store import CollectFailed, one_line
+from soakgate.adapters.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
+from soakgate.core.release import Release
+
+TEST_REQUIREMENTS = "requirements-test.txt"
+TESTS_DIR = "tests"
+APP_PACKAGE = "app"  # the service's package, as the Dockerfile copies it
+APP_DIR = "/opt/service/app"  # where the image has it
+TEST_CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
+SUITE, WHEELS, OUT, TESTDEPS = "/suite", "/wheels", "/out", "/tmp/testdeps"
+COVERAGE_RC = ".coveragerc"
+DEFAULT_USER = "10001:10001"
+TESTS_TIMEOUT = 600.0
+LABELS = {"soakgate.managed": "true", "soakgate.purpose": "evidence"}
+# Keys of the service's own coverage settings that the run inside the image decides itself.
+_COVERAGE_OVERRIDDEN = {
+    "source", "source_pkgs", "data_file", "relative_files", "parallel", "fail_under",
+    "command_line", "include",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TestsOutcome:
+    """What the test run in the image left: report files, pytest's exit code, its output."""
+
+    __test__ = False  # not a pytest test class
+
+    junit: Path
+    coverage: Path | None
+    exit_code: int
+    log: str
+    coverage_error: str | None = None
+    tools: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# --- the image ------------------------------------------------------------------------------
+
+
+def image_config(image: str) -> dict[str, Any]:
+    """The image's ``Config`` (User, Env, WorkingDir …); CollectFailed when it is not here."""
+    try:
+        attrs = docker_engine.client().images.get(image).attrs
+    except docker.errors.ImageNotFound:
+        raise CollectFailed(f"release image {image} is not on this Docker host") from None
+    config: dict[str, Any] = attrs.get("Config") or {}
+    return config
+
+
+def image_env(config: Mapping[str, Any]) -> dict[str, str]:
+    """The image's environment as a dict."""
+    pairs = (item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+    return dict(pairs)
+
+
+def image_user(config: Mapping[str, Any]) -> str:
+    """The image's configured user; the service's uid 10001 when it names none or root."""
+    user = str(config.get("User") or "")
+    return DEFAULT_USER if user.split(":")[0] in ("", "root", "0") else user
+
+
+def run_in_image(
+    image: str,
+    argv: Sequence[str],
+    *,
+    timeout: float = 120.0,
+    name: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """Run ``argv`` in a throwaway container of ``image`` (no network, read-only, non-root);
+    return (exit code, stdout, stderr). The container is removed afterwards, even on failure.
+
+        code, out, err = run_in_image("sha256:…", ["python", "-c", "print(1)"])
+    """
+    config = image_config(image)
+    client = docker_engine.client()
+    container = None
+    try:
+        container = client.containers.create(
+            image,
+            command=list(argv),
+            name=name or evidence_name("run"),
+            user=image_user(config),
+            network_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": "rw,nosuid,size=64m"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit="512m",
+            environment=dict(environment or {}),
+            labels=LABELS,
+        )
+        container.start()
+        try:
+            status = container.wait(timeout=timeout)
+        except Exception as exc:  # requests' ReadTimeout or ConnectionError: the deadline
+            raise CollectFailed(
+                f"{' '.join(argv[:3])} in {image[:19]} did not finish within {timeout:.0f} s"
+            ) from exc
+        stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
+        stderr = container.logs(stdout=False, stderr=True).decode(errors="replace")
+        return int(status.get("StatusCode", -1)), stdout, stderr
+    except docker.errors.APIError as exc:
+        raise CollectFailed(f"cannot run a container of {image[:19]}: {exc.explanation}") from exc
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+
+def evidence_name(what: str, namespace: str = "") -> str:
+    """A unique container name: ``[<namespace>-]soakgate-evidence-<what>-<hex>``."""
+    prefix = f"{namespace}-" if namespace else ""
+    return f"{prefix}soakgate-evidence-{what}-{uuid.uuid4().hex[:8]}"
+
+
+# --- what goes into the container -----------------------------------------------------------
+
+
+def download_test_wheels(context: Path, series: str, cache: Path) -> Path:
+    """Download (or find in place) the test wheels for Python ``series``; return the folder."""
+    return download_wheelhouse(
+        context / TEST_REQUIREMENTS,
+        series,
+        cache / "test-wheels",
+        pip_requirements=context / PIP_REQUIREMENTS,
+    )
+
+
+_WHEEL = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-.*\.whl$")
+
+
+def wheel_versions(folder: Path) -> dict[str, str]:
+    """{distribution: version} of the wheels in ``folder`` (names as in the wheel file)."""
+    found = {}
+    for path in sorted(folder.glob("*.whl")):
+        match = _WHEEL.match(path.name)
+        if match:
+            found[match["name"].lower().replace("_", "-")] = match["version"]
+    return found
+
+
+def pip_wheel(folder: Path) -> str:
+    """The file name of the pip wheel in ``folder``."""
+    wheels = sorted(folder.glob("pip-*-py3-none-any.whl"))
+    if not wheels:
+        raise CollectFailed(f"no pip wheel in {folder}: is pip pinned in {PIP_REQUIREMENTS}?")
+    return wheels[-1].name
+
+
+def coverage_rc(pyproject_text: str | None) -> str:
+    """A coverage.py rc file: the service's own ``[tool.coverage]`` settings, but measuring the
+    installed ``app`` package and naming its files ``app/…`` (as in the source tree)."""
+    settings: dict[str, Any] = {}
+    if pyproject_text:
+        with contextlib.suppress(tomllib.TOMLDecodeError):
+            settings = tomllib.loads(pyproject_text).get("tool", {}).get("coverage", {})
+    run = {k: v for k, v in settings.get("run", {}).items() if k not in _COVERAGE_OVERRIDDEN}
+    run.setdefault("branch", True)
+    run.update({"relative_files": True, "data_file": "/tmp/.coverage"})
+    report = {k: v for k, v in settings.get("report", {}).items() if k not in _COVERAGE_OVERRIDDEN}
+    sections = {
+        "run": run,
+        "paths": {"source": [f"{APP_PACKAGE}/", f"{APP_DIR}/"]},
+        "report": report,
+    }
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_ini_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _ini_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "".join(f"\n    {item}" for item in value)
+    return str(value)
+
+
+def prepare_suite(context: Path, dest: Path) -> Path:
+    """Copy the service's tests and test configuration (never ``app/``) into ``dest``."""
+    tests = context / TESTS_DIR
+    if not tests.is_dir():
+        raise CollectFailed(f"the service has no {TESTS_DIR}/ folder in {context}")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(
+        tests, dest / TESTS_DIR, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    )
+    for name in (*TEST_CONFIG_FILES, TEST_REQUIREMENTS):
+        if (context / name).is_file():
+            shutil.copy2(context / name, dest / name)
+    pyproject = context / "pyproject.toml"
+    text = pyproject.read_text() if pyproject.is_file() else None
+    (dest / COVERAGE_RC).write_text(coverage_rc(text))
+    _readable(dest)
+    return dest
+
+
+def _readable(folder: Path) -> None:
+    """Let the container's non-root user read (and traverse) everything under ``folder``."""
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def pip_install_argv(pip_wheel_name: str) -> list[str]:
+    """pip (run from its wheel) installing the test wheels into the tmpfs, no index."""
+    return [
+        "python", f"{WHEELS}/{pip_wheel_name}/pip", "install",
+        "--no-index", "--find-links", WHEELS, "--require-hashes",
+        "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
+        "--no-warn-script-location", "--quiet",
+        "--target", TESTDEPS, "-r", f"{SUITE}/{TEST_REQUIREMENTS}",
+    ]  # fmt: skip
+
+
+def pytest_argv() -> list[str]:
+    """The service's tests under coverage, measuring the installed ``app`` package."""
+    return [
+        "python", "-m", "coverage", "run", f"--rcfile={SUITE}/{COVERAGE_RC}",
+        f"--source={APP_PACKAGE}",
+        "-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={SUITE}",
+        f"--junitxml={OUT}/junit.xml", "-o", "junit_family=xunit2", f"{SUITE}/{TESTS_DIR}",
+    ]  # fmt: skip
+
+
+def coverage_json_argv() -> list[str]:
+    return ["python", "-m", "coverage", "json", f"--rcfile={SUITE}/{COVERAGE_RC}",
+            "-o", f"{OUT}/coverage.json"]  # fmt: skip
+
+
+def container_kwargs(
+    image: str,
+    *,
+    name: str,
+    config: Mapping[str, Any],
+    suite: Path,
+    wheels: Path,
+    out: Path,
+    timeout: float,
+) -> dict[str, Any]:
+    """Docker SDK ``containers.create`` arguments: a container that sleeps ``timeout`` seconds
+    (so it stops by itself at the deadline) while the steps run in it with ``exec``."""
+    pythonpath = image_env(config).get("PYTHONPATH", "")
+    return {
+        "image": image,
+        "command": ["python", "-c", f"import time; time.sleep({timeout:.0f})"],
+        "name": name,
+        "user": image_user(config),
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,nosuid,size=512m"},  # exec allowed: the test wheels' .so files
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": "1g",
+        "environment": {
+            "PYTHONPATH": ":".join(p for p in (pythonpath, TESTDEPS) if p),
+            "HOME": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        "volumes": {
+            str(suite): {"bind": SUITE, "mode": "ro"},
+            str(wheels): {"bind": WHEELS, "mode": "ro"},
+            str(out): {"bind": OUT, "mode": "rw"},
+        },
+        "labels": LABELS,
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def run_tests_in_image(
+    release: Release,
+    context: Path,
+    wheels: Path,
+    work: Path,
+    *,
+    timeout: float = TESTS_TIMEOUT,
+    namespace: str = "",
+) -> TestsOutcome:
+    """Install the test wheels, run the tests under coverage and write the reports, in a
+    container of the release's image; the container is removed afterwards, even on failure.
+
+    A failing test is not a failure of this function (the JUnit report says it); a run that
+    leaves no JUnit report is (CollectFailed with the reason).
+    """
+    started = time.monotonic()
+    config = image_config(release.digest)
+    suite = prepare_suite(context, work / "suite")
+    out = work / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o777)  # the image's non-root user writes the reports
+    tools = {"python": release.python, **_tool_versions(wheels)}
+    kwargs = container_kwargs(
+        release.digest,
+        name=evidence_name("tests", namespace),
+        config=config,
+        suite=suite,
+        wheels=wheels,
+        out=out,
+        timeout=timeout,
+    )
+    client = docker_engine.client()
+    container = None
+    log: list[str] = []
+    try:
+        container = client.containers.create(**kwargs)
+        container.start()
+        deadline = started + timeout
+        code, text = _exec(container, pip_install_argv(pip_wheel(wheels)), deadline)
+        if code != 0:
+            raise CollectFailed(
+                f"installing the test wheels in the image failed (exit {code}): {_last_line(text)}"
+            )
+        code, text = _exec(container, pytest_argv(), deadline)
+        log.append(text)
+        exit_code = code
+        junit = out / "junit.xml"
+        if not junit.is_file():
+            raise CollectFailed(f"pytest wrote no JUnit report (exit {code}): {_last_line(text)}")
+        code, text = _exec(container, coverage_json_argv(), deadline)
+        coverage = out / "coverage.json"
+        coverage_error = None
+        if not coverage.is_file():
+            coverage_error = f"coverage json wrote no report (exit {code}): {_last_line(text)}"
+        return TestsOutcome(
+            junit,
+            coverage if coverage.is_file() else None,
+            exit_code,
+            "".join(log),
+            coverage_error,
+            tools,
+            time.monotonic() - started,
+        )
+    except docker.errors.APIError as exc:
+        raise CollectFailed(
+            f"cannot run the tests in {release.short}: {exc.explanation or exc}"
+        ) from exc
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+
+def _exec(container: Any, argv: list[str], deadline: float) -> tuple[int, str]:
+    """Run ``argv`` in the container; CollectFailed when the deadline passes first."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise CollectFailed("the tests in the image ran out of time")
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = container.exec_run(argv, demux=True)
+        except Exception as exc:  # reported below; the thread must not die silently
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(left)
+    if thread.is_alive() or ("error" in result and time.monotonic() >= deadline):
+        with contextlib.suppress(docker.errors.APIError):
+            container.kill()
+        raise CollectFailed(f"{' '.join(argv[:4])} did not finish within the time limit")
+    if "error" in result:
+        error = result["error"]
+        if isinstance(error, docker.errors.APIError):
+            raise error
+        raise CollectFailed(f"{' '.join(argv[:4])}: {error}")
+    exit_code, (stdout, stderr) = result["value"]
+    text = (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
+    return (exit_code if exit_code is not None else -1), text
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return one_line(lines[-1]) if lines else "no output"
+
+
+def _tool_versions(wheels: Path) -> dict[str, str]:
+    versions = wheel_versions(wheels)
+    return {name: versions[name] for name in ("pytest", "coverage", "pip") if name in versions}

@@ -1,0 +1,167 @@
+"""``soakgate evidence``: collect the evidence the gates judge, into a bundle with the release.
+
+    soakgate evidence collect 3f2a9c1b0d4e --baseline sha256:… --advisories osv/
+    soakgate evidence collect soakgate/service:1.0.0-py3.14-3f2a9c1b --skip perf \\
+        --mutation mutants/mutmut-cicd-stats.json
+
+Registered in the main CLI with ``app.add_typer(evidence_app, name="evidence")``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from soakgate.adapters.state_db import StateDB
+from soakgate.app.evidence import EvidenceBundle, EvidenceIncomplete
+from soakgate.cli.output import console
+from soakgate.errors import ConfigError
+
+evidence_app = typer.Typer(
+    help="Evidence for the gates: tests in the image, mutation, audit, performance.",
+    no_args_is_help=True,
+)
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_STYLES = {
+    "collected": "green",
+    "supplied": "cyan",
+    "reused": "green",
+    "kept": "dim",
+    "failed": "red",
+    "skipped": "yellow",
+    "missing": "yellow",
+}
+
+FileOption = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, metavar="FILE", help="Use this file instead."),
+]
+
+
+def render_bundle(bundle: EvidenceBundle) -> Table:
+    """One row per evidence kind: kind, status, what it measured, its file (or why not)."""
+    table = Table(
+        title=f"evidence of {bundle.release.short} (Python {bundle.release.python})",
+        title_justify="left",
+    )
+    for column in ("kind", "status", "measured", "file"):
+        table.add_column(column, overflow="fold")
+    for row in bundle.rows:
+        style = _STYLES.get(row.status, "")
+        table.add_row(
+            row.kind,
+            f"[{style}]{row.status}[/]" if style else row.status,
+            row.measured or (row.reason or ""),
+            Path(row.file).name if row.file else "",
+        )
+    table.caption = f"{bundle.folder} ({bundle.seconds:.0f} s)"
+    return table
+
+
+def _resolve(db: StateDB, ref: str, what: str) -> str:
+    """The digest of a known release, or ``ref`` itself when it is a full digest."""
+    release = db.find_release(ref)
+    if release is not None:
+        return release.digest
+    if _DIGEST.match(ref):
+        return ref  # an image soakgate did not build: allowed as a baseline
+    raise ConfigError(
+        f"{what} {ref!r}: no release has this digest, prefix (12+ hex digits) or tag,"
+        " or the prefix matches several",
+        hint="soakgate releases lists them",
+    )
+
+
+@evidence_app.command()
+def collect(
+    release: Annotated[
+        str, typer.Argument(metavar="RELEASE", help="Release digest, 12+ hex prefix or tag.")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIGEST",
+            help="The release running in the target stage (digest, prefix or tag).",
+        ),
+    ] = None,
+    advisories: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, file_okay=False, metavar="DIR", help="A directory of OSV advisories."
+        ),
+    ] = None,
+    junit: FileOption = None,
+    coverage: FileOption = None,
+    mutation: FileOption = None,
+    audit: FileOption = None,
+    bench: FileOption = None,
+    soak: FileOption = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KIND", help="Do not collect this piece: tests, mutation, audit or perf."
+        ),
+    ] = None,
+) -> None:
+    """Collect the evidence of RELEASE into <state>/evidence/<digest>/ (manifest.json)."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.state_db import state_dir
+    from soakgate.app.evidence import collect_evidence
+    from soakgate.cli.main import project_root
+
+    project = project_root()
+    config = load_config(project)
+    state = state_dir()
+    db = StateDB.open(state)
+    try:
+        chosen = db.find_release(release)
+        if chosen is None:
+            raise ConfigError(
+                f"release {release!r}: no release has this digest, prefix (12+ hex digits)"
+                " or tag, or the prefix matches several",
+                hint="soakgate releases lists them",
+            )
+        baseline_digest = _resolve(db, baseline, "--baseline") if baseline else None
+    finally:
+        db.close()
+    supplied = {
+        kind: path
+        for kind, path in (
+            ("junit", junit),
+            ("coverage", coverage),
+            ("mutation", mutation),
+            ("audit", audit),
+            ("bench", bench),
+            ("soak", soak),
+        )
+        if path is not None
+    }
+    with console.status(f"collecting evidence of {chosen.short}") as status:
+
+        def progress(message: str) -> None:
+            status.update(f"collecting evidence of {chosen.short}: {message}")
+            if not message.endswith(": collecting"):
+                console.print(f"  [dim]{message}[/]", highlight=False)
+
+        bundle = collect_evidence(
+            project,
+            config,
+            state,
+            chosen,
+            baseline=baseline_digest,
+            advisories=advisories,
+            files=supplied,
+            skip=set(skip or []),
+            progress=progress,
+        )
+    console.print(render_bundle(bundle))
+    if not bundle.complete:
+        reasons = "; ".join(f"{piece}: {reason}" for piece, reason in bundle.failures.items())
+        raise EvidenceIncomplete(
+            f"evidence incomplete, {len(bundle.failures)} pieces failed ({reasons})",
+            hint="their gates fail closed until collected again or supplied as files",
+        )

@@ -1,0 +1,167 @@
+"""Evidence collection for real: the service's tests inside both release images, real mutmut,
+the audit of the image's packages with real OSV advisories, and the performance comparison —
+which must catch a planted ≥ 10 % slowdown and must not flag two builds of the same code.
+
+The 10-repeat no-false-alarm run takes about 8 minutes, so it lives in ``bench/perf_gate.py``
+(``bench/results/perf_gate.json``); here it runs twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from soakgate.adapters.evidence_perf import compare_releases
+from soakgate.app.evidence import load_evidence
+from soakgate.core.evidence import parse_bench
+from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates
+from soakgate.core.release import Release
+
+from .scratch import ROOT, ScratchProject
+
+pytestmark = pytest.mark.integration
+OSV = ROOT / "tests" / "data" / "osv"
+PLANTED_DELAY_MS = 1  # +1 ms on every /work request: about +15 % mean latency on the mix
+# The CLI with the evidence commands, whether or not cli/main.py registers them yet.
+CLI = (
+    "import soakgate.cli.main as m\n"
+    "from soakgate.cli.evidence import evidence_app\n"
+    "if not any(g.name == 'evidence' for g in m.app.registered_groups):\n"
+    "    m.app.add_typer(evidence_app, name='evidence')\n"
+    "m.main()\n"
+)
+
+
+def soakgate_evidence(project: ScratchProject, *args: str, timeout: float = 1200) -> str:
+    result = project.run(sys.executable, "-c", CLI, "evidence", *args, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def service_project(scratch: ScratchProject) -> ScratchProject:
+    """The scratch project with the service's source (the code both releases were built from)."""
+    shutil.copytree(
+        ROOT / "images" / "service",
+        scratch.root / "images" / "service",
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".coverage", "mutants"),
+    )
+    return scratch
+
+
+def derived_image(engine: docker.DockerClient, base: Release, line: str) -> Iterator[str]:
+    """An image built FROM ``base`` with one more Dockerfile line; removed afterwards."""
+    dockerfile = f"FROM {base.digest}\n{line}\n".encode()
+    image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile), rm=True)
+    try:
+        yield str(image.id)
+    finally:
+        engine.images.remove(image.id, force=True)
+
+
+@pytest.fixture
+def slow_image(engine: docker.DockerClient, releases: dict[str, Release]) -> Iterator[str]:
+    yield from derived_image(engine, releases["3.14"], f"ENV SERVICE_DELAY_MS={PLANTED_DELAY_MS}")
+
+
+@pytest.fixture
+def rebuilt_image(engine: docker.DockerClient, releases: dict[str, Release]) -> Iterator[str]:
+    """A second build of the same code (another image id, the same files)."""
+    yield from derived_image(engine, releases["3.14"], "LABEL soakgate.test=rebuild")
+
+
+def evidence_left(engine: docker.DockerClient) -> list[str]:
+    labels = {"label": "soakgate.purpose=evidence"}
+    containers = [c.name for c in engine.containers.list(all=True, filters=labels)]
+    networks = [n.name for n in engine.networks.list(filters=labels)]
+    return containers + networks
+
+
+def performance_gate(document: dict[str, object]) -> tuple[bool, float]:
+    """(performance gate passed, worst regression in %) of a bench document."""
+    from soakgate.core.evidence import Evidence
+
+    bench = parse_bench(json.dumps(document))
+    results = evaluate_gates(
+        "dev_to_staging", DEFAULT_THRESHOLDS["dev_to_staging"], Evidence(performance=bench)
+    )
+    (gate,) = [result for result in results if result.name == "performance"]
+    worst = max(bench.throughput_drop, bench.p50_increase, bench.p95_increase)
+    return gate.passed, worst
+
+
+def test_collect_real_evidence_for_both_releases(
+    service_project: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    candidate, baseline = releases["3.14"], releases["3.12"]
+    output = soakgate_evidence(
+        service_project, "collect", candidate.short, "--baseline", baseline.digest,
+        "--advisories", str(OSV),
+    )  # fmt: skip
+    assert "junit" in output and "collected" in output, output  # exit 0: nothing failed
+    evidence = load_evidence(service_project.state, candidate)
+    assert evidence.tests is not None and evidence.tests.tests >= 20
+    assert evidence.tests.pass_rate == 100.0
+    assert evidence.coverage is not None and evidence.coverage >= 90.0  # the service's own bar
+    assert evidence.mutation is not None and evidence.mutation.not_checked == 0  # a full run
+    assert evidence.mutation.scored > 100 and evidence.mutation.score > 50
+    assert evidence.audit is not None and evidence.audit.unaudited == ()  # OSV audited all
+    assert evidence.performance is not None
+    assert evidence.performance.baseline.release == baseline.digest
+    results = evaluate_gates(
+        "dev_to_staging", DEFAULT_THRESHOLDS["dev_to_staging"], evidence, overrides=None
+    )
+    passed = {result.name for result in results if result.passed}
+    assert {"tests", "coverage", "mutation", "vulnerabilities"} <= passed, results
+    folder = service_project.state / "evidence" / candidate.digest.removeprefix("sha256:")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["evidence"]["mutation"]["details"]["source_revision"] == candidate.revision
+    assert manifest["evidence"]["sbom"]["details"]["packages"] > 5
+    assert "fastapi" in (folder / "sbom.cdx.json").read_text()
+
+    # The other release: its own image's tests; the mutation result of the same source is
+    # reused; no advisories and no reachable vulnerability service → unaudited, closed.
+    output = soakgate_evidence(service_project, "collect", baseline.digest, "--skip", "perf")
+    other = load_evidence(service_project.state, baseline)
+    assert other.tests is not None and other.tests.pass_rate == 100.0
+    assert other.coverage is not None and other.coverage >= 90.0
+    assert other.mutation == evidence.mutation
+    assert "reused" in output
+    assert other.audit is not None
+    if other.audit.unaudited:  # offline: every package is unaudited, and the gate says so
+        results = evaluate_gates("dev_to_staging", DEFAULT_THRESHOLDS["dev_to_staging"], other)
+        (gate,) = [result for result in results if result.name == "vulnerabilities"]
+        assert not gate.passed and "not audited" in gate.measured
+    print(f"coverage 3.14: {evidence.coverage:.2f} %, 3.12: {other.coverage:.2f} %")
+    print(f"mutation score: {evidence.mutation.score:.2f} % of {evidence.mutation.scored}")
+    assert evidence_left(engine) == []
+
+
+def test_planted_slowdown_is_caught(
+    releases: dict[str, Release], slow_image: str, engine: docker.DockerClient
+) -> None:
+    document = compare_releases(releases["3.14"].digest, slow_image)
+    passed, worst = performance_gate(document)
+    bench = parse_bench(json.dumps(document))
+    print(f"planted {PLANTED_DELAY_MS} ms: throughput -{bench.throughput_drop:.1f} %,"
+          f" p50 +{bench.p50_increase:.1f} %, p95 +{bench.p95_increase:.1f} %")  # fmt: skip
+    assert not passed
+    assert worst >= 10.0  # the planted slowdown shows as ≥ 10 %
+    assert evidence_left(engine) == []
+
+
+def test_two_builds_of_the_same_code_are_not_flagged(
+    releases: dict[str, Release], rebuilt_image: str
+) -> None:
+    worst_seen = []
+    for _ in range(2):
+        passed, worst = performance_gate(compare_releases(releases["3.14"].digest, rebuilt_image))
+        worst_seen.append(round(worst, 2))
+        assert passed, f"false alarm: {worst:.2f} % regression between identical builds"
+    print(f"same code, 2 comparisons: worst regressions {worst_seen} %")

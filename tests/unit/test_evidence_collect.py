@@ -1,0 +1,575 @@
+"""Evidence collection: the argv and container arguments of each collector, the audit's
+fail-closed combination, the bundle and its manifest, and the use case with fake collectors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from soakgate.adapters.evidence_audit import (
+    PipAuditRun,
+    audit_document,
+    audit_packages,
+    bandit_argv,
+    bandit_summary,
+    pinned_requirements,
+    pip_audit_argv,
+    sbom_json,
+    sbom_packages,
+)
+from soakgate.adapters.evidence_mutation import (
+    MutationOutcome,
+    configure_mutmut,
+    install_argv,
+    mutmut_pins,
+    mutmut_run_argv,
+    pinned_names,
+    source_fingerprint,
+    venv_argv,
+)
+from soakgate.adapters.evidence_perf import PerfPlan, SideStats, percentiles, run_kwargs
+from soakgate.adapters.evidence_store import EvidenceStore, EvidenceTampered
+from soakgate.adapters.evidence_tests import (
+    TestsOutcome,
+    container_kwargs,
+    coverage_json_argv,
+    coverage_rc,
+    image_user,
+    pip_install_argv,
+    pytest_argv,
+)
+from soakgate.app.evidence import (
+    check_request,
+    collect_evidence,
+    load_evidence,
+    measure,
+    pieces_to_run,
+)
+from soakgate.cli.evidence import render_bundle
+from soakgate.core.config import ProjectConfig
+from soakgate.core.evidence import MutationRun, parse_bench, parse_pip_audit
+from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates
+from soakgate.core.release import Release
+from soakgate.errors import ConfigError
+
+RELEASE = Release("sha256:" + "a" * 64, "3.14.0", "1.0.0", "abc123", "2026-11-26", 1, "svc:1")
+OTHER = Release("sha256:" + "b" * 64, "3.12.1", "1.0.0", "abc123", "2026-11-26", 1, "svc:2")
+JUNIT = (
+    '<testsuites><testsuite name="pytest" tests="2">'
+    '<testcase classname="tests.test_a" name="test_one"/>'
+    '<testcase classname="tests.test_a" name="test_two"/>'
+    "</testsuite></testsuites>"
+)
+COVERAGE = json.dumps({"totals": {"percent_covered": 93.5, "num_statements": 100}})
+INSTALLED = {"starlette": "0.30.0", "fastapi": "0.165.0"}
+STARLETTE_ADVISORY = {
+    "id": "GHSA-f96h-pmfr-66vw",
+    "aliases": ["CVE-2024-47874"],
+    "summary": "Starlette denial of service",
+    "database_specific": {"severity": "HIGH"},
+    "affected": [
+        {
+            "package": {"ecosystem": "PyPI", "name": "starlette"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0.40.0"}]}],
+        }
+    ],
+}
+ALL_SKIPPED = json.dumps(
+    {
+        "dependencies": [
+            {"name": name, "skip_reason": f"Dependency not found on PyPI: {name}"}
+            for name in INSTALLED
+        ],
+        "fixes": [],
+    }
+)
+
+
+def bench_document(base_ms: float = 10.0, cand_ms: float = 10.0) -> dict[str, Any]:
+    def side(release: str, ms: float) -> dict[str, Any]:
+        return {"release": release, "throughput": 1000 / ms, "p50": ms, "p95": 2 * ms,
+                "samples": [ms, ms, 2 * ms]}  # fmt: skip
+
+    return {"baseline": side(OTHER.digest, base_ms), "candidate": side(RELEASE.digest, cand_ms)}
+
+
+# --- argv and container arguments -----------------------------------------------------------
+
+
+def test_pip_installs_the_test_wheels_into_the_tmpfs_with_no_index() -> None:
+    assert pip_install_argv("pip-26.3-py3-none-any.whl") == [
+        "python", "/wheels/pip-26.3-py3-none-any.whl/pip", "install",
+        "--no-index", "--find-links", "/wheels", "--require-hashes",
+        "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
+        "--no-warn-script-location", "--quiet",
+        "--target", "/tmp/testdeps", "-r", "/suite/requirements-test.txt",
+    ]  # fmt: skip
+
+
+def test_pytest_runs_under_coverage_of_the_installed_app() -> None:
+    argv = pytest_argv()
+    assert argv[:6] == ["python", "-m", "coverage", "run", "--rcfile=/suite/.coveragerc",
+                        "--source=app"]  # fmt: skip
+    assert "--junitxml=/out/junit.xml" in argv and argv[-1] == "/suite/tests"
+    assert coverage_json_argv()[-2:] == ["-o", "/out/coverage.json"]
+
+
+def test_tests_container_is_offline_read_only_and_non_root(tmp_path: Path) -> None:
+    config = {"User": "10001:10001", "Env": ["PYTHONPATH=/opt/service:/opt/service/site"]}
+    kwargs = container_kwargs(
+        RELEASE.digest, name="t", config=config, suite=tmp_path / "s", wheels=tmp_path / "w",
+        out=tmp_path / "o", timeout=600,
+    )  # fmt: skip
+    assert kwargs["network_mode"] == "none"
+    assert kwargs["read_only"] is True
+    assert kwargs["user"] == "10001:10001"
+    assert kwargs["environment"]["PYTHONPATH"] == "/opt/service:/opt/service/site:/tmp/testdeps"
+    assert kwargs["volumes"][str(tmp_path / "w")] == {"bind": "/wheels", "mode": "ro"}
+    assert kwargs["volumes"][str(tmp_path / "s")] == {"bind": "/suite", "mode": "ro"}
+    assert kwargs["volumes"][str(tmp_path / "o")] == {"bind": "/out", "mode": "rw"}
+    assert kwargs["command"][-1] == "import time; time.sleep(600)"  # stops at the deadline
+
+
+@pytest.mark.parametrize(("user", "expected"), [("", "10001:10001"), ("root", "10001:10001"),
+                                                ("app:app", "app:app")])  # fmt: skip
+def test_tests_never_run_as_root(user: str, expected: str) -> None:
+    assert image_user({"User": user}) == expected
+
+
+def test_coverage_rc_keeps_the_service_settings_but_measures_the_installed_app() -> None:
+    pyproject = (
+        '[tool.coverage.run]\nsource = ["app"]\nbranch = true\n'
+        "[tool.coverage.report]\nfail_under = 90\nexclude_also = ['if __name__ == \"__main__\":']\n"
+    )
+    rc = coverage_rc(pyproject)
+    assert "branch = true" in rc and "relative_files = true" in rc
+    assert "fail_under" not in rc and "source = app" not in rc
+    assert '\n    if __name__ == "__main__":' in rc
+    assert "[paths]\nsource = \n    app/\n    /opt/service/app/" in rc
+
+
+def test_mutation_venv_and_mutmut_argv(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    assert venv_argv("/py3.12", venv) == ["/py3.12", "-m", "venv", "--without-pip", str(venv)]
+    argv = install_argv(venv, tmp_path / "pip.whl", [tmp_path / "w"], [tmp_path / "r.txt"],
+                        deps=False)  # fmt: skip
+    assert argv[:4] == [str(venv / "bin/python"), str(tmp_path / "pip.whl/pip"), "install",
+                        "--no-index"]  # fmt: skip
+    assert "--require-hashes" in argv and "--no-deps" in argv
+    assert mutmut_run_argv(venv, 2) == [str(venv / "bin/mutmut"), "run", "--max-children", "2"]
+
+
+def test_audit_and_bandit_argv(tmp_path: Path) -> None:
+    argv = pip_audit_argv(tmp_path / "r.txt")
+    assert argv[1:5] == ["-m", "pip_audit", "-r", str(tmp_path / "r.txt")]
+    assert {"--no-deps", "--disable-pip", "json"} <= set(argv)
+    assert bandit_argv(tmp_path / "app")[1:] == ["-m", "bandit", "-r", str(tmp_path / "app"),
+                                                 "-f", "json", "-q"]  # fmt: skip
+    assert pinned_requirements({"b": "2", "a": "1"}) == "a==1\nb==2\n"
+
+
+def test_perf_containers_get_the_same_limits() -> None:
+    plan = PerfPlan(cpus=1.0, memory_mb=256)
+    base = run_kwargs("sha256:a", "x-baseline", "net", plan, 8000)
+    cand = run_kwargs("sha256:b", "x-candidate", "net", plan, 8000)
+    for key in ("nano_cpus", "mem_limit", "read_only", "tmpfs", "network", "cap_drop"):
+        assert base[key] == cand[key]
+    assert base["nano_cpus"] == 1_000_000_000 and base["mem_limit"] == "256m"
+
+
+# --- mutmut's pins, configuration and fingerprint -------------------------------------------
+
+LOCK = """
+version = 1
+[[package]]
+name = "mutmut"
+version = "3.8.1"
+dependencies = [{ name = "libcst" }, { name = "toml", marker = "python_full_version < '3.11'" },
+                { name = "textual" }]
+wheels = [{ url = "u", hash = "sha256:aa" }]
+[[package]]
+name = "libcst"
+version = "1.9.0"
+wheels = [{ url = "u", hash = "sha256:b1" }, { url = "u", hash = "sha256:b2" }]
+[[package]]
+name = "toml"
+version = "0.10.2"
+wheels = [{ url = "u", hash = "sha256:cc" }]
+[[package]]
+name = "textual"
+version = "8.2.8"
+dependencies = [{ name = "markdown-it-py", extra = ["linkify"] }]
+wheels = [{ url = "u", hash = "sha256:dd" }]
+[[package]]
+name = "markdown-it-py"
+version = "4.3.0"
+wheels = [{ url = "u", hash = "sha256:ee" }]
+[package.optional-dependencies]
+linkify = [{ name = "linkify-it-py" }]
+[[package]]
+name = "linkify-it-py"
+version = "2.2.0"
+wheels = [{ url = "u", hash = "sha256:ff" }]
+"""
+
+
+def test_mutmut_pins_follow_markers_and_extras() -> None:
+    pins = mutmut_pins(LOCK, "3.12.1")
+    assert sorted(pins) == ["libcst", "linkify-it-py", "markdown-it-py", "mutmut", "textual"]
+    assert pins["libcst"] == "libcst==1.9.0 --hash=sha256:b1 --hash=sha256:b2"
+    assert "toml" in mutmut_pins(LOCK, "3.10.13")
+
+
+def test_pinned_names_are_canonical() -> None:
+    assert pinned_names(["Typing_Extensions==4.1 \\\n --hash=x\n# c\npytest==9\n"]) == {
+        "typing-extensions",
+        "pytest",
+    }
+
+
+def test_mutmut_is_configured_in_the_copy_unless_the_service_does(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '-ra'\n")
+    assert configure_mutmut(tmp_path) == "pyproject.toml"
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert '[tool.mutmut]\nsource_paths = ["app/"]' in text
+    assert configure_mutmut(tmp_path).startswith("pyproject.toml (the service's own")
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_source_fingerprint_follows_app_and_tests(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "app" / "main.py").write_text("x = 1\n")
+    first = source_fingerprint(tmp_path)
+    (tmp_path / "README.md").write_text("docs do not matter")
+    assert source_fingerprint(tmp_path) == first
+    (tmp_path / "tests" / "test_main.py").write_text("def test(): pass\n")
+    assert source_fingerprint(tmp_path) != first
+
+
+# --- the audit fails closed -----------------------------------------------------------------
+
+
+def test_offline_pip_audit_leaves_every_package_unaudited() -> None:
+    result = audit_packages(INSTALLED, advisories=None, pip_audit=PipAuditRun(ALL_SKIPPED))
+    assert result.audit.vulnerabilities == ()
+    assert [entry.split(":")[0] for entry in result.audit.unaudited] == ["fastapi", "starlette"]
+    assert "not found on PyPI" in result.audit.unaudited[0]
+    assert result.sources["pip-audit"] == "audited 0 of 2 packages, 0 vulnerabilities"
+    gate = _vulnerability_gate(result.audit)
+    assert not gate.passed and gate.measured == "0 known, 2 packages not audited"
+
+
+def test_no_source_at_all_leaves_every_package_unaudited() -> None:
+    failed = PipAuditRun(None, "pip-audit failed (exit 1): ConnectionError")
+    result = audit_packages(INSTALLED, advisories=None, pip_audit=failed)
+    assert len(result.audit.unaudited) == 2
+    assert "ConnectionError" in result.audit.unaudited[0]
+    assert "--advisories DIR" in result.audit.unaudited[0]
+
+
+def test_advisories_audit_the_packages_and_give_severities() -> None:
+    result = audit_packages(
+        INSTALLED, advisories=[STARLETTE_ADVISORY], pip_audit=PipAuditRun(ALL_SKIPPED)
+    )
+    assert result.audit.unaudited == ()
+    (vuln,) = result.audit.vulnerabilities
+    assert (vuln.package, vuln.id, vuln.severity) == ("starlette", "GHSA-f96h-pmfr-66vw", "HIGH")
+    assert result.relevant_advisories == (STARLETTE_ADVISORY,)
+
+
+def test_pip_audit_findings_get_the_advisory_severity() -> None:
+    found = json.dumps(
+        {
+            "dependencies": [
+                {"name": "starlette", "version": "0.30.0",
+                 "vulns": [{"id": "PYSEC-1", "aliases": ["CVE-2024-47874"], "fix_versions": []}]},
+                {"name": "fastapi", "version": "0.165.0", "vulns": []},
+            ]
+        }
+    )  # fmt: skip
+    result = audit_packages(
+        INSTALLED, advisories=[STARLETTE_ADVISORY], pip_audit=PipAuditRun(found)
+    )
+    (vuln,) = result.audit.vulnerabilities
+    assert vuln.severity == "HIGH" and "PYSEC-1" in vuln.ids
+
+
+def test_audit_document_reads_back_as_pip_audit_json() -> None:
+    result = audit_packages(INSTALLED, advisories=None, pip_audit=PipAuditRun(ALL_SKIPPED))
+    document = audit_document(INSTALLED, result.audit)
+    assert parse_pip_audit(json.dumps(document)).unaudited == result.audit.unaudited
+
+
+def test_sbom_lists_the_image_packages_as_pypi_components() -> None:
+    text = sbom_json(RELEASE, INSTALLED)
+    document = json.loads(text)
+    assert document["specVersion"] == "1.5" and document["bomFormat"] == "CycloneDX"
+    assert document["metadata"]["component"]["bom-ref"] == RELEASE.digest
+    assert sbom_packages(text) == INSTALLED
+
+
+def test_bandit_summary_counts_by_severity() -> None:
+    report = {"results": [{"issue_severity": "MEDIUM"}, {"issue_severity": "HIGH"}]}
+    assert bandit_summary(json.dumps(report)) == {"HIGH": 1, "MEDIUM": 1, "LOW": 0}
+
+
+def _vulnerability_gate(audit: Any) -> Any:
+    from soakgate.core.evidence import Evidence
+
+    results = evaluate_gates(
+        "dev_to_staging", DEFAULT_THRESHOLDS["dev_to_staging"], Evidence(audit=audit)
+    )
+    return next(result for result in results if result.name == "vulnerabilities")
+
+
+# --- perf statistics ------------------------------------------------------------------------
+
+
+def test_side_summary_reads_back_with_the_core_parser() -> None:
+    stats = SideStats("sha256:a", [float(v) for v in range(1, 101)], busy_seconds=2.0)
+    summary = stats.summary()
+    assert summary["throughput"] == 50.0
+    assert (summary["p50"], summary["p95"]) == percentiles(stats.samples) == (50.5, 95.05)
+    bench = parse_bench(json.dumps({"baseline": summary, "candidate": summary}))
+    assert bench.p95_increase == 0.0
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+def test_store_writes_files_manifest_and_rows(tmp_path: Path) -> None:
+    with EvidenceStore.open(tmp_path) as store:
+        record = store.put(RELEASE, "junit", JUNIT.encode(), name="junit.xml",
+                           tools={"pytest": "9.2.0"})  # fmt: skip
+        folder = store.folder(RELEASE.digest)
+        assert folder == tmp_path / "evidence" / ("a" * 64)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        entry = manifest["evidence"]["junit"]
+        assert entry["file"] == "junit.xml" and entry["sha256"] == record.sha256
+        assert entry["tools"] == {"pytest": "9.2.0"} and entry["collected_at"]
+        assert store.read(RELEASE.digest, "junit") == JUNIT.encode()
+        store.fail(RELEASE, "junit", "pytest wrote no JUnit report\nTraceback …")
+        assert not (folder / "junit.xml").exists()
+        assert store.failures(RELEASE.digest) == {"junit": "pytest wrote no JUnit report"}
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["evidence"] == {} and "junit" in manifest["failures"]
+
+
+def test_a_changed_evidence_file_is_refused(tmp_path: Path) -> None:
+    with EvidenceStore.open(tmp_path) as store:
+        store.put(RELEASE, "coverage", COVERAGE.encode(), name="coverage.json")
+        (store.folder(RELEASE.digest) / "coverage.json").write_text(
+            COVERAGE.replace("93.5", "99.5")
+        )
+        with pytest.raises(EvidenceTampered, match="changed since it was collected"):
+            store.read(RELEASE.digest, "coverage")
+
+
+# --- the use case with fakes ----------------------------------------------------------------
+
+
+class FakeCollectors:
+    """Answers as the real collectors would; ``fail`` names pieces that raise. Any call not
+    expected by the test fails it."""
+
+    def __init__(self, tmp: Path, *, fail: Mapping[str, Exception] | None = None,
+                 expect: set[str] | None = None, same_code: bool = True) -> None:  # fmt: skip
+        self.tmp, self.fail, self.expect = tmp, dict(fail or {}), expect
+        self.same = same_code
+        self.calls: list[str] = []
+
+    def _call(self, name: str) -> None:
+        if self.expect is not None and name not in self.expect:
+            raise AssertionError(f"unexpected collector call: {name}")
+        self.calls.append(name)
+        if name in self.fail:
+            raise self.fail[name]
+
+    def tests(self, release: Release, context: Path, cache: Path, work: Path) -> TestsOutcome:
+        self._call("tests")
+        (work / "junit.xml").write_text(JUNIT)
+        (work / "coverage.json").write_text(COVERAGE)
+        return TestsOutcome(work / "junit.xml", work / "coverage.json", 0, "2 passed",
+                            tools={"pytest": "9.2.0"})  # fmt: skip
+
+    def mutation(
+        self, context: Path, cache: Path, work: Path, requirements: tuple[str, ...]
+    ) -> MutationOutcome:
+        self._call("mutation")
+        stats = work / "stats.json"
+        stats.write_text(json.dumps({"killed": 8, "survived": 2, "total": 10}))
+        return MutationOutcome(MutationRun(killed=8, survived=2), stats, "", 1.0,
+                               {"mutmut": "3.8.1"})  # fmt: skip
+
+    def fingerprint(self, context: Path) -> str:
+        return "f" * 64
+
+    def same_code(self, release: Release, context: Path) -> bool:
+        self._call("same_code")
+        return self.same
+
+    def inventory(self, release: Release) -> dict[str, str]:
+        self._call("inventory")
+        return dict(INSTALLED)
+
+    def pip_audit(self, installed: Mapping[str, str]) -> PipAuditRun:
+        self._call("pip_audit")
+        return PipAuditRun(ALL_SKIPPED, None, "2.10.1")
+
+    def bandit(self, source: Path) -> tuple[str, str | None]:
+        self._call("bandit")
+        return json.dumps({"results": [{"issue_severity": "MEDIUM"}]}), "1.9.4"
+
+    def perf(
+        self, baseline: str, candidate: str, port: int, health_path: str, namespace: str
+    ) -> dict[str, Any]:
+        self._call("perf")
+        return bench_document()
+
+
+def collect(tmp_path: Path, collectors: FakeCollectors, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {"baseline": OTHER.digest, "advisories": None, "files": {},
+                               "skip": set()}  # fmt: skip
+    options.update(kwargs)
+    messages: list[str] = []
+    bundle = collect_evidence(
+        tmp_path, ProjectConfig(), tmp_path / "state", RELEASE, progress=messages.append,
+        collectors=collectors, clock=lambda: "2026-11-26T08:00:00Z", **options,
+    )  # fmt: skip
+    return bundle
+
+
+def statuses(bundle: Any) -> dict[str, str]:
+    return {row.kind: row.status for row in bundle.rows}
+
+
+def test_every_piece_collected(tmp_path: Path) -> None:
+    bundle = collect(tmp_path, FakeCollectors(tmp_path))
+    assert bundle.complete
+    assert statuses(bundle) == {
+        "junit": "collected", "coverage": "collected", "mutation": "collected",
+        "audit": "collected", "sbom": "collected", "bandit": "collected",
+        "bench": "collected", "soak": "missing",
+    }  # fmt: skip
+    manifest = json.loads(bundle.manifest.read_text())
+    assert set(manifest["evidence"]) >= {
+        *("junit", "coverage", "tests-log", "mutation", "mutmut-stats"),
+        *("sbom", "audit", "pip-audit", "bandit", "bench"),
+    }
+    assert manifest["evidence"]["mutation"]["details"]["source_revision"] == "abc123"
+    evidence = load_evidence(tmp_path / "state", RELEASE)
+    assert evidence.tests is not None and evidence.tests.passed == 2
+    assert evidence.coverage == 93.5
+    assert evidence.mutation == MutationRun(killed=8, survived=2)
+    assert evidence.audit is not None and len(evidence.audit.unaudited) == 2  # offline: closed
+    assert evidence.files["coverage"].endswith("coverage.json")
+    assert load_evidence(tmp_path / "state", RELEASE.digest) == evidence  # a digest works too
+
+
+def test_one_failing_piece_does_not_stop_the_others(tmp_path: Path) -> None:
+    from soakgate.adapters.evidence_store import CollectFailed
+
+    collectors = FakeCollectors(tmp_path, fail={"tests": CollectFailed("image gone"),
+                                                "inventory": RuntimeError("boom")})  # fmt: skip
+    bundle = collect(tmp_path, collectors)
+    assert bundle.failures == {"tests": "image gone", "audit": "RuntimeError: boom"}
+    rows = {row.kind: row for row in bundle.rows}
+    assert rows["junit"].status == rows["coverage"].status == "failed"
+    assert rows["junit"].reason == "image gone"
+    assert rows["bandit"].status == "collected"  # the audit piece's other half still ran
+    assert rows["mutation"].status == rows["bench"].status == "collected"
+    evidence = load_evidence(tmp_path / "state", RELEASE)
+    thresholds = DEFAULT_THRESHOLDS["dev_to_staging"]
+    results = {r.name: r for r in evaluate_gates("dev_to_staging", thresholds, evidence)}
+    assert not results["tests"].passed and not results["vulnerabilities"].passed
+
+
+def test_a_later_failure_removes_older_evidence(tmp_path: Path) -> None:
+    from soakgate.adapters.evidence_store import CollectFailed
+
+    collect(tmp_path, FakeCollectors(tmp_path))
+    bundle = collect(tmp_path, FakeCollectors(tmp_path, fail={"perf": CollectFailed("no room")}))
+    assert statuses(bundle)["bench"] == "failed"
+    assert load_evidence(tmp_path / "state", RELEASE).performance is None
+
+
+def test_no_baseline_fails_the_performance_piece_closed(tmp_path: Path) -> None:
+    collectors = FakeCollectors(tmp_path)
+    bundle = collect(tmp_path, collectors, baseline=None)
+    assert bundle.failures["perf"].startswith("no baseline: pass --baseline DIGEST")
+    assert "perf" not in collectors.calls
+
+
+def test_supplied_files_replace_their_pieces(tmp_path: Path) -> None:
+    junit, coverage = tmp_path / "j.xml", tmp_path / "c.json"
+    junit.write_text(JUNIT)
+    coverage.write_text(COVERAGE)
+    mutation = tmp_path / "m.json"
+    mutation.write_text(json.dumps({"killed": 1, "survived": 0}))
+    soak = tmp_path / "s.json"
+    soak.write_text(json.dumps({"verdict": "healthy", "observed_seconds": 700000}))
+    collectors = FakeCollectors(
+        tmp_path, expect={"inventory", "pip_audit", "bandit", "perf"}
+    )  # tests and mutation must not run
+    files = {"junit": junit, "coverage": coverage, "mutation": mutation, "soak": soak}
+    bundle = collect(tmp_path, collectors, files=files)
+    assert statuses(bundle)["junit"] == statuses(bundle)["soak"] == "supplied"
+    manifest = json.loads(bundle.manifest.read_text())
+    assert manifest["evidence"]["soak"]["source"] == "supplied"
+    assert load_evidence(tmp_path / "state", RELEASE).soak is not None
+
+
+def test_skipped_pieces_keep_their_earlier_evidence(tmp_path: Path) -> None:
+    collect(tmp_path, FakeCollectors(tmp_path))
+    collectors = FakeCollectors(tmp_path, expect={"perf"})
+    bundle = collect(tmp_path, collectors, skip={"tests", "mutation", "audit"})
+    assert statuses(bundle)["junit"] == "kept" and statuses(bundle)["bench"] == "collected"
+
+
+def test_mutation_is_reused_for_the_same_source(tmp_path: Path) -> None:
+    collect(tmp_path, FakeCollectors(tmp_path))
+    other = FakeCollectors(tmp_path, expect={"same_code"})
+    bundle = collect_evidence(
+        tmp_path, ProjectConfig(), tmp_path / "state", OTHER, baseline=None, advisories=None,
+        files={}, skip={"tests", "audit", "perf"}, progress=lambda _: None, collectors=other,
+    )  # fmt: skip
+    row = next(row for row in bundle.rows if row.kind == "mutation")
+    assert row.status == "reused" and "same source as aaaaaaaaaaaa" in row.measured
+
+
+def test_mutation_refuses_source_that_is_not_the_release(tmp_path: Path) -> None:
+    collectors = FakeCollectors(tmp_path, same_code=False)
+    bundle = collect(tmp_path, collectors)
+    assert "is not the code of release" in bundle.failures["mutation"]
+    assert "mutation" not in collectors.calls
+
+
+def test_bad_requests_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--skip lint: unknown piece"):
+        check_request({"lint"}, {})
+    bad = tmp_path / "cov.json"
+    bad.write_text('{"totals": {}}')
+    with pytest.raises(ConfigError, match=r"--coverage .*cov.json: coverage JSON: totals has no"):
+        check_request(set(), {"coverage": bad})
+    with pytest.raises(ConfigError, match="not a directory"):
+        collect(tmp_path, FakeCollectors(tmp_path, expect=set()), advisories=tmp_path / "none")
+
+
+def test_pieces_to_run() -> None:
+    assert pieces_to_run(set(), {}) == ["tests", "mutation", "audit", "perf"]
+    assert pieces_to_run({"perf"}, {"junit": Path("j")}) == ["tests", "mutation", "audit"]
+    assert pieces_to_run(set(), {"junit": Path("j"), "coverage": Path("c")})[0] == "mutation"
+
+
+def test_measured_lines_and_table(tmp_path: Path) -> None:
+    assert measure("junit", JUNIT.encode()) == "2/2 passed, 0 failed"
+    bench = json.dumps(bench_document(10.0, 12.0)).encode()
+    assert measure("bench", bench).startswith("throughput -16.7 %, p50 +20.0 %, p95 +20.0 %")
+    bundle = collect(tmp_path, FakeCollectors(tmp_path), baseline=None)
+    table = render_bundle(bundle)
+    assert [column.header for column in table.columns] == ["kind", "status", "measured", "file"]
