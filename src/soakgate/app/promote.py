@@ -65,6 +65,23 @@ def running_release(
     return release
 
 
+def with_live_soak(evidence: Any, state: Path, digest: str, config: ProjectConfig) -> Any:
+    """Evidence with the release's soak verdict read from the soak store, when no soak file
+    was collected: the production gate judges what the monitor recorded in staging."""
+    import json
+    from dataclasses import replace
+
+    from soakgate.app.soak import release_verdict
+    from soakgate.core.evidence import EvidenceError, parse_soak
+    from soakgate.errors import SoakgateError as Problem
+
+    try:
+        verdict = parse_soak(json.dumps(release_verdict(state, digest, config.slo)))
+    except (Problem, EvidenceError):
+        return evidence  # no soak of this release: the gate fails closed ("no soak evidence")
+    return replace(evidence, soak=verdict, files={**evidence.files, "soak": "soak store (live)"})
+
+
 def gate_report(
     project: Path,
     config: ProjectConfig,
@@ -97,6 +114,8 @@ def gate_report(
 
         load_evidence = load_stored
     evidence = load_evidence(state, release.digest)
+    if transition == "staging_to_production" and getattr(evidence, "soak", None) is None:
+        evidence = with_live_soak(evidence, state, release.digest, config)
     try:
         results = evaluate_gates(transition, config.gates[transition], evidence, overrides or {})
     except ValueError as exc:
