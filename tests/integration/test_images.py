@@ -103,6 +103,8 @@ def rebuild_project(
     engine: docker.DockerClient,
 ) -> ScratchProject:
     project = make_scratch(tmp_path_factory.mktemp("rebuild"), toolchain_env, with_service=True)
+    # as on a fresh machine: no wheelhouse yet (a checkout's copy would hide a first-run rebuild)
+    shutil.rmtree(project.root / "images" / "service" / ".wheelhouse", ignore_errors=True)
     result = project.soakgate("build", timeout=1200)
     assert result.returncode == 0, result.stdout + result.stderr
     return project

@@ -55,12 +55,15 @@ def image_args(args: ServiceImageArgs) -> ImageArgs:
     base = f"{args.config.images.base_prefix}:{args.python}"
     base_id, python_full = base_image(base)
     requirements = [context / name for name in service.requirements]
-    download_wheelhouse(
-        requirements[0],
-        args.python,
-        context / WHEELHOUSE,
-        pip_requirements=requirements[1] if len(requirements) > 1 else None,
-    )
+    # Every version's wheelhouse first: the build context holds all of them, so hashing it
+    # before the last one is downloaded would change the hash on the next run (a rebuild).
+    for python in args.config.images.pythons:
+        download_wheelhouse(
+            requirements[0],
+            python,
+            context / WHEELHOUSE,
+            pip_requirements=requirements[1] if len(requirements) > 1 else None,
+        )
     revision, created = source_revision(context)
     build_args = {
         "BASE_IMAGE": base,
