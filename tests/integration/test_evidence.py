@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 
 import docker
@@ -76,11 +77,13 @@ def rebuilt_image(engine: docker.DockerClient, releases: dict[str, Release]) -> 
     yield from derived_image(engine, releases["3.14"], "LABEL soakgate.test=rebuild")
 
 
-def evidence_left(engine: docker.DockerClient) -> list[str]:
+def evidence_left(engine: docker.DockerClient, namespace: str) -> list[str]:
+    """This test's evidence containers and networks still there (other runs sharing the
+    engine have their own namespaces)."""
     labels = {"label": "soakgate.purpose=evidence"}
     containers = [c.name for c in engine.containers.list(all=True, filters=labels)]
     networks = [n.name for n in engine.networks.list(filters=labels)]
-    return containers + networks
+    return [name for name in containers + networks if name.startswith(f"{namespace}-")]
 
 
 def performance_gate(document: dict[str, object]) -> tuple[bool, float]:
@@ -140,20 +143,21 @@ def test_collect_real_evidence_for_both_releases(
         assert not gate.passed and "not audited" in gate.measured
     print(f"coverage 3.14: {evidence.coverage:.2f} %, 3.12: {other.coverage:.2f} %")
     print(f"mutation score: {evidence.mutation.score:.2f} % of {evidence.mutation.scored}")
-    assert evidence_left(engine) == []
+    assert evidence_left(engine, service_project.namespace) == []
 
 
 def test_planted_slowdown_is_caught(
     releases: dict[str, Release], slow_image: str, engine: docker.DockerClient
 ) -> None:
-    document = compare_releases(releases["3.14"].digest, slow_image)
+    namespace = f"t{uuid.uuid4().hex[:8]}"
+    document = compare_releases(releases["3.14"].digest, slow_image, namespace=namespace)
     passed, worst = performance_gate(document)
     bench = parse_bench(json.dumps(document))
     print(f"planted {PLANTED_DELAY_MS} ms: throughput -{bench.throughput_drop:.1f} %,"
           f" p50 +{bench.p50_increase:.1f} %, p95 +{bench.p95_increase:.1f} %")  # fmt: skip
     assert not passed
     assert worst >= 10.0  # the planted slowdown shows as ≥ 10 %
-    assert evidence_left(engine) == []
+    assert evidence_left(engine, namespace) == []
 
 
 def test_two_builds_of_the_same_code_are_not_flagged(
