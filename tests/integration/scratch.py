@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -23,9 +24,18 @@ TEST_IMAGE = "soakgate-test/service"  # tests never move the checkout's image ta
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range: a port picked by binding 0
+    comes from that range, where any outgoing connection (a probe, the load generator) may
+    take it before the stage's proxy binds it."""
+    for _ in range(500):
+        port = random.randint(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000 on 127.0.0.1")
 
 
 @dataclass
