@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from soakgate.errors import CommandFailed
 
@@ -54,3 +56,20 @@ def run(
     if check and not result.ok:
         raise CommandFailed(result)
     return result
+
+
+def process_alive(pid: int | None) -> bool:
+    """True for a running process (a zombie — killed, not yet reaped — is not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")

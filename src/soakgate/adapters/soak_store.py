@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from soakgate.adapters.process import process_alive
 from soakgate.adapters.state_db import state_dir
 from soakgate.core.soak import NOT_ENOUGH_DATA, EngineSample, Sample
 from soakgate.errors import LockHeld, SoakgateError
@@ -123,16 +124,6 @@ def _ms(seconds: float) -> int:
 
 def _seconds(ms: Any) -> float:
     return int(ms) / 1000.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def database_error(path: Path, error: sqlite3.Error) -> SoakgateError:
@@ -260,7 +251,7 @@ class SoakStore:
             if current is not None and current.pid is not None and current.pid != me:
                 age = None if current.heartbeat is None else now - current.heartbeat
                 fresh = age is not None and age <= stale_after
-                if _alive(current.pid) and fresh:
+                if process_alive(current.pid) and fresh:
                     raise LockHeld(
                         f"stage {stage} is already soaked by monitor pid {current.pid}"
                         f" (soak #{current.id}, heartbeat {age:.0f}s ago): stop pid"
@@ -268,7 +259,7 @@ class SoakStore:
                     )
                 why = (
                     "is gone"
-                    if not _alive(current.pid)
+                    if not process_alive(current.pid)
                     else f"has been silent for {age:.0f}s"
                     if age is not None
                     else "never reported"

@@ -18,17 +18,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from soakgate.adapters.process import process_alive
 from soakgate.errors import LockHeld
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def lock_path(state_dir: Path, stage: str) -> Path:
@@ -77,7 +68,7 @@ def stage_lock(
     while not _try_take(path, record):
         holder = read_holder(path)
         pid = holder.get("pid") if holder else None
-        if holder is None or not isinstance(pid, int) or not _alive(pid):
+        if holder is None or not isinstance(pid, int) or not process_alive(pid):
             warn(f"stage {stage}: recovering a stale lock left by {_describe(holder)}")
             path.unlink(missing_ok=True)
             continue

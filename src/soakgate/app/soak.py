@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.adapters.process import process_alive
 from soakgate.adapters.soak_store import Soak, SoakRecorder, SoakStore
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.stages import stage_engine
@@ -269,23 +270,6 @@ def _write_monitor_file(state: Path, stage: str, data: dict[str, Any]) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     partial.write_text(json.dumps(data, indent=2) + "\n")
     partial.replace(path)
-
-
-def process_alive(pid: int | None) -> bool:
-    """True for a running process (a zombie — killed, not yet reaped — is not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def resolve_policy(
