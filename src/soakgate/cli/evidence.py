@@ -111,7 +111,7 @@ def collect(
     from soakgate.adapters.config_file import load_config
     from soakgate.adapters.state_db import state_dir
     from soakgate.app.evidence import collect_evidence
-    from soakgate.cli.main import project_root
+    from soakgate.cli.project import project_root
 
     project = project_root()
     config = load_config(project)

@@ -11,6 +11,7 @@ from typer._click import exceptions as click_exceptions  # the click that typer 
 
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli.output import console, err_console, report_error
+from soakgate.cli.project import project_root
 from soakgate.errors import (
     ConfigError,
     GateFailed,
@@ -49,17 +50,6 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     _state["verbose"] = verbose
-
-
-def project_root() -> Path:
-    """Return the soakgate project around the current directory, or fail with a fix."""
-    project = find_project()
-    if project is None:
-        raise ConfigError(
-            "not inside a soakgate project (no Pulumi.yaml and pyproject.toml here or above)",
-            hint="cd into the soakgate checkout",
-        )
-    return project
 
 
 @app.command()
@@ -218,24 +208,28 @@ def verify(stage: Annotated[str, typer.Argument(help="dev, staging or production
 
 
 def _verify(stage: str) -> None:
-    from soakgate.adapters.config_file import load_config
     from soakgate.app.deploy import check_stage
-    from soakgate.app.verify import run_host_checks, stage_plan
 
     check_stage(stage)
-    project = project_root()
-    config = load_config(project)
-    (view,) = _views([stage])
-    plan = stage_plan(view, config.service.port, config.service.health_path)
-    junit = project / "reports" / f"verify-{stage}.xml"
     with console.status(f"verifying {stage}"):
-        result = run_host_checks(project, plan, junit)
+        result = _host_checks(project_root(), stage)
     if result.ok:
-        console.print(f"[green]verify {stage}: {result.passed} checks passed[/] ({junit})")
+        console.print(f"[green]verify {stage}: {result.passed} checks passed[/] ({result.junit})")
         return
     for name in result.failed:
         err_console.print(f"failed: {name}", markup=False, highlight=False)
-    raise VerifyFailed(f"verify {stage}: {len(result.failed)} checks failed (see {junit})")
+    raise VerifyFailed(f"verify {stage}: {len(result.failed)} checks failed (see {result.junit})")
+
+
+def _host_checks(project: Path, stage: str) -> Any:
+    """Run tests/hosts against the stage's real slot table; JUnit in reports/."""
+    from soakgate.adapters.config_file import load_config
+    from soakgate.app.verify import run_host_checks, stage_plan
+
+    config = load_config(project)
+    (view,) = _views([stage])
+    plan = stage_plan(view, config.service.port, config.service.health_path)
+    return run_host_checks(project, plan, project / "reports" / f"verify-{stage}.xml")
 
 
 @app.command()
@@ -360,13 +354,7 @@ def rollback(
 
 
 def _verify_quiet(project: Path, stage: str) -> tuple[bool, list[str]]:
-    from soakgate.adapters.config_file import load_config
-    from soakgate.app.verify import run_host_checks, stage_plan
-
-    config = load_config(project)
-    (view,) = _views([stage])
-    plan = stage_plan(view, config.service.port, config.service.health_path)
-    result = run_host_checks(project, plan, project / "reports" / f"verify-{stage}.xml")
+    result = _host_checks(project, stage)
     return result.ok, result.failed
 
 

@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from soakgate.cli.output import console, err_console, report_error
+from soakgate.cli.project import project_root
 from soakgate.core.soak import BREACHED, HEALTHY, format_duration, plural
 from soakgate.core.validation import ConfigInvalid, parse_duration
 from soakgate.errors import ConfigError, SoakgateError
@@ -53,23 +54,11 @@ PolicyOption = Annotated[
 ]
 
 
-def _project() -> Path:
-    from soakgate.adapters.envfile import find_project
-
-    project = find_project()
-    if project is None:
-        raise ConfigError(
-            "not inside a soakgate project (no Pulumi.yaml and pyproject.toml here or above)",
-            hint="cd into the soakgate checkout",
-        )
-    return project
-
-
 def _context() -> tuple[Path, Any, Path]:
     from soakgate.adapters.config_file import load_config
     from soakgate.adapters.state_db import state_dir
 
-    project = _project()
+    project = project_root()
     return project, load_config(project), state_dir()
 
 
