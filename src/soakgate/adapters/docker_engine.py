@@ -10,7 +10,8 @@ from docker.models.containers import Container
 
 from soakgate.errors import DockerError
 
-# Debian's docker.io 20.10 speaks API 1.41; pinning it avoids a version round trip per client.
+# "auto": ask the engine which API version it speaks. The SDK's default is newer than the
+# 1.41 of Debian's docker.io 20.10, which would refuse it.
 API_VERSION = "auto"
 
 

@@ -267,7 +267,7 @@ def rollback(
             _reconcile(project, state, plan)  # a health-gated deploy into the idle slot
         result.seconds_to_restored = time.time() - began
         result.budget = check_budget(result.seconds_to_restored, budget)
-        _finish(project, config, state, result, began, verify)
+        _finish(project, config, state, result, began, verify, request.actor)
         journal.unlink(missing_ok=True)
     return result
 
@@ -296,6 +296,7 @@ def _finish(
     result: RollbackResult,
     began: float,
     verify: Callable[[str], tuple[bool, list[str]]] | None,
+    actor: str = "",
 ) -> None:
     plan = result.plan
     if (
@@ -311,6 +312,7 @@ def _finish(
     try:
         ledger.append(
             "rollback",
+            actor=actor or None,  # None: the login name
             stage=plan.stage,
             from_release=plan.from_release,
             to_release=plan.to_release,
@@ -363,7 +365,7 @@ def _resume(
         restored = float(restored_at) if restored_at is not None else time.time()
         result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)
         result.seconds_to_restored = result.budget.seconds
-        _finish(project, config, state, result, began, verify)
+        _finish(project, config, state, result, began, verify, request.actor)
         journal.unlink(missing_ok=True)
     return result
 
