@@ -20,15 +20,9 @@ from soakgate.adapters.state_db import StateDB
 from soakgate.core.release import Release
 
 from .scratch import ScratchProject, make_scratch
+from .setup_missing import missing
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _missing(what: str) -> None:
-    message = f"{what}; run ./bootstrap first"
-    if os.environ.get("CI"):
-        pytest.fail(f"integration set-up broken in CI: {message}", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +30,7 @@ def toolchain_env() -> dict[str, str]:
     """The process environment with ./bootstrap's env file applied."""
     path = ROOT / ENV_FILE
     if not path.is_file():
-        _missing(f"{path} does not exist")
+        missing(f"{path} does not exist; run ./bootstrap first")
     env = dict(os.environ)
     env.update(parse_env_file(path.read_text(), env))
     return env
@@ -48,7 +42,7 @@ def engine(toolchain_env: dict[str, str]) -> docker.DockerClient:
         client = docker.from_env(timeout=60)
         client.ping()
     except docker.errors.DockerException as exc:
-        _missing(f"no Docker engine answers ({exc})")
+        missing(f"no Docker engine answers ({exc}); run ./bootstrap first")
     return client
 
 

@@ -33,7 +33,7 @@ def test_deploys_are_recorded_and_an_edited_byte_is_named(
     with database:
         database.execute("DROP TRIGGER ledger_no_update")
         (data,) = database.execute("SELECT data FROM ledger WHERE seq = 1").fetchone()
-        edited = data.replace('3.12', '4.12', 1)
+        edited = data.replace("3.12", "4.12", 1)
         assert edited != data  # one byte
         database.execute("UPDATE ledger SET data = ? WHERE seq = 1", (edited,))
     database.close()

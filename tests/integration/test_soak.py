@@ -43,6 +43,7 @@ from soakgate.core.release import Release
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
 
 from .scratch import ROOT, ScratchProject
+from .setup_missing import missing
 
 pytestmark = pytest.mark.integration
 REPORTS = ROOT / "reports"
@@ -281,7 +282,7 @@ class SocketProxy:
 def socket_proxy(tmp_path: Path) -> Iterator[SocketProxy]:
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
-        pytest.skip(f"the engine outage is simulated with a unix socket; DOCKER_HOST is {host}")
+        missing(f"the engine outage is simulated with a unix socket; DOCKER_HOST is {host}")
     proxy = SocketProxy(Path(f"/tmp/sg-{os.getpid()}-{tmp_path.name[-8:]}.sock"), host[7:])
     proxy.start()
     try:
@@ -481,10 +482,7 @@ def test_the_fallback_flip_serves_the_warm_slot_and_refuses_an_unhealthy_one(
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        message = "chromium is not installed (apt-get install -y chromium); run ./bootstrap"
-        if os.environ.get("CI"):
-            pytest.fail(f"integration set-up broken in CI: {message}", pytrace=False)
-        pytest.skip(message)
+        missing("chromium is not installed: ./bootstrap --with-test-tools")
     return found
 
 
