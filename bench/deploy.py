@@ -11,8 +11,7 @@ from pathlib import Path
 
 from bench.common import summary, timed, toolchain_env, write_result
 from soakgate.adapters import docker_engine
-from soakgate.adapters.state_db import StateDB
-from tests.integration.scratch import STAGES, make_scratch
+from tests.integration.scratch import STAGES, built_stages, releases_of
 
 RUNS = 5
 TARGETS = {"no_change_up_seconds": 3.0, "deploy_seconds": 15.0}
@@ -22,13 +21,8 @@ def main() -> None:
     env = toolchain_env()
     engine = docker_engine.client()
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as work:
-        build = make_scratch(Path(work) / "build", env, with_service=True)
-        assert build.soakgate("build", timeout=1200).returncode == 0
-        db = StateDB.open(build.state)
-        releases = {release.python_series: release for release in reversed(db.releases())}
-        db.close()
-        project = make_scratch(Path(work) / "stages", env)
-        project.record(list(releases.values()))
+        build, project = built_stages(Path(work), env)
+        releases = releases_of(build)
         try:
             for stage in STAGES:
                 result = project.soakgate("deploy", stage, "--python", "3.12", "--skip-verify")

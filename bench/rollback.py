@@ -15,8 +15,7 @@ from pathlib import Path
 from bench.common import summary, toolchain_env, write_result
 from soakgate.adapters import docker_engine
 from soakgate.adapters.load import LoadGenerator
-from soakgate.adapters.state_db import StateDB
-from tests.integration.scratch import make_scratch
+from tests.integration.scratch import built_stages
 
 RUNS = 5
 TARGETS = {
@@ -38,13 +37,7 @@ def main() -> None:
     env = toolchain_env()
     engine = docker_engine.client()
     with tempfile.TemporaryDirectory(prefix="bench-rollback-") as work:
-        build = make_scratch(Path(work) / "build", env, with_service=True)
-        assert build.soakgate("build", timeout=1200).returncode == 0
-        db = StateDB.open(build.state)
-        releases = {release.python_series: release for release in reversed(db.releases())}
-        db.close()
-        project = make_scratch(Path(work) / "stages", env)
-        project.record(list(releases.values()))
+        build, project = built_stages(Path(work), env)
         restored, done, cold, failed, sent = [], [], [], 0, 0
         try:
             url = f"{project.url('production')}/version"

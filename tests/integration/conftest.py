@@ -16,10 +16,9 @@ import pytest
 
 from soakgate.adapters.envfile import ENV_FILE, parse_env_file
 from soakgate.adapters.host_image import TOOLBOX_IMAGE, make_host_image
-from soakgate.adapters.state_db import StateDB
 from soakgate.core.release import Release
 
-from .scratch import ScratchProject, make_scratch
+from .scratch import ScratchProject, make_scratch, releases_of
 from .setup_missing import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,11 +97,7 @@ def built(
 @pytest.fixture(scope="session")
 def releases(built: ScratchProject) -> dict[str, Release]:
     """The built releases by Python series: {"3.12": …, "3.14": …}."""
-    db = StateDB.open(built.state)
-    try:
-        found = {release.python_series: release for release in reversed(db.releases())}
-    finally:
-        db.close()
+    found = releases_of(built)
     assert set(found) == {"3.12", "3.14"}, found
     return found
 

@@ -139,3 +139,24 @@ def make_scratch(
         COLUMNS="200",
     )
     return ScratchProject(root, env, namespace, ports)
+
+
+def releases_of(project: ScratchProject) -> dict[str, Release]:
+    """The newest release of each Python series the project recorded: {"3.12": …, "3.14": …}."""
+    db = StateDB.open(project.state)
+    try:
+        return {release.python_series: release for release in reversed(db.releases())}
+    finally:
+        db.close()
+
+
+def built_stages(
+    parent: Path, toolchain_env: dict[str, str]
+) -> tuple[ScratchProject, ScratchProject]:
+    """A scratch project that built both releases, and one that knows them, for deploying."""
+    build = make_scratch(parent / "build", toolchain_env, with_service=True)
+    result = build.soakgate("build", timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    project = make_scratch(parent / "stages", toolchain_env)
+    project.record(list(releases_of(build).values()))
+    return build, project
