@@ -113,6 +113,16 @@ class StateDB:
         ).fetchall()
         return [Release(*row) for row in rows]
 
+    def require_release(self, ref: str) -> Release:
+        """The release ``ref`` names, or a one-line ConfigError saying how to name one."""
+        release = self.find_release(ref)
+        if release is None:
+            raise ConfigError(
+                f"unknown release {ref!r}",
+                hint="list them with: soakgate releases (a digest, a 12+ digit prefix or a tag)",
+            )
+        return release
+
     def find_release(self, ref: str) -> Release | None:
         """The release named by a digest, a digest prefix of ≥ 12 digits, or its image tag."""
         found = [release for release in self.releases() if matches(release, ref)]

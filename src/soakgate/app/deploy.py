@@ -53,13 +53,7 @@ def resolve_release(db: StateDB, request: DeployRequest) -> Release:
         release = found[0]
     else:
         assert request.release is not None
-        match = db.find_release(request.release)
-        if match is None:
-            raise ConfigError(
-                f"unknown release {request.release!r}",
-                hint="list them with: soakgate releases (a digest, a 12+ digit prefix or a tag)",
-            )
-        release = match
+        release = db.require_release(request.release)
     try:
         docker_engine.client().images.get(release.digest)
     except docker.errors.ImageNotFound:

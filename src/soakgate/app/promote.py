@@ -99,9 +99,7 @@ def gate_report(
     try:
         release = running_release(project, config, state, source, db)
         if release_ref is not None:
-            named = db.find_release(release_ref)
-            if named is None:
-                raise ConfigError(f"unknown release {release_ref!r}", hint="see soakgate releases")
+            named = db.require_release(release_ref)
             if named.digest != release.digest:
                 raise ConfigError(
                     f"release {named.short} is not the one running in {source} ({release.short})",

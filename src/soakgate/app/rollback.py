@@ -143,13 +143,6 @@ def adopt_runbook_flips(state: Path, stage: str) -> int:
     return len(fresh)
 
 
-def _resolve(db: StateDB, ref: str) -> str:
-    release = db.find_release(ref)
-    if release is None:
-        raise ConfigError(f"unknown release {ref!r}", hint="list them with: soakgate releases")
-    return release.digest
-
-
 def choose_plan(
     project: Path, config: ProjectConfig, state: Path, request: RollbackRequest, engine: StageEngine
 ) -> RollbackPlan:
@@ -170,7 +163,7 @@ def choose_plan(
     ledger = LedgerStore.open(state)
     try:
         if request.to:
-            target = _resolve(db, request.to)
+            target = db.require_release(request.to).digest
         else:
             python_of = {r.digest: r.python_series for r in db.releases()}
             target_or_none = last_known_good(
