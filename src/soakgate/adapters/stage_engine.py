@@ -90,6 +90,23 @@ def run_kwargs(
     }
 
 
+def http_get(
+    host: str, port: int, path: str, timeout: float = 2.0
+) -> tuple[int, str | None] | None:
+    """(status, X-Soakgate-Slot header) of one GET on a fresh connection; None when nothing
+    answers. The standard library's client: the flip path must not wait for httpx's import."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader(SLOT_HEADER)
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
 class StageEngine:
     """Blue/green operations of one stage on the local engine."""
 
@@ -157,24 +174,19 @@ class StageEngine:
 
         Fails with the container's last log lines when it exits or the timeout passes.
         """
-        import httpx  # imported here: ~0.2 s that the Pulumi program does not need
-
         from soakgate.adapters import docker_engine
 
         started = time.monotonic()
         deadline = started + spec.health_timeout
-        url = f"http://{self.address(name)}:{spec.port}{spec.health_path}"
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                container = docker_engine.client().containers.get(name)
-                if container.status not in ("created", "running"):
-                    break
-                try:
-                    if client.get(url).status_code == 200:
-                        return time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+        address = self.address(name)
+        while time.monotonic() < deadline:
+            state = self.light.inspect(name)
+            if state is None or state["State"]["Status"] not in ("created", "running"):
+                break
+            answer = http_get(address, spec.port, spec.health_path)
+            if answer is not None and answer[0] == 200:
+                return time.monotonic() - started
+            time.sleep(0.2)
         logs = self.logs_tail(name)
         docker_engine.remove_container(name)
         raise DeployFailed(
@@ -225,17 +237,9 @@ class StageEngine:
         """Poll the health path through the proxy until the ``slot`` answers it with 200."""
         deadline = started + timeout
         while time.monotonic() < deadline:
-            connection = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=2.0)
-            try:
-                connection.request("GET", health_path, headers={"Connection": "close"})
-                response = connection.getresponse()
-                response.read()
-                if response.status == 200 and response.getheader(SLOT_HEADER) == slot:
-                    return time.monotonic() - started
-            except OSError:
-                pass
-            finally:
-                connection.close()
+            answer = http_get("127.0.0.1", self.proxy_port, health_path)
+            if answer == (200, slot):
+                return time.monotonic() - started
             time.sleep(0.02)
         raise DeployFailed(
             f"the {self.stage} proxy did not serve the {slot} slot"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soakgate.adapters.stack_file import stack_config
-from soakgate.adapters.stage_engine import SLOT_HEADER, StageEngine
+from soakgate.adapters.stage_engine import StageEngine, http_get
 from soakgate.adapters.state_db import StateDB
 from soakgate.core.config import ProjectConfig
 
@@ -58,16 +58,15 @@ def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) 
     )
 
 
-def probe_health(url: str, active: str | None) -> str:
-    import httpx
-
-    try:
-        response = httpx.get(url, timeout=3)
-    except httpx.HTTPError:
+def probe_health(port: int, path: str, active: str | None) -> str:
+    """Health of the stage as a user sees it: one GET through its proxy."""
+    answer = http_get("127.0.0.1", port, path, timeout=3)
+    if answer is None:
         return "down"
-    if response.status_code != 200:
-        return f"unhealthy ({response.status_code})"
-    if active and response.headers.get(SLOT_HEADER) != active:
+    status, slot = answer
+    if status != 200:
+        return f"unhealthy ({status})"
+    if active and slot != active:
         return "healthy (other slot answered)"
     return "healthy"
 
@@ -90,7 +89,9 @@ def view_stage(
     url = f"http://127.0.0.1:{engine.proxy_port}"
     deployed = any(slot.container for slot in slots)
     health = (
-        probe_health(url + config.service.health_path, table.active) if deployed else "not deployed"
+        probe_health(engine.proxy_port, config.service.health_path, table.active)
+        if deployed
+        else "not deployed"
     )
     recorded = stack_config(project, stage).get("release")
     return StageView(
