@@ -78,6 +78,21 @@ def journal_path(state: Path, stage: str) -> Path:
     return state / "stages" / stage / "rollback.json"
 
 
+def write_journal(state: Path, plan: RollbackPlan, started: float, **extra: Any) -> Path:
+    """Record the rollback under way (its plan and start) before anything changes, so a
+    re-run can finish it; ``extra`` adds ``fast`` and ``restored_at`` once they are known."""
+    journal = journal_path(state, plan.stage)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_text(json.dumps({**asdict(plan), "started": started, **extra}))
+    return journal
+
+
+def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> None:
+    """Switch the proxy to the warm slot (the emergency path's one change)."""
+    slot = engine.read_slots().inactive_name
+    engine.switch(slot, plan.to_release, config.service.port, config.service.health_path)
+
+
 RUNBOOK_LOG = "runbook.log"
 
 
@@ -119,26 +134,11 @@ def adopt_runbook_flips(state: Path, stage: str) -> int:
     if fresh:
         entry = fresh[-1]
         restored_at = datetime.fromisoformat(entry["time"]).timestamp()
-        plan = RollbackPlan(
-            stage,
-            f"runbook ({entry.get('via', 'host')})",
-            entry.get("from_release"),
-            entry["to_release"],
-            "host-side runbook",
-            (),
-        )
-        journal = journal_path(state, stage)
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        journal.write_text(
-            json.dumps(
-                {
-                    **asdict(plan),
-                    "started": restored_at - float(entry.get("seconds", 0)),
-                    "restored_at": restored_at,
-                    "fast": True,
-                }
-            )
-        )
+        via = entry.get("via", "host")
+        plan = RollbackPlan(stage, f"runbook ({via})", entry.get("from_release"),
+                            entry["to_release"], "host-side runbook", ())  # fmt: skip
+        started = restored_at - float(entry.get("seconds", 0))
+        write_journal(state, plan, started, fast=True, restored_at=restored_at)
     marker.write_text(str(len(lines)))
     return len(fresh)
 
@@ -250,12 +250,9 @@ def rollback(
         state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT, warn=warn
     ):
         result = RollbackResult(plan)
-        journal = journal_path(state, request.stage)
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        journal.write_text(json.dumps({**asdict(plan), "started": began}))
+        journal = write_journal(state, plan, began)
         if plan.path == "emergency":
-            slot = engine.read_slots().inactive_name
-            engine.switch(slot, plan.to_release, config.service.port, config.service.health_path)
+            _flip(engine, config, plan)
         else:
             _reconcile(project, state, plan)  # a health-gated deploy into the idle slot
         result.seconds_to_restored = time.time() - began
@@ -380,12 +377,9 @@ def flip_now(
     if plan.path != "emergency":
         return False
     with stage_lock(state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT):
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        record = {**asdict(plan), "started": started, "fast": True}
-        journal.write_text(json.dumps(record))
-        slot = engine.read_slots().inactive_name
-        engine.switch(slot, plan.to_release, config.service.port, config.service.health_path)
-        journal.write_text(json.dumps({**record, "restored_at": time.time()}))
+        write_journal(state, plan, started, fast=True)
+        _flip(engine, config, plan)
+        write_journal(state, plan, started, fast=True, restored_at=time.time())
     return True
 
 
