@@ -86,6 +86,11 @@ def up(
 
     project = project_root()
     config = load_config(project)
+    if python not in config.images.pythons:
+        raise ConfigError(
+            f"--python {python}: not one of the built Pythons ({', '.join(config.images.pythons)})",
+            hint="pick one of them, or add it to [images] pythons in soakgate.toml",
+        )
     with console.status("base images (debootstrap + docker import; minutes the first time)"):
         results = make_bases(
             config.images.pythons,
