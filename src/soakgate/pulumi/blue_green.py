@@ -66,13 +66,16 @@ def _engine(props: dict[str, Any]) -> StageEngine:
 
 
 def table_outputs(table: SlotTable) -> dict[str, Any]:
+    """The slot table as outputs. "Nothing" is "", never None: Pulumi drops a null output, and a
+    preview then shows the stack output made from it as unknown, a change, so a no-change
+    ``pulumi up`` would run its update phase for nothing."""
     active = table.active_slot
     warm = table.slot(table.inactive_name) if table.active else None
     return {
         "slots": {name: asdict(table.slot(name)) for name in ("blue", "green")},
-        "active": table.active,
-        "active_release": active.digest if active else None,
-        "warm_release": warm.digest if warm and not warm.empty and warm.running else None,
+        "active": table.active or "",
+        "active_release": active.digest if active else "",
+        "warm_release": warm.digest if warm and not warm.empty and warm.running else "",
     }
 
 
@@ -80,7 +83,7 @@ def table_from_outputs(outs: dict[str, Any]) -> SlotTable:
     slots = outs.get("slots") or {}
     blue = Slot(**slots["blue"]) if "blue" in slots else Slot("blue")
     green = Slot(**slots["green"]) if "green" in slots else Slot("green")
-    return SlotTable(blue, green, outs.get("active"))
+    return SlotTable(blue, green, outs.get("active") or None)
 
 
 def converge(props: dict[str, Any]) -> dict[str, Any]:
