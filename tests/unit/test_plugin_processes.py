@@ -1,0 +1,42 @@
+"""soakgate's two Pulumi plugins as the CLI runs them: started, port on the first stdout line
+(with nothing else buffered in between), stopped with SIGINT, gone at once with exit code 0."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PLUGINS = ["pulumi-language-python", "pulumi-resource-pulumi-python"]
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_plugin_serves_its_port_and_exits_on_sigint(plugin: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as the CLI may
+    process = subprocess.Popen(
+        [str(BIN / plugin), "127.0.0.1:1"] if plugin.startswith("pulumi-language") else
+        [str(BIN / plugin)],
+        stdout=subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # the CLI gives each plugin its own process group
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, f"{plugin} wrote no port within 20 s (stdout left buffered?)"
+        port = int(process.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # the gRPC server listens there
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
