@@ -11,8 +11,6 @@ import json
 import stat
 from pathlib import Path
 
-from docker.utils.build import exclude_paths
-
 from soakgate.adapters.process import run
 
 
@@ -27,6 +25,8 @@ def dockerignore_patterns(context: Path) -> list[str]:
 
 def context_files(context: Path, dockerfile: str) -> list[str]:
     """The files the engine will receive, relative to ``context``, sorted."""
+    from docker.utils.build import exclude_paths  # on first use: see adapters.docker_engine
+
     included = exclude_paths(str(context), dockerignore_patterns(context), dockerfile=dockerfile)
     return sorted(rel for rel in included if not (context / rel).is_dir())
 

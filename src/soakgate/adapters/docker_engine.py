@@ -1,14 +1,20 @@
-"""The Docker engine, reached through the Docker SDK (the engine's API, no CLI strings)."""
+"""The Docker engine, reached through the Docker SDK (the engine's API, no CLI strings).
+
+The SDK is imported on first use, here and in the Pulumi dynamic providers: it takes ~0.12 s,
+and the Pulumi plugins import these modules for every operation while a no-change
+``pulumi up`` (check and diff only) never talks to the engine through them.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
-
-import docker
-import docker.errors
-from docker.models.containers import Container
+from typing import TYPE_CHECKING
 
 from soakgate.errors import DockerError
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
 
 # "auto": ask the engine which API version it speaks. The SDK's default is newer than the
 # 1.41 of Debian's docker.io 20.10, which would refuse it.
@@ -18,6 +24,9 @@ API_VERSION = "auto"
 @lru_cache(maxsize=1)
 def client() -> docker.DockerClient:
     """Return a client for the engine named by DOCKER_HOST (default: the local socket)."""
+    import docker
+    import docker.errors
+
     try:
         return docker.from_env(version=API_VERSION, timeout=120)
     except docker.errors.DockerException as exc:
@@ -29,6 +38,8 @@ def client() -> docker.DockerClient:
 
 def find_container(name_or_id: str) -> Container | None:
     """Return the container, or None when the engine has none by that name or id."""
+    import docker.errors
+
     try:
         return client().containers.get(name_or_id)
     except docker.errors.NotFound:
@@ -37,6 +48,8 @@ def find_container(name_or_id: str) -> Container | None:
 
 def remove_container(name_or_id: str) -> bool:
     """Stop and remove a container; return False when it was already gone."""
+    import docker.errors
+
     container = find_container(name_or_id)
     if container is None:
         return False

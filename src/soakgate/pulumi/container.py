@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import docker.errors
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
@@ -129,6 +128,8 @@ class ContainerProvider(ResourceProvider):
     """Creates, diffs, reads and deletes one container through the Docker API."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        import docker.errors  # on first use: see soakgate.adapters.docker_engine
+
         engine = docker_engine.client()
         try:
             container = engine.containers.run(**_run_kwargs(props))

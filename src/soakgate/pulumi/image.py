@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import docker.errors
 import pulumi
 from pulumi.dynamic import (
     CreateResult,
@@ -142,6 +141,8 @@ class ImageProvider(ResourceProvider):
         return UpdateResult(outs=self._build(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        import docker.errors  # on first use: see soakgate.adapters.docker_engine
+
         try:
             image = docker_engine.client().images.get(id_)
         except docker.errors.ImageNotFound:
@@ -150,6 +151,8 @@ class ImageProvider(ResourceProvider):
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         # Only the moving tag goes: each release stays under its own tag for rollbacks.
+        import docker.errors
+
         try:
             docker_engine.client().images.remove(id_, noprune=True)
         except docker.errors.ImageNotFound:

@@ -9,7 +9,6 @@ import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import docker.errors
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
@@ -27,6 +26,8 @@ class NetworkProvider(ResourceProvider):
     """Creates (or adopts an existing one of the same name), reads and deletes a network."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        import docker.errors  # on first use: see soakgate.adapters.docker_engine
+
         engine = docker_engine.client()
         try:
             network = engine.networks.get(props["name"])
@@ -45,6 +46,8 @@ class NetworkProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        import docker.errors
+
         try:
             network = docker_engine.client().networks.get(id_)
         except docker.errors.NotFound:
@@ -52,6 +55,8 @@ class NetworkProvider(ResourceProvider):
         return ReadResult(id_=network.id, outs={**props, "network_id": network.id})
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        import docker.errors
+
         with contextlib.suppress(docker.errors.NotFound):
             docker_engine.client().networks.get(id_).remove()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors
 import pulumi
 
 from soakgate.adapters import docker_engine
@@ -34,6 +33,8 @@ class ServiceImageArgs:
 
 def base_image(reference: str) -> tuple[str, str]:
     """Return (id, full Python version) of a base image, or fail naming the fix."""
+    import docker.errors  # on first use: see soakgate.adapters.docker_engine
+
     try:
         image = docker_engine.client().images.get(reference)
     except docker.errors.ImageNotFound:
