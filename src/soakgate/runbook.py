@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from soakgate.adapters.stage_engine import LABEL_RELEASE, SLOT_HEADER, UPSTREAM_FILE
+from soakgate.adapters.stage_lock import describe_holder, parse_holder
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS
@@ -111,24 +112,6 @@ def warm_target(inspected: dict[str, Any], slot: str, network: str, port: int) -
     if not ip:
         raise RollbackFailed(f"the warm container {inspected.get('Name', '?')} is not on {network}")
     return UpstreamTarget(slot, str(ip), port, str(labels.get(LABEL_RELEASE) or "unknown"))
-
-
-def parse_holder(text: str) -> dict[str, Any] | None:
-    """The lock file's record, or None when it is unreadable (then it counts as stale)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def describe_holder(holder: dict[str, Any] | None) -> str:
-    if not holder:
-        return "an unreadable lock file"
-    return (
-        f"{holder.get('user')}@{holder.get('host')} pid {holder.get('pid')}"
-        f" ({holder.get('command')}) since {holder.get('since')}"
-    )
 
 
 def lock_record(keeper: str, command: str, since: datetime) -> dict[str, Any]:

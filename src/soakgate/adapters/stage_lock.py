@@ -26,13 +26,31 @@ def lock_path(state_dir: Path, stage: str) -> Path:
     return state_dir / "locks" / f"{stage}.lock"
 
 
+def parse_holder(text: str) -> dict[str, object] | None:
+    """The lock file's record, or None when it is unreadable (then it counts as stale)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_holder(path: Path) -> dict[str, object] | None:
     """What the lock file says about its holder, or None when there is no (readable) lock."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return parse_holder(path.read_text())
+    except OSError:
         return None
-    return data if isinstance(data, dict) else None
+
+
+def describe_holder(holder: dict[str, object] | None) -> str:
+    """``user@host pid N (command) since T`` of a lock record (also the runbook's, on a host)."""
+    if not holder:
+        return "an unreadable lock file"
+    return (
+        f"{holder.get('user')}@{holder.get('host')} pid {holder.get('pid')}"
+        f" ({holder.get('command')}) since {holder.get('since')}"
+    )
 
 
 def _try_take(path: Path, record: dict[str, object]) -> bool:
@@ -69,12 +87,12 @@ def stage_lock(
         holder = read_holder(path)
         pid = holder.get("pid") if holder else None
         if holder is None or not isinstance(pid, int) or not process_alive(pid):
-            warn(f"stage {stage}: recovering a stale lock left by {_describe(holder)}")
+            warn(f"stage {stage}: recovering a stale lock left by {describe_holder(holder)}")
             path.unlink(missing_ok=True)
             continue
         if time.monotonic() >= deadline:
             raise LockHeld(
-                f"stage {stage} locked by {_describe(holder)}",
+                f"stage {stage} locked by {describe_holder(holder)}",
                 hint=f"wait for it to finish, or stop pid {pid} if it hangs",
             )
         time.sleep(0.1)
@@ -83,12 +101,3 @@ def stage_lock(
     finally:
         if read_holder(path) == record:
             path.unlink(missing_ok=True)
-
-
-def _describe(holder: dict[str, object] | None) -> str:
-    if not holder:
-        return "an unreadable lock file"
-    return (
-        f"{holder.get('user')}@{holder.get('host')} pid {holder.get('pid')}"
-        f" ({holder.get('command')}) since {holder.get('since')}"
-    )
