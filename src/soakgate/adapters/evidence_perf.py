@@ -38,6 +38,7 @@ import docker.errors
 from soakgate.adapters import docker_engine
 from soakgate.adapters.evidence_store import CollectFailed
 from soakgate.adapters.evidence_tests import LABELS
+from soakgate.adapters.stage_engine import hardening
 
 LIGHT = "/work/pydantic?items=400"  # ~3 ms on Python 3.14 here
 DEFAULT_CYCLE = (
@@ -105,12 +106,7 @@ def run_kwargs(image: str, name: str, network: str, plan: PerfPlan, port: int) -
         "detach": True,
         "network": network,
         "environment": {"PORT": str(port), "SOAKGATE_RELEASE": image},
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "mem_limit": f"{plan.memory_mb}m",
-        "nano_cpus": int(plan.cpus * 1e9),
+        **hardening(plan.memory_mb, plan.cpus),
         "log_config": {"Type": "none", "Config": {}},
         "labels": LABELS,
     }

@@ -57,6 +57,20 @@ class AppSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def hardening(memory_mb: int, cpus: float) -> dict[str, Any]:
+    """Docker SDK ``containers.run`` arguments every app container runs under (a stage's slots
+    and the performance comparison alike): read-only root with a small tmpfs, no capabilities,
+    no privilege gain, memory and CPU limits."""
+    return {
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": f"{memory_mb}m",
+        "nano_cpus": int(cpus * 1e9),
+    }
+
+
 def run_kwargs(
     names: StageNames, slot: str, digest: str, spec: AppSpec, name: str
 ) -> dict[str, Any]:
@@ -79,12 +93,7 @@ def run_kwargs(
             LABEL_SPEC: spec.spec_hash(),
         },
         "network": names.network,
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "mem_limit": f"{spec.memory_mb}m",
-        "nano_cpus": int(spec.cpus * 1e9),
+        **hardening(spec.memory_mb, spec.cpus),
         "restart_policy": {"Name": "unless-stopped"},
         "log_config": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
     }
