@@ -16,7 +16,6 @@ is the main source of noise.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -68,10 +67,7 @@ def release_image() -> str:
 
 
 def derived(base: str, line: str) -> str:
-    image, _ = docker_engine.client().images.build(
-        fileobj=io.BytesIO(f"FROM {base}\n{line}\n".encode()), rm=True
-    )
-    return str(image.id)
+    return str(docker_engine.build_from(base, [line]).id)
 
 
 def measure(base: str, other: str, runs: int, label: str, log: Callable[[str], None]) -> list[Any]:

@@ -8,7 +8,6 @@ The 10-repeat no-false-alarm run takes about 8 minutes, so it lives in ``bench/p
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from soakgate.adapters.docker_engine import build_from
 from soakgate.adapters.evidence_perf import compare_releases
 from soakgate.app.evidence import load_evidence
 from soakgate.core.evidence import parse_bench
@@ -58,8 +58,7 @@ def service_project(scratch: ScratchProject) -> ScratchProject:
 
 def derived_image(engine: docker.DockerClient, base: Release, line: str) -> Iterator[str]:
     """An image built FROM ``base`` with one more Dockerfile line; removed afterwards."""
-    dockerfile = f"FROM {base.digest}\n{line}\n".encode()
-    image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile), rm=True)
+    image = build_from(base.digest, [line])
     try:
         yield str(image.id)
     finally:

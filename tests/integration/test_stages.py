@@ -3,15 +3,14 @@ that never gets healthy, three stages side by side, and refusals of bad input.""
 
 from __future__ import annotations
 
-import io
 import json
 import socket
-import tarfile
 
 import docker
 import httpx
 import pytest
 
+from soakgate.adapters.docker_engine import build_from
 from soakgate.adapters.load import LoadGenerator
 from soakgate.core.release import Release
 
@@ -37,18 +36,9 @@ def container(engine: docker.DockerClient, name: str) -> docker.models.container
     return engine.containers.get(name)
 
 
-def unhealthy_release(engine: docker.DockerClient, good: Release) -> Release:
+def unhealthy_release(good: Release) -> Release:
     """A release of the same service whose /health always answers 500."""
-    dockerfile = f"FROM {good.digest}\nENV SERVICE_FAIL_HEALTH=1\n".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    image, _ = engine.images.build(
-        fileobj=context, custom_context=True, tag="soakgate-test/unhealthy:1", rm=True
-    )
+    image = build_from(good.digest, ["ENV SERVICE_FAIL_HEALTH=1"], "soakgate-test/unhealthy:1")
     return Release(
         str(image.id),
         good.python,
@@ -95,7 +85,7 @@ def test_release_that_never_gets_healthy_fails_and_keeps_traffic(
     scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
 ) -> None:
     good = releases["3.14"]
-    bad = unhealthy_release(engine, good)
+    bad = unhealthy_release(good)
     scratch.record([bad])
     stack = scratch.root / "Pulumi.staging.yaml"
     stack.write_text(stack.read_text() + "  soakgate:healthTimeout: 6\n")

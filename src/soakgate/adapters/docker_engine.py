@@ -7,6 +7,8 @@ and the Pulumi plugins import these modules for every operation while a no-chang
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ from soakgate.errors import DockerError
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
+    from docker.models.images import Image
 
 # "auto": ask the engine which API version it speaks. The SDK's default is newer than the
 # 1.41 of Debian's docker.io 20.10, which would refuse it.
@@ -58,3 +61,11 @@ def remove_container(name_or_id: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
+
+
+def build_from(base: str, lines: Sequence[str], tag: str | None = None) -> Image:
+    """Build an image ``FROM base`` plus ``lines`` (Dockerfile lines, no build context): a
+    variant of a release, e.g. with an environment variable that slows it down."""
+    dockerfile = "\n".join([f"FROM {base}", *lines, ""]).encode()
+    image, _ = client().images.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True)
+    return image

@@ -8,9 +8,7 @@ operator would in an incident (the emergency path), and record the measured RTO.
 
 from __future__ import annotations
 
-import io
 import statistics
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,20 +37,11 @@ class DrillResult:
 
 def make_drill_release(good: Release, delay_ms: int = DRILL_DELAY_MS) -> Release:
     """A copy of ``good`` that answers every work request ``delay_ms`` late (built locally)."""
-    dockerfile = (
-        f'FROM {good.digest}\nENV SERVICE_DELAY_MS={delay_ms}\nLABEL soakgate.drill="true"\n'
-    ).encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
     from soakgate.adapters import docker_engine
 
     tag = f"{good.image.rsplit(':', 1)[0]}:drill-{good.short}"
-    image, _ = docker_engine.client().images.build(
-        fileobj=context, custom_context=True, tag=tag, rm=True
+    image = docker_engine.build_from(
+        good.digest, [f"ENV SERVICE_DELAY_MS={delay_ms}", 'LABEL soakgate.drill="true"'], tag
     )
     return Release(
         str(image.id), good.python, f"{good.app_version}-drill", good.revision, good.created,
