@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-PLUGINS = ["pulumi-language-python", "pulumi-resource-pulumi-python"]
+# each as the CLI starts it: the language host gets the engine's address as its argument
+PLUGINS = [("pulumi-language-python", ["127.0.0.1:1"]), ("pulumi-resource-pulumi-python", [])]
 
 
-@pytest.mark.parametrize("plugin", PLUGINS)
-def test_plugin_serves_its_port_and_exits_on_sigint(plugin: str) -> None:
+@pytest.mark.parametrize(("plugin", "args"), PLUGINS)
+def test_plugin_serves_its_port_and_exits_on_sigint(plugin: str, args: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as the CLI may
     process = subprocess.Popen(
-        [str(BIN / plugin), "127.0.0.1:1"] if plugin.startswith("pulumi-language") else
-        [str(BIN / plugin)],
+        [str(BIN / plugin), *args],
         stdout=subprocess.PIPE,
         env=env,
         start_new_session=True,  # the CLI gives each plugin its own process group
-    )  # fmt: skip
+    )
     try:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], 20)

@@ -150,9 +150,9 @@ class ImageProvider(ResourceProvider):
         return ReadResult(id_=id_, outs=_outputs(props, image))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        # Only the moving tag goes: each release stays under its own tag for rollbacks.
         import docker.errors
 
+        # Only the moving tag goes: each release stays under its own tag for rollbacks.
         try:
             docker_engine.client().images.remove(id_, noprune=True)
         except docker.errors.ImageNotFound:
