@@ -27,20 +27,20 @@ def test_deploys_are_recorded_and_an_edited_byte_is_named(
     ]
     assert events[1]["from_release"] == releases["3.12"].digest
     intact = scratch.soakgate("ledger", "verify")
-    assert intact.returncode == 0 and "2 entries, hash chain verified" in intact.stdout
+    assert intact.returncode == 0 and "3 entries, hash chain verified" in intact.stdout
 
     database = sqlite3.connect(scratch.state / "soakgate.db")
     with database:
         database.execute("DROP TRIGGER ledger_no_update")
-        (data,) = database.execute("SELECT data FROM ledger WHERE seq = 1").fetchone()
+        (data,) = database.execute("SELECT data FROM ledger WHERE seq = 2").fetchone()
         edited = data.replace("3.12", "4.12", 1)
         assert edited != data  # one byte
-        database.execute("UPDATE ledger SET data = ? WHERE seq = 1", (edited,))
+        database.execute("UPDATE ledger SET data = ? WHERE seq = 2", (edited,))
     database.close()
     broken = scratch.soakgate("ledger", "verify")
     assert broken.returncode == 10
-    assert broken.stderr.splitlines()[-1] == "error: the ledger fails verification at seq 1"
-    assert "ledger: seq 1:" in broken.stderr
+    assert broken.stderr.splitlines()[-1] == "error: the ledger fails verification at seq 2"
+    assert "ledger: seq 2:" in broken.stderr
 
 
 def test_updates_through_sql_are_refused(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import threading
 from dataclasses import replace
@@ -189,14 +190,16 @@ def test_append_and_read_back(store: LedgerStore) -> None:
     fill(store)
     events = store.events()
     assert [(e.seq, e.kind, e.stage) for e in events] == [
-        (1, "build", None),
-        (2, "deploy", "dev"),
-        (3, "promote", "staging"),
-        (4, "rollback", "staging"),
+        (1, "anchor", None),  # a new ledger is anchored from its start
+        (2, "build", None),
+        (3, "deploy", "dev"),
+        (4, "promote", "staging"),
+        (5, "rollback", "staging"),
     ]
-    assert events[3].data == {"seconds": 3.2, "budget": 14400, "margin": 14396.8}
-    assert events[0].time == "2025-06-02T09:00:01.000000Z"
-    assert [e.seq for e in store.events(stage="staging")] == [3, 4]
+    assert events[0].data == {"head": "ledger.head", "after_seq": 0}
+    assert events[4].data == {"seconds": 3.2, "budget": 14400, "margin": 14396.8}
+    assert events[1].time == "2025-06-02T09:00:01.000000Z"
+    assert [e.seq for e in store.events(stage="staging")] == [4, 5]
     assert store.verify() == []
     assert verify_chain(events) == []
 
@@ -241,8 +244,8 @@ def test_an_entry_edited_around_the_triggers_is_named(store: LedgerStore, tmp_pa
     fill(store)
     connection = raw(tmp_path)
     connection.execute("DROP TRIGGER ledger_no_update")
-    connection.execute("UPDATE ledger SET data = replace(data, '41', '14') WHERE seq = 2")
-    assert store.verify() == ["seq 2: hash mismatch: the entry was edited"]
+    connection.execute("UPDATE ledger SET data = replace(data, '41', '14') WHERE seq = 3")
+    assert store.verify() == ["seq 3: hash mismatch: the entry was edited"]
 
 
 def test_one_byte_changed_in_the_database_file_is_named(tmp_path: Path) -> None:
@@ -253,7 +256,7 @@ def test_one_byte_changed_in_the_database_file_is_named(tmp_path: Path) -> None:
     content = path.read_bytes()
     assert content.count(b'"seconds": 41') == 1
     path.write_bytes(content.replace(b'"seconds": 41', b'"seconds": 47'))
-    assert LedgerStore.open(tmp_path).verify() == ["seq 2: hash mismatch: the entry was edited"]
+    assert LedgerStore.open(tmp_path).verify() == ["seq 3: hash mismatch: the entry was edited"]
 
 
 def test_a_deleted_entry_is_detected_in_the_store(store: LedgerStore, tmp_path: Path) -> None:
@@ -296,7 +299,7 @@ def test_two_writers_cannot_fork_the_chain(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     store = LedgerStore.open(tmp_path)
-    assert [e.seq for e in store.events()] == list(range(1, 51))
+    assert [e.seq for e in store.events()] == list(range(1, 52))  # the anchor and 50
     assert store.verify() == []
 
 
@@ -308,7 +311,9 @@ def test_it_shares_the_state_database(tmp_path: Path) -> None:
     )
     ledger.append("build", actor="ci", to_release=NEW)
     assert [r.digest for r in state.releases()] == [NEW]
-    assert [e.kind for e in ledger.events()] == ["build"]
+    assert [e.kind for e in ledger.events()] == ["anchor", "build"]
+    assert ledger.head_path == tmp_path / "ledger.head"  # found from the connection
+    assert json.loads((tmp_path / "ledger.head").read_text())["seq"] == 2
 
 
 def test_a_connection_with_implicit_transactions_is_refused(tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
-"""``soakgate history``: the ledger as a table, newest last."""
+"""``soakgate history``: the ledger as a table, newest last; ``soakgate ledger verify``."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 
+from rich.markup import escape
 from rich.table import Table
 
+from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.cli.output import console, err_console
 from soakgate.core.ledger import Event
+from soakgate.errors import LedgerBroken
 
 SUMMARY_KEYS = (
     "path",
@@ -31,6 +35,8 @@ def _summary(event: Event) -> str:
         parts.append("gates: " + (f"failed {', '.join(failed)}" if failed else "all passed"))
     if "seconds" in data:
         parts.append(f"seconds={data['seconds']}")
+    if event.kind == "anchor":
+        parts.append(f"anchored in {data.get('head')} after seq {data.get('after_seq')}")
     return "; ".join(parts)
 
 
@@ -39,7 +45,7 @@ def render_events(events: list[Event]) -> Table:
     for column in ("seq", "time", "kind", "stage", "from", "to", "actor", "details"):
         table.add_column(column)
     for event in events:
-        table.add_row(
+        cells = (
             str(event.seq),
             event.time[:19].replace("T", " "),
             event.kind,
@@ -49,6 +55,7 @@ def render_events(events: list[Event]) -> Table:
             event.actor,
             _summary(event),
         )
+        table.add_row(*(escape(cell) for cell in cells))  # user text is never markup
     if not events:
         table.caption = "no entries yet"
     return table
@@ -56,3 +63,43 @@ def render_events(events: list[Event]) -> Table:
 
 def events_json(events: list[Event]) -> str:
     return json.dumps([asdict(event) for event in events], indent=2)
+
+
+REANCHOR_HINT = (
+    "if a person can explain it (a restored backup, say), accept the ledger as it is:"
+    " soakgate ledger anchor --reason TEXT (kept on the ledger)"
+)
+
+
+def run_verify(store: LedgerStore) -> None:
+    """``soakgate ledger verify``: notes and problems printed, LedgerBroken (exit 10) on any.
+
+    The error names what was found: the first seq that fails, or the kind of anchor problem
+    (newest entries deleted, ledger emptied, chain rewritten, anchor missing or corrupt).
+    """
+    found = store.check()
+    for note in found.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    if found.problems:
+        for problem in found.problems:
+            err_console.print(f"ledger: {problem}", markup=False, highlight=False, soft_wrap=True)
+        first = found.problems[0]
+        what = first.split(":")[0]
+        if first.startswith("seq "):
+            raise LedgerBroken(f"the ledger fails verification at {what}")
+        raise LedgerBroken(f"the ledger fails verification: {what}", hint=REANCHOR_HINT)
+    anchored = f", head anchored in {found.head_path}" if found.head_path else ""
+    console.print(
+        f"[green]ledger intact: {len(found.events)} entries, hash chain verified[/]"
+        + escape(anchored),
+        soft_wrap=True,
+    )
+
+
+def run_anchor(store: LedgerStore, reason: str) -> None:
+    """``soakgate ledger anchor --reason TEXT``: accept the stored chain, re-anchor its head."""
+    event = store.reanchor(reason)
+    console.print(
+        escape(f"ledger re-anchored at seq {event.seq} ({event.actor}: {reason})"),
+        soft_wrap=True,
+    )

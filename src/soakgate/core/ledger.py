@@ -7,7 +7,13 @@ verify_chain([first, second])      # [] — or ["seq 2: hash mismatch: the entry
 Each event's ``hash`` is the SHA-256 of the canonical JSON of all its other fields, including
 ``prev_hash``, the hash of the event before it (``GENESIS`` for the first). Editing, deleting
 or reordering an entry breaks the chain at a place :func:`verify_chain` names. Deleting the
-newest entries leaves a valid, shorter chain: compare :func:`head` with a copy kept elsewhere.
+newest entries, or rewriting and re-hashing the chain, leaves a valid chain: so the newest
+entry's seq and hash are also kept outside the database (a :class:`Head`), and
+:func:`check_anchor` compares the two. An ``anchor`` event in the chain records that anchoring
+started; from then on a missing head is a failure, not a ledger from before anchoring.
+
+Limits: caught are changes to the database alone (edits, deletions, emptying, re-hashing);
+whoever rewrites or deletes the database *and* the head file together goes unnoticed.
 """
 
 from __future__ import annotations
@@ -19,7 +25,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-KINDS = ("build", "deploy", "promote", "override", "refusal", "rollback", "drill", "soak")
+KINDS = (
+    "build",
+    "deploy",
+    "promote",
+    "override",
+    "refusal",
+    "rollback",
+    "drill",
+    "soak",
+    "anchor",
+)
+ANCHOR = "anchor"  # the event that starts (or, after a checked repair, restarts) anchoring
 GENESIS = "0" * 64
 
 
@@ -148,3 +165,148 @@ def verify_chain(events: list[Event]) -> list[str]:
 def head(events: list[Event]) -> tuple[int, str]:
     """(seq, hash) of the newest event, (0, GENESIS) when empty: an anchor to keep elsewhere."""
     return (events[-1].seq, events[-1].hash) if events else (0, GENESIS)
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest entry as kept outside the database: its seq, hash and time, and the count."""
+
+    seq: int
+    hash: str
+    time: str
+    count: int
+
+    def to_json(self) -> str:
+        return (
+            json.dumps(
+                {"seq": self.seq, "hash": self.hash, "time": self.time, "count": self.count},
+                sort_keys=True,
+            )
+            + "\n"
+        )
+
+
+def head_of(events: list[Event]) -> Head:
+    """The head of ``events`` (oldest first); seq 0 when empty."""
+    if not events:
+        return Head(0, GENESIS, "", 0)
+    last = events[-1]
+    return Head(last.seq, last.hash, last.time, len(events))
+
+
+def parse_head(text: str) -> Head:
+    """The head in ``text`` (as :meth:`Head.to_json` writes it); ValueError saying what is wrong.
+
+    Seq 0 (hash ``GENESIS``, count 0) anchors an empty ledger: anchoring has started, nothing
+    is appended yet.
+    """
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError("not JSON (truncated or overwritten)") from None
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    seq, digest, time, count = (value.get(key) for key in ("seq", "hash", "time", "count"))
+    if type(seq) is not int or seq < 0:
+        raise ValueError(f"seq must be an integer >= 0, not {seq!r}")
+    if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise ValueError("hash must be 64 lowercase hex digits")
+    if not isinstance(time, str):
+        raise ValueError("time must be a string")
+    if type(count) is not int or count < 0:
+        raise ValueError(f"count must be an integer >= 0, not {count!r}")
+    if seq == 0 and (digest != GENESIS or count != 0):
+        raise ValueError("seq 0 must have the genesis hash and count 0")
+    return Head(seq, digest, time, count)
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    """What comparing the chain with its head found.
+
+    ``problems``: tampering or a lost anchor (verification fails). ``notes``: what is not
+    tampering, said once. ``write``: the head to write (moved forward after an interrupted
+    append), if any. ``start``: the ledger predates anchoring: append an ``anchor`` event.
+    """
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    write: Head | None = None
+    start: bool = False
+
+
+def _span(first: int, last: int) -> str:
+    return f"seq {first}" + (f"-{last}" if last > first else "")
+
+
+def check_anchor(
+    events: list[Event], anchored: Head | None, name: str, chain_intact: bool = True
+) -> AnchorCheck:
+    """Compare ``events`` (oldest first) with the head kept in the file ``name``.
+
+    ``chain_intact``: :func:`verify_chain` found nothing; only then is a head moved forward or
+    anchoring started, so a broken chain is never re-anchored.
+    """
+    last = events[-1] if events else None
+    started = next((e for e in events if e.kind == ANCHOR), None)
+    if anchored is None:
+        if last is None:
+            return AnchorCheck()
+        if started is not None:
+            return AnchorCheck(
+                problems=[
+                    f"anchor missing: {name} does not exist, but the ledger is anchored since"
+                    f" seq {started.seq}: the head file was deleted (newest entries may be"
+                    " gone with it)"
+                ]
+            )
+        if not chain_intact:
+            return AnchorCheck()
+        return AnchorCheck(
+            notes=[
+                f"the ledger predates anchoring: {last.seq} entries, anchored in {name} from"
+                " now on (deletions before now cannot be detected)"
+            ],
+            start=True,
+        )
+    if anchored.seq > (last.seq if last else 0):
+        if last is None:
+            return AnchorCheck(
+                problems=[
+                    f"ledger emptied: {name} anchors seq {anchored.seq} ({anchored.count}"
+                    " entries), the ledger has none: every entry was deleted or the database"
+                    " emptied"
+                ]
+            )
+        return AnchorCheck(
+            problems=[
+                f"newest entries deleted: {_span(last.seq + 1, anchored.seq)} missing:"
+                f" {name} anchors seq {anchored.seq}, the ledger ends at seq {last.seq}"
+            ]
+        )
+    if anchored.seq > 0:
+        entry = next((e for e in events if e.seq == anchored.seq), None)
+        if entry is None:
+            return AnchorCheck(
+                problems=[f"seq {anchored.seq}, anchored in {name}, is missing: it was deleted"]
+            )
+        if entry.hash != anchored.hash:
+            return AnchorCheck(
+                problems=[
+                    f"chain rewritten: seq {anchored.seq} has hash {entry.hash[:12]}, {name}"
+                    f" anchors {anchored.hash[:12]}: the chain was rewritten and re-hashed"
+                ]
+            )
+    if not chain_intact or last is None:
+        return AnchorCheck()
+    notes: list[str] = []
+    if anchored.seq < last.seq:
+        notes.append(
+            f"{name} was behind ({_span(anchored.seq + 1, last.seq)} not anchored: an append"
+            f" was interrupted after its commit); moved forward to seq {last.seq}"
+        )
+    return AnchorCheck(
+        notes=notes,
+        write=head_of(events) if anchored.seq < last.seq else None,
+        start=started is None,
+    )
