@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from soakgate.core.doctor import PULUMI_VERSION, Readings
+from soakgate.core.doctor import HOST_COMMANDS, PULUMI_VERSION, Readings
 
 
 class FakeToolchain:
@@ -21,6 +21,11 @@ class FakeToolchain:
             venv_python="3.11.7",
             free_disk_bytes=50 * 1024**3,
             base_images=("soakgate/python:3.12", "soakgate/python:3.14"),
+            debootstrap="/usr/sbin/debootstrap",
+            archive_keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
+            cpython312="3.12.1 at /root/.pyenv/versions/3.12.1",
+            host_commands={name: f"/usr/bin/{name}" for name in HOST_COMMANDS},
+            chromium="/usr/bin/chromium",
         )
         unknown = set(overrides) - set(Readings.__dataclass_fields__)
         if unknown:

@@ -1,14 +1,17 @@
-"""``soakgate doctor``: each missing part is named with its fix and a non-zero exit."""
+"""``soakgate doctor``: each missing prerequisite is named with its fix and a non-zero exit,
+and ./bootstrap installs every Debian package the doctor asks for."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from soakgate.adapters import toolchain_probe
 from soakgate.cli import main as cli_main
-from soakgate.core.doctor import EXIT_MISSING, MIN_FREE_BYTES, diagnose
+from soakgate.cli.doctor import missing_lines
+from soakgate.core.doctor import EXIT_MISSING, HOST_COMMANDS, MIN_FREE_BYTES, diagnose
 from soakgate.testing import FakeToolchain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +24,7 @@ def run_doctor(
     monkeypatch.setattr(cli_main, "load_env", lambda project: False)  # keep os.environ as it is
     monkeypatch.setattr("sys.argv", ["soakgate", "doctor"])
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row
     with pytest.raises(SystemExit) as exited:
         cli_main.main()
     out, err = capsys.readouterr()
@@ -49,6 +52,9 @@ def test_all_parts_present_exits_zero(
         ("provider_plugin", None, "Dynamic provider plugin", "source .soakgate/env"),
         ("venv_python", None, "Python environment", "uv sync --locked"),
         ("free_disk_bytes", MIN_FREE_BYTES - 1, "Free disk", "docker system prune"),
+        ("debootstrap", None, "debootstrap", "apt-get install debootstrap"),
+        ("archive_keyring", None, "Debian archive keyring", "install debian-archive-keyring"),
+        ("cpython312", None, "CPython 3.12", "pyenv install 3.12"),
     ],
 )
 def test_each_missing_part_is_named_with_its_fix(
@@ -88,3 +94,111 @@ def test_free_disk_at_threshold_is_enough() -> None:
 def test_fake_rejects_unknown_reading() -> None:
     with pytest.raises(AssertionError, match="no such reading"):
         FakeToolchain(engine="x")
+
+
+def without(command: str) -> dict[str, str | None]:
+    return {name: None if name == command else f"/usr/bin/{name}" for name in HOST_COMMANDS}
+
+
+@pytest.mark.parametrize(
+    ("command", "package"),
+    [("nsenter", "util-linux"), ("flock", "util-linux"), ("ip", "iproute2"), ("strip", "binutils")],
+)
+def test_each_missing_host_command_names_its_package(command: str, package: str) -> None:
+    report = diagnose(FakeToolchain(host_commands=without(command)).readings)
+    (part,) = report.missing
+    assert part.name == f"{command} ({package})"
+    assert part.detail == f"{command} not found"
+    assert part.fix == f"./bootstrap  (apt-get install {package})"
+    assert report.exit_code == EXIT_MISSING
+
+
+@pytest.mark.parametrize(
+    ("reading", "value", "fix"),
+    [
+        ("debootstrap", None, "./bootstrap  (apt-get install debootstrap)"),
+        ("archive_keyring", None, "./bootstrap  (apt-get install debian-archive-keyring)"),
+        ("cpython312", None, "pyenv install 3.12"),
+    ],
+)
+def test_missing_base_image_prerequisite_fails_with_its_fix(
+    reading: str, value: object, fix: str
+) -> None:
+    report = diagnose(FakeToolchain(**{reading: value}).readings)
+    (part,) = report.missing
+    assert part.fix.startswith(fix)
+    assert "images bases" in part.needed_by
+    assert report.exit_code == EXIT_MISSING
+
+
+def test_missing_cpython_says_where_it_looked_and_that_debian_has_none() -> None:
+    (part,) = diagnose(FakeToolchain(cpython312=None).readings).missing
+    assert part.detail == "none on PATH or in ~/.pyenv/versions/3.12.*"
+    assert "Debian has no 3.12" in part.fix
+    assert "--python312-path PREFIX" in part.fix
+
+
+def test_found_cpython_is_shown_with_its_prefix() -> None:
+    report = diagnose(FakeToolchain(cpython312="3.12.1 at /opt/py").readings)
+    part = next(part for part in report.parts if part.name == "CPython 3.12")
+    assert part.ok
+    assert part.detail == "3.12.1 at /opt/py"
+
+
+def test_chromium_is_optional_unless_the_tests_are_asked_for() -> None:
+    readings = FakeToolchain(chromium=None).readings
+    plain = diagnose(readings)
+    assert plain.exit_code == 0
+    chromium = next(part for part in plain.parts if part.name == "Chromium")
+    assert (chromium.ok, chromium.required, chromium.detail) == (False, False, "optional (tests)")
+    (required,) = diagnose(readings, with_test_tools=True).missing
+    assert required.name == "Chromium"
+    assert required.fix == "./bootstrap --with-test-tools  (apt-get install chromium)"
+
+
+def test_one_hint_names_each_fix_once() -> None:
+    readings = FakeToolchain(debootstrap=None, host_commands=without("ip"), cpython312=None)
+    report = diagnose(readings.readings)
+    error, hint = missing_lines(report)
+    assert error == "error: missing: debootstrap, CPython 3.12, ip (iproute2)"
+    assert hint.startswith("hint: ./bootstrap  (apt-get install debootstrap); pyenv install 3.12")
+    assert hint.endswith("; ./bootstrap  (apt-get install iproute2)")
+
+
+def test_every_row_says_which_commands_need_it() -> None:
+    report = diagnose(FakeToolchain().readings)
+    assert all(part.needed_by for part in report.parts)
+    names = [part.name for part in report.parts]
+    assert len(names) == len(set(names))
+
+
+def test_bootstrap_installs_every_package_the_doctor_asks_for() -> None:
+    """The doctor's apt fixes and ./bootstrap's package table name the same packages."""
+    readings = FakeToolchain(
+        debootstrap=None,
+        archive_keyring=None,
+        chromium=None,
+        host_commands=dict.fromkeys(HOST_COMMANDS),
+    ).readings
+    report = diagnose(readings, with_test_tools=True)
+    asked = {
+        package
+        for part in report.missing
+        for package in re.findall(r"apt-get install ([a-z0-9.+-]+)", part.fix)
+    }
+    assert asked == {
+        "debootstrap", "debian-archive-keyring", "gpgv", "binutils", "mount", "util-linux",
+        "iproute2", "chromium",
+    }  # fmt: skip
+    script = (ROOT / "bootstrap").read_text()
+    listed = bootstrap_packages(script, "HOST_PACKAGES") | bootstrap_packages(
+        script, "TEST_PACKAGES"
+    )
+    assert asked <= listed, sorted(asked - listed)
+
+
+def bootstrap_packages(script: str, table: str) -> set[str]:
+    """The packages of one PACKAGE:CHECK table of ./bootstrap."""
+    found = re.search(rf"^{table}=\(\n(.*?)^\)", script, re.M | re.S)
+    assert found is not None, f"bootstrap has no {table} table"
+    return {line.split(":")[0].strip() for line in found.group(1).splitlines() if line.strip()}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,17 @@ import docker.errors
 from soakgate.adapters import docker_engine
 from soakgate.adapters.process import run
 from soakgate.adapters.rootfs import (
+    archive_keyring,
     debian_mirror,
+    debootstrap_command,
+    debootstrap_executable,
     import_tar,
     normalize_root,
     strip_root,
     write_tar,
 )
 from soakgate.core.base_recipes import ROOT_STRIP, SOURCE_DATE_EPOCH
-from soakgate.errors import CommandFailed, MissingPart
+from soakgate.errors import CommandFailed
 
 PROXY_IMAGE = "soakgate/proxy:nginx"
 SUITE = "bookworm"
@@ -63,20 +65,19 @@ def make_proxy_image(reference: str = PROXY_IMAGE, mirror: str | None = None) ->
     found = _existing(reference, wanted)
     if found is not None:
         return found
-    debootstrap = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin")
-    if debootstrap is None:
-        raise MissingPart("debootstrap is not installed", hint="apt-get install debootstrap")
+    executable, keyring = debootstrap_executable(), archive_keyring()
     source = debian_mirror(mirror)
     with tempfile.TemporaryDirectory(prefix="soakgate-proxy-") as work:
         root = Path(work) / "root"
-        command = [
-            debootstrap,
-            "--variant=minbase",
-            f"--include={','.join(PACKAGES)}",
-            SUITE,
-            str(root),
-            source,
-        ]
+        command = debootstrap_command(
+            executable,
+            keyring,
+            variant="minbase",
+            include=PACKAGES,
+            suite=SUITE,
+            root=root,
+            mirror=source,
+        )
         result = run(command, check=False, timeout=1800)
         if not result.ok:
             raise CommandFailed(

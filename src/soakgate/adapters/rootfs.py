@@ -45,6 +45,9 @@ from soakgate.errors import CommandFailed, ConfigError, DockerError, MissingPart
 Progress = Callable[[str], None]
 
 MIRROR_ENV = "SOAKGATE_DEBIAN_MIRROR"
+# debootstrap checks the mirror's Release signature against this keyring, always.
+ARCHIVE_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+KEYRING_PACKAGE = "debian-archive-keyring"
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 CPYTHON_OPTION = "--python312-path"
 # The environment of commands run inside the new root: nothing of the host's leaks in.
@@ -250,23 +253,75 @@ def _log_tail(root: Path, result: Result, lines: int = 6) -> str:
     return "\n".join(tail)
 
 
+def find_debootstrap() -> str | None:
+    """Return the path of ``debootstrap`` (on PATH or in /usr/sbin), or None."""
+    return shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin:/sbin")
+
+
+def debootstrap_executable() -> str:
+    """Return the path of ``debootstrap``; raise MissingPart with the package to install."""
+    executable = find_debootstrap()
+    if executable is None:
+        raise MissingPart(
+            "debootstrap is not installed", hint="./bootstrap (or: apt-get install debootstrap)"
+        )
+    return executable
+
+
+def archive_keyring() -> Path:
+    """Return the Debian archive keyring; raise MissingPart naming its package when absent."""
+    keyring = ARCHIVE_KEYRING
+    if not keyring.is_file() or keyring.stat().st_size == 0:
+        raise MissingPart(
+            f"the Debian archive keyring {keyring} is missing (debootstrap checks signatures)",
+            hint=f"./bootstrap (or: apt-get install {KEYRING_PACKAGE})",
+        )
+    return keyring
+
+
+def debootstrap_command(
+    executable: str,
+    keyring: Path,
+    *,
+    variant: str,
+    include: tuple[str, ...],
+    suite: str,
+    root: Path,
+    mirror: str,
+    script: str | None = None,
+) -> list[str]:
+    """The argv of one debootstrap run: main only, Release signature checked against ``keyring``.
+
+    ``--force-check-gpg`` makes an unsigned or badly signed mirror an error, never a warning.
+    """
+    command = [
+        executable,
+        f"--keyring={keyring}",
+        "--force-check-gpg",
+        f"--variant={variant}",
+        "--components=main",
+        f"--include={','.join(include)}",
+        suite,
+        str(root),
+        mirror,
+    ]
+    return [*command, script] if script else command
+
+
 def debootstrap(recipe: BaseRecipe, root: Path, mirror: str) -> None:
     """Bootstrap ``recipe``'s suite into ``root``; fail with the step, the fix and the log."""
     if os.geteuid() != 0:
         raise MissingPart("debootstrap needs root", hint="run soakgate images bases as root")
-    executable = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin")
-    if executable is None:
-        raise MissingPart("debootstrap is not installed", hint="apt-get install debootstrap")
-    command = [
-        executable,
-        f"--variant={recipe.variant}",
-        "--components=main",
-        f"--include={','.join(recipe.include)}",
-        recipe.suite,
-        str(root),
-        mirror,
-        recipe.script,
-    ]
+    command = debootstrap_command(
+        debootstrap_executable(),
+        archive_keyring(),
+        variant=recipe.variant,
+        include=recipe.include,
+        suite=recipe.suite,
+        root=root,
+        mirror=mirror,
+        script=recipe.script,
+    )
     result = run(command, check=False, timeout=3600)
     if not result.ok:
         tail = _log_tail(root, result)
@@ -276,8 +331,8 @@ def debootstrap(recipe: BaseRecipe, root: Path, mirror: str) -> None:
         )
         error.hint = (
             f"check that {mirror} serves {recipe.suite} with {', '.join(recipe.include)}"
-            f" (set {MIRROR_ENV} or --mirror to another mirror), and that the temp dir"
-            " is on a filesystem without noexec/nodev (set TMPDIR)"
+            f" signed by a key in {ARCHIVE_KEYRING} (set {MIRROR_ENV} or --mirror to another"
+            " mirror), and that the temp dir is on a filesystem without noexec/nodev (set TMPDIR)"
         )
         raise error
 

@@ -1,8 +1,10 @@
-"""Read the real toolchain for ``soakgate doctor``: engine, CLI, plugins, venv, disk, images."""
+"""Read the real toolchain for ``soakgate doctor``: engine, CLI, plugins, venv, disk, images,
+debootstrap and its keyring, the CPython 3.12 of the 3.12 base, host commands, Chromium."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import shutil
 import sys
@@ -11,8 +13,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from soakgate.adapters import rootfs
 from soakgate.adapters.process import run
-from soakgate.core.doctor import Readings
+from soakgate.core.doctor import HOST_COMMANDS, Readings
+from soakgate.errors import SoakgateError
 
 BASE_IMAGE_LABEL = "soakgate.base"
 
@@ -47,6 +51,32 @@ def base_images() -> tuple[str, ...]:
     return tuple(sorted(tag for image in images for tag in image.tags))
 
 
+def host_command(name: str) -> str | None:
+    """Return where ``name`` is, on PATH or in the sbin directories root's PATH has."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which(name, path=path)
+
+
+def archive_keyring() -> str | None:
+    try:
+        return str(rootfs.archive_keyring())
+    except SoakgateError:
+        return None
+
+
+def cpython312() -> str | None:
+    """The CPython 3.12 that ``soakgate up`` would copy into the 3.12 base (auto-detected)."""
+    try:
+        found = rootfs.find_cpython(None)
+    except SoakgateError:
+        return None
+    return f"{found.version} at {found.prefix}"
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def read_toolchain(project: Path) -> Readings:
     """Probe every part of the toolchain once."""
     return Readings(
@@ -57,4 +87,9 @@ def read_toolchain(project: Path) -> Readings:
         venv_python=venv_python(),
         free_disk_bytes=shutil.disk_usage(project).free,
         base_images=base_images(),
+        debootstrap=rootfs.find_debootstrap(),
+        archive_keyring=archive_keyring(),
+        cpython312=cpython312(),
+        host_commands={name: host_command(name) for name in HOST_COMMANDS},
+        chromium=chromium(),
     )

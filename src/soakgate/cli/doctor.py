@@ -1,18 +1,20 @@
-"""``soakgate doctor``: one table of the toolchain's parts, each with its fix."""
+"""``soakgate doctor``: one table of every prerequisite, who needs it, and the fix of each."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from soakgate.core.doctor import DoctorReport
 
 
 def render_doctor(report: DoctorReport) -> Table:
-    """Return the doctor table: part, state, what was found, and the fix for what is missing."""
+    """Return the doctor table: part, state, what was found, who needs it, the fix if missing."""
     table = Table(title="soakgate doctor", title_justify="left")
     table.add_column("part")
     table.add_column("state")
     table.add_column("found")
+    table.add_column("needed by")
     table.add_column("fix")
     for part in report.parts:
         if part.ok:
@@ -21,5 +23,12 @@ def render_doctor(report: DoctorReport) -> Table:
             state = "[red]missing[/]"
         else:
             state = "[yellow]not yet[/]"
-        table.add_row(part.name, state, part.detail, "" if part.ok else part.fix)
+        fix = "" if part.ok else escape(part.fix)
+        table.add_row(escape(part.name), state, escape(part.detail), part.needed_by, fix)
     return table
+
+
+def missing_lines(report: DoctorReport) -> tuple[str, str]:
+    """The one-line error naming every missing part, and the hint that fixes them all."""
+    names = ", ".join(part.name for part in report.missing)
+    return f"error: missing: {names}", f"hint: {report.hint}"

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PULUMI_VERSION = "v3.274.1"
 MIN_FREE_BYTES = 5 * 1024**3
 EXIT_MISSING = 3
+ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+BOOTSTRAP_ENV = "./bootstrap && source .soakgate/env"
+
+# Host commands soakgate runs, by the Debian package ./bootstrap installs them from, and the
+# soakgate commands (or tests) that need them. ./bootstrap keeps the same list.
+HOST_COMMANDS: dict[str, tuple[str, str]] = {
+    "gpgv": ("gpgv", "up, images bases (debootstrap's signature check)"),
+    "strip": ("binutils", "up, images bases (the 3.12 base)"),
+    "mount": ("mount", "up, images bases"),
+    "flock": ("util-linux", "stage lock on hosts (runbooks), fault tests"),
+    "nsenter": ("util-linux", "fault tests (test engine's network namespace)"),
+    "ip": ("iproute2", "fault tests (ip netns)"),
+}
 
 
 @dataclass(frozen=True)
@@ -20,17 +34,23 @@ class Readings:
     venv_python: str | None
     free_disk_bytes: int
     base_images: tuple[str, ...]
+    debootstrap: str | None
+    archive_keyring: str | None
+    cpython312: str | None
+    host_commands: Mapping[str, str | None]
+    chromium: str | None
 
 
 @dataclass(frozen=True)
 class PartStatus:
-    """One row of ``soakgate doctor``."""
+    """One row of ``soakgate doctor``: a prerequisite, who needs it, and its fix."""
 
     name: str
     ok: bool
     required: bool
     detail: str
     fix: str = ""
+    needed_by: str = "every command"
 
 
 @dataclass(frozen=True)
@@ -45,13 +65,22 @@ class DoctorReport:
     def exit_code(self) -> int:
         return EXIT_MISSING if self.missing else 0
 
+    @property
+    def hint(self) -> str:
+        """One hint covering every missing part: the fixes, each named once, in order."""
+        return "; ".join(dict.fromkeys(part.fix for part in self.missing))
+
 
 def _gb(size: int) -> str:
     return f"{size / 1024**3:.1f} GB"
 
 
-def diagnose(readings: Readings) -> DoctorReport:
-    """Turn probe readings into the doctor's table."""
+def _apt_fix(package: str) -> str:
+    return f"./bootstrap  (apt-get install {package})"
+
+
+def diagnose(readings: Readings, with_test_tools: bool = False) -> DoctorReport:
+    """Turn probe readings into the doctor's table; ``with_test_tools`` makes chromium required."""
     parts = [
         PartStatus(
             "Docker engine",
@@ -66,14 +95,16 @@ def diagnose(readings: Readings) -> DoctorReport:
             readings.language_host is not None,
             True,
             readings.language_host or "pulumi-language-python not on PATH",
-            "./bootstrap && source .soakgate/env",
+            BOOTSTRAP_ENV,
+            "build, deploy, promote, rollback, up",
         ),
         PartStatus(
             "Dynamic provider plugin",
             readings.provider_plugin is not None,
             True,
             readings.provider_plugin or "pulumi-resource-pulumi-python not on PATH",
-            "./bootstrap && source .soakgate/env",
+            BOOTSTRAP_ENV,
+            "build, deploy, promote, rollback, up",
         ),
         PartStatus(
             "Python environment",
@@ -92,14 +123,63 @@ def diagnose(readings: Readings) -> DoctorReport:
             "free disk space: docker system prune, or remove old images",
         ),
         PartStatus(
+            "debootstrap",
+            readings.debootstrap is not None,
+            True,
+            readings.debootstrap or "not installed",
+            _apt_fix("debootstrap"),
+            "up, images bases",
+        ),
+        PartStatus(
+            "Debian archive keyring",
+            readings.archive_keyring is not None,
+            True,
+            readings.archive_keyring or f"{ARCHIVE_KEYRING} missing",
+            _apt_fix("debian-archive-keyring"),
+            "up, images bases (debootstrap --force-check-gpg)",
+        ),
+        PartStatus(
+            "CPython 3.12",
+            readings.cpython312 is not None,
+            True,
+            readings.cpython312 or "none on PATH or in ~/.pyenv/versions/3.12.*",
+            "pyenv install 3.12 (Debian has no 3.12; or pass --python312-path PREFIX"
+            " to soakgate images bases)",
+            "up, images bases (the 3.12 base is built from it)",
+        ),
+        *_command_statuses(readings.host_commands),
+        PartStatus(
+            "Chromium",
+            readings.chromium is not None,
+            with_test_tools,
+            readings.chromium or ("not installed" if with_test_tools else "optional (tests)"),
+            "./bootstrap --with-test-tools  (apt-get install chromium)",
+            "tests (the soak report's screenshot)",
+        ),
+        PartStatus(
             "Base images",
             bool(readings.base_images),
             False,
             ", ".join(readings.base_images) if readings.base_images else "none built yet",
             "soakgate images bases",
+            "build, deploy (soakgate up makes them)",
         ),
     ]
     return DoctorReport(tuple(parts))
+
+
+def _command_statuses(found: Mapping[str, str | None]) -> list[PartStatus]:
+    return [
+        PartStatus(
+            command if command == package else f"{command} ({package})",
+            found.get(command) is not None,
+            True,
+            found.get(command) or f"{command} not found",
+            _apt_fix(package),
+            needed_by,
+        )
+        for command, (package, needed_by) in HOST_COMMANDS.items()
+    ]
 
 
 def _pulumi_status(version: str | None) -> PartStatus:
