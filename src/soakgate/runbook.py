@@ -7,19 +7,27 @@ itself, flip a stage's proxy to its warm slot. The same steps as ``playbooks/rol
 
 ``c`` is anything with ``c.run(command, hide=True, warn=True, in_stream=False)`` returning a
 result with ``.stdout`` and ``.ok``: a ``fabric.Connection`` for a remote host, or
-``invoke.Context()`` here.
+``invoke.Context()`` here. :func:`connect` (and the ``fab`` task) load ``known_hosts`` and
+refuse a host whose key is not in it.
 Commands are argv lists; :func:`shell_line` is the one place that quotes them for the shell.
-The host needs ``sh``, ``docker`` and ``python3`` (``playbooks/prepare-host.yml`` sees to it).
+The host needs ``sh``, ``flock`` (util-linux), ``docker`` and ``python3``
+(``playbooks/prepare-host.yml`` sees to it).
 
-The stage lock is the file soakgate's own lock uses. Its ``pid`` is a *keeper* process the
-runbook starts on the host (``sleep``, at most ``lock_ttl`` seconds) and kills on release, so
-soakgate sees a live holder while the runbook works, and a stale lock it may recover when the
-runbook's connection died mid-way.
+The stage lock is the kernel ``flock`` that soakgate's own ``stage_lock`` takes on
+``<state>/locks/<stage>.lock``. The runbook runs several commands, so a *keeper* holds it: a
+``sleep`` started on the host with the locked descriptor, for at most ``lock_ttl`` seconds,
+killed on release. The kernel frees the lock when the keeper dies, however it dies (a
+dropped connection: at the ttl's end). Nothing guesses from a pid, and no lock file is ever
+removed; the holder's JSON written into the file is for display only.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -32,21 +40,107 @@ from soakgate.adapters.stage_lock import describe_holder, parse_holder
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS
-from soakgate.errors import CommandFailed, LockHeld, RollbackFailed
+from soakgate.errors import (
+    BadRelease,
+    CommandFailed,
+    ConfigError,
+    LockHeld,
+    RollbackFailed,
+    SwitchRefused,
+)
 
-LOCK_TTL = 300  # seconds a lock of a runbook whose connection died stays live
+LOCK_TTL = 300  # seconds a lock of a runbook whose connection died stays held
+PROBE_TIMEOUT = 1.0  # seconds the warm slot gets to answer its one direct health probe
 VIA = "fabric"
+BAD_FILE = "bad-releases"  # one digest per line, written by soakgate from its ledger
+LOCK_BUSY = 75  # the keeper's exit code when another process holds the lock (flock -E)
+LOCK_LOST = 3  # the release's exit code when the keeper was gone already
+KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 
-# Shell scripts, constant: their values come in as positional parameters ("$1" …), never
-# pasted into the text.
-_KEEPER = 'nohup sleep "$1" </dev/null >/dev/null 2>&1 & echo "$! $(id -un) $(hostname)"'
-_TAKE = 'mkdir -p "$(dirname "$1")" && set -C && printf "%s" "$2" > "$1"'
-_RELEASE = '[ "$(cat "$1" 2>/dev/null)" = "$2" ] && rm -f "$1"; kill "$3" 2>/dev/null; true'
+# Scripts, constant: their values come in as positional parameters ("$1", sys.argv …), never
+# pasted into the text. playbooks/rollback.yml runs the same texts (a unit test checks).
+#
+# Take the flock on fd 9 (refuse: "$@" = -n; wait: -w SECONDS) and hand fd 9 to a sleep that
+# outlives this shell: it holds the lock until killed or its ttl ends. Prints "pid user host"
+# of the keeper; when the lock is busy, exits 75 and prints the holder's record.
+_KEEPER = """\
+lock=$1 ttl=$2
+shift 2
+umask 077
+mkdir -p "$(dirname "$lock")" || exit 1
+exec 9>>"$lock" || exit 1
+flock -E 75 "$@" 9 || { status=$?; [ "$status" = 75 ] && cat "$lock"; exit "$status"; }
+nohup sleep "$ttl" 9>&9 </dev/null >/dev/null 2>&1 &
+echo "$! $(id -un 2>/dev/null || id -u) $(uname -n)"
+"""
+# The holder's record, written in place (the lock is on this inode: never a rename).
+_HOLD = 'printf "%s" "$2" > "$1"'
+# Release: only while our keeper still holds fd 9 on this very file (device and inode), clear
+# the record and stop the keeper; else touch nothing and exit 3 (the lock was lost).
+_RELEASE = """\
+held=$(stat -L -c %d:%i "/proc/$2/fd/9" 2>/dev/null) || exit 3
+[ "$held" = "$(stat -L -c %d:%i "$1" 2>/dev/null)" ] || exit 3
+: > "$1"
+kill "$2"
+"""
+# The quarantined digests in the bad-releases files given (as JSON: digest -> file naming it),
+# with a warning for each file that cannot be read or has lines that are not digests. A
+# missing file names none: soakgate writes them, an older soakgate did not.
+_BAD = """\
+import json, re, sys
+digest = re.compile(r"sha256:[0-9a-f]{64}")
+bad, warnings = {}, []
+for path in sys.argv[1:]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            lines = [line.strip() for line in file.read().splitlines()]
+    except FileNotFoundError:
+        continue
+    except OSError as exc:
+        warnings.append(f"{path}: unreadable ({exc.strerror}); not checked")
+        continue
+    odd = [str(n) for n, line in enumerate(lines, 1) if line and not digest.fullmatch(line)]
+    if odd:
+        warnings.append(f"{path}: line {', '.join(odd[:5])} is not a release digest; ignored")
+    for line in lines:
+        if digest.fullmatch(line):
+            bad.setdefault(line, path)
+print(json.dumps({"bad": bad, "warnings": warnings}))
+"""
 _WRITE = (
     'tmp="$(dirname "$1")/.$(basename "$1").$$" && printf "%s" "$2" > "$tmp"'
-    ' && chmod 644 "$tmp" && mv -f "$tmp" "$1"'
+    ' && chmod 644 "$tmp" && sync "$tmp" && mv -f "$tmp" "$1" && sync "$(dirname "$1")"'
 )
-_APPEND = 'printf "%s\\n" "$2" >> "$1"'
+# One write(2) of one line, O_APPEND: lines of concurrent writers never interleave. A last
+# line left without its newline (a full disk) gets one first, in the same write.
+_APPEND = """\
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+try:
+    size = os.fstat(fd).st_size
+    torn = size > 0 and os.pread(fd, 1, size - 1) != b"\\n"
+    data = (b"\\n" if torn else b"") + sys.argv[2].encode() + b"\\n"
+    if os.write(fd, data) != len(data):
+        sys.exit("short write to " + sys.argv[1])
+finally:
+    os.close(fd)
+"""
+# One health GET straight at the warm container: exit 0 on 200, else say what came back.
+_PROBE = """\
+import http.client, sys
+address, port, path, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+connection = http.client.HTTPConnection(address, port, timeout=timeout)
+try:
+    connection.request("GET", path, headers={"Connection": "close"})
+    response = connection.getresponse()
+    response.read()
+except (OSError, http.client.HTTPException) as exc:
+    sys.exit(f"no answer from {address}:{port}{path} ({exc})")
+finally:
+    connection.close()
+if response.status != 200:
+    sys.exit(f"{address}:{port}{path} answered {response.status}")
+"""
 _WAIT = """\
 import http.client, sys, time
 port, path, header, slot = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -78,6 +172,10 @@ class Context(Protocol):
     def run(self, command: str, **kwargs: Any) -> Any: ...
 
 
+class UnknownHostKey(ConfigError):
+    """An SSH host's key is not in known_hosts: the runbook does not connect."""
+
+
 # --- pure parts ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StagePaths:
@@ -86,6 +184,7 @@ class StagePaths:
     upstream: str
     lock: str
     log: str
+    bad: tuple[str, ...]  # the stage's own list, then the state dir's (all stages)
 
     @classmethod
     def of(cls, state_dir: str, stage: str) -> StagePaths:
@@ -94,6 +193,7 @@ class StagePaths:
             upstream=f"{state}/stages/{stage}/proxy/{UPSTREAM_FILE}",
             lock=f"{state}/locks/{stage}.lock",  # = adapters.stage_lock.lock_path
             log=f"{state}/runbook.log",
+            bad=(f"{state}/stages/{stage}/{BAD_FILE}", f"{state}/{BAD_FILE}"),
         )
 
 
@@ -104,18 +204,28 @@ def warm_slot(active: str) -> str:
     return SLOTS[1 - SLOTS.index(active)]
 
 
-def warm_target(inspected: dict[str, Any], slot: str, network: str, port: int) -> UpstreamTarget:
-    """Where the warm slot's container answers, from its ``docker inspect`` data."""
+def warm_target(
+    inspected: dict[str, Any], names: StageNames, slot: str, port: int
+) -> UpstreamTarget:
+    """The upstream of the warm slot: its container *name* (the proxy re-resolves it) and the
+    release its ``docker inspect`` label names."""
     labels = inspected.get("Config", {}).get("Labels") or {}
+    return UpstreamTarget(slot, names.app(slot), port, str(labels.get(LABEL_RELEASE) or "unknown"))
+
+
+def container_ip(inspected: dict[str, Any], network: str) -> str:
+    """The container's address on ``network`` now, from ``docker inspect`` (for the direct
+    probe only: it may change when the engine restarts)."""
     address = (inspected.get("NetworkSettings", {}).get("Networks") or {}).get(network, {})
     ip = address.get("IPAddress") if isinstance(address, dict) else None
     if not ip:
         raise RollbackFailed(f"the warm container {inspected.get('Name', '?')} is not on {network}")
-    return UpstreamTarget(slot, str(ip), port, str(labels.get(LABEL_RELEASE) or "unknown"))
+    return str(ip)
 
 
 def lock_record(keeper: str, command: str, since: datetime) -> dict[str, Any]:
-    """The lock file's JSON from the keeper's ``"<pid> <user> <host>"`` line."""
+    """The lock file's JSON (as ``stage_lock`` writes it) from the keeper's ``"<pid> <user>
+    <host>"`` line."""
     pid, user, host = keeper.split()
     return {
         "pid": int(pid),
@@ -124,6 +234,26 @@ def lock_record(keeper: str, command: str, since: datetime) -> dict[str, Any]:
         "command": command,
         "since": since.isoformat(timespec="seconds"),
     }
+
+
+def fingerprint(key_bytes: bytes) -> str:
+    """An SSH key's fingerprint as OpenSSH prints it: ``SHA256:`` + unpadded base64."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
+
+
+def unknown_host_key(hostname: str, key_type: str, key_bytes: bytes) -> UnknownHostKey:
+    """The refusal of a host key that no known_hosts file has (``hostname`` as paramiko gives
+    it: ``host`` or ``[host]:port``)."""
+    match = re.fullmatch(r"\[(.+)\]:(\d+)", hostname)
+    host, port = (match.group(1), match.group(2)) if match else (hostname, "22")
+    shown = host if port == "22" else f"{host}:{port}"
+    return UnknownHostKey(
+        f"the SSH host key of {shown} ({key_type} {fingerprint(key_bytes)}) is in no"
+        f" known_hosts file ({', '.join(KNOWN_HOSTS)}): not connecting",
+        hint="if that is the host's key (on the host: ssh-keygen -lf"
+        f" /etc/ssh/ssh_host_*_key.pub), accept it: ssh-keyscan -p {port} {host}"
+        " >> ~/.ssh/known_hosts",
+    )
 
 
 # --- commands: argv lists ---------------------------------------------------------------------
@@ -136,40 +266,41 @@ def read_command(path: str) -> list[str]:
     return ["cat", path]
 
 
+def bad_command(paths: Sequence[str]) -> list[str]:
+    return ["python3", "-c", _BAD, *paths]
+
+
 def inspect_command(name: str) -> list[str]:
     return ["docker", "inspect", name]
 
 
-def alive_command(pid: int) -> list[str]:
-    return ["test", "-d", f"/proc/{pid}"]  # also true for a pid of another user
+def flock_options(wait: float) -> list[str]:
+    """``flock(1)``'s options: refuse at once, or wait up to ``wait`` seconds."""
+    return ["-n"] if wait <= 0 else ["-w", f"{wait:g}"]
 
 
-def remove_command(path: str) -> list[str]:
-    return ["rm", "-f", path]
+def keeper_command(path: str, ttl: int, wait: float = 0) -> list[str]:
+    return ["sh", "-c", _KEEPER, "sh", path, str(ttl), *flock_options(wait)]
 
 
-def keeper_command(ttl: int) -> list[str]:
-    return ["sh", "-c", _KEEPER, "sh", str(ttl)]
+def hold_command(path: str, record: str) -> list[str]:
+    return ["sh", "-c", _HOLD, "sh", path, record]
 
 
-def kill_command(pid: int) -> list[str]:
-    return ["kill", str(pid)]
-
-
-def take_lock_command(path: str, record: str) -> list[str]:
-    return ["sh", "-c", _TAKE, "sh", path, record]  # noclobber: O_EXCL, as stage_lock
-
-
-def release_lock_command(path: str, record: str, keeper_pid: int) -> list[str]:
-    return ["sh", "-c", _RELEASE, "sh", path, record, str(keeper_pid)]
+def release_command(path: str, keeper_pid: int) -> list[str]:
+    return ["sh", "-c", _RELEASE, "sh", path, str(keeper_pid)]
 
 
 def write_command(path: str, text: str) -> list[str]:
-    return ["sh", "-c", _WRITE, "sh", path, text]  # temp file + rename: atomic
+    return ["sh", "-c", _WRITE, "sh", path, text]  # temp file + fsync + rename: atomic
 
 
 def reload_command(proxy: str) -> list[str]:
     return ["docker", "kill", "-s", "HUP", proxy]
+
+
+def probe_command(address: str, port: int, health_path: str, timeout: float) -> list[str]:
+    return ["python3", "-c", _PROBE, address, str(port), health_path, str(timeout)]
 
 
 def wait_command(port: int, health_path: str, slot: str, timeout: float) -> list[str]:
@@ -177,7 +308,9 @@ def wait_command(port: int, health_path: str, slot: str, timeout: float) -> list
 
 
 def append_command(path: str, line: str) -> list[str]:
-    return ["sh", "-c", _APPEND, "sh", path, line]
+    if "\n" in line:
+        raise ValueError("a runbook.log entry is one line")
+    return ["python3", "-c", _APPEND, path, line]
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -186,45 +319,75 @@ def _run(c: Context, argv: list[str], *, check: bool = True) -> Any:
     # operator's terminal, nor fail where there is no stdin at all (CI, cron, pytest).
     result = c.run(shell_line(argv), hide=True, warn=True, in_stream=False)
     if check and not result.ok:
-        from soakgate.adapters.process import Result
-
         raise CommandFailed(
-            Result(
-                tuple(argv),
-                int(getattr(result, "exited", 1)),
-                result.stdout,
-                str(getattr(result, "stderr", "")),
-            ),
-            what=argv[0] if argv[0] != "sh" else "shell step",
+            _result(argv, result), what=argv[0] if argv[0] != "sh" else "shell step"
         )
     return result
 
 
-def _take_lock(
-    c: Context, path: str, stage: str, ttl: int, command: str, warn: Callable[[str], None]
-) -> tuple[str, int]:
-    """Take the stage lock as soakgate does; return the record written and the keeper's pid."""
-    found = _run(c, read_command(path), check=False)
-    if found.ok:
-        holder = parse_holder(found.stdout)
+def _result(argv: list[str], result: Any) -> Any:
+    from soakgate.adapters.process import Result
+
+    return Result(
+        tuple(argv),
+        int(getattr(result, "exited", 1)),
+        result.stdout,
+        str(getattr(result, "stderr", "")),
+    )
+
+
+def take_lock(c: Context, path: str, stage: str, ttl: int, wait: float, command: str) -> int:
+    """Take the stage lock (a keeper on the host holds it), write our record into it; return
+    the keeper's pid. ``LockHeld`` names the holder when it stays busy for ``wait`` seconds."""
+    taken = _run(c, keeper_command(path, ttl, wait), check=False)
+    if getattr(taken, "exited", None) == LOCK_BUSY:
+        holder = parse_holder(taken.stdout)
         pid = holder.get("pid") if holder else None
-        if isinstance(pid, int) and _run(c, alive_command(pid), check=False).ok:
-            raise LockHeld(
-                f"stage {stage} locked by {describe_holder(holder)}",
-                hint=f"wait for it to finish, or stop pid {pid} on the host if it hangs",
-            )
-        warn(f"stage {stage}: recovering a stale lock left by {describe_holder(holder)}")
-        _run(c, remove_command(path))
-    record = lock_record(_run(c, keeper_command(ttl)).stdout, command, datetime.now(UTC))
-    text = json.dumps(record)
-    if not _run(c, take_lock_command(path, text), check=False).ok:
-        _run(c, kill_command(int(record["pid"])), check=False)
-        holder = parse_holder(_run(c, read_command(path), check=False).stdout)
         raise LockHeld(
-            f"stage {stage} was locked meanwhile by {describe_holder(holder)}",
-            hint="wait for it to finish, then run the runbook again",
+            f"stage {stage} is locked by {describe_holder(holder)}",
+            hint="wait for it to finish (or give --lock-wait SECONDS)"
+            + (f"; if it hangs, stop pid {pid} on the host" if pid else ""),
         )
-    return text, int(record["pid"])
+    if not taken.ok:
+        raise CommandFailed(_result(keeper_command(path, ttl, wait), taken), what="taking the lock")
+    record = lock_record(taken.stdout, command, datetime.now(UTC))
+    keeper = int(record["pid"])
+    try:
+        _run(c, hold_command(path, json.dumps(record)))
+    except BaseException:
+        release_lock(c, path, keeper, lambda message: None)
+        raise
+    return keeper
+
+
+def release_lock(c: Context, path: str, keeper: int, warn: Callable[[str], None]) -> None:
+    released = _run(c, release_command(path, keeper), check=False)
+    if getattr(released, "exited", 0) == LOCK_LOST:
+        warn(
+            f"the lock keeper (pid {keeper}) was gone before the release: {path} may have been"
+            " free for part of the run (give a larger --lock-ttl)"
+        )
+    elif not released.ok:
+        said = str(getattr(released, "stderr", "")).strip().splitlines() or ["no answer"]
+        warn(f"{path}: not released ({said[-1]}); it is free when pid {keeper} ends")
+
+
+def _bad_releases(c: Context, paths: StagePaths, warn: Callable[[str], None]) -> dict[str, str]:
+    """The quarantined digests soakgate left on the host, each with the file naming it. A
+    missing file names none; an unreadable or malformed one is a warning, never a stop."""
+    read = _run(c, bad_command(paths.bad), check=False)
+    try:
+        found: Any = json.loads(read.stdout) if read.ok else {}
+        bad, warnings = found["bad"], found["warnings"]
+        if not isinstance(bad, dict) or not isinstance(warnings, list):
+            raise TypeError(type(bad).__name__)
+    except (ValueError, TypeError, KeyError):
+        said = str(getattr(read, "stderr", "")).strip().splitlines() or ["no answer"]
+        warn(f"{', '.join(paths.bad)}: not read ({said[-1]}); bad releases not checked")
+        return {}
+    for warning in warnings:
+        warn(str(warning))
+    return {str(digest): str(path) for digest, path in bad.items()}
 
 
 def flip_to_warm(
@@ -237,14 +400,26 @@ def flip_to_warm(
     health_path: str = "/health",
     container_port: int = 8000,
     timeout: float = 10.0,
+    probe_timeout: float = PROBE_TIMEOUT,
     lock_ttl: int = LOCK_TTL,
+    lock_wait: float = 0.0,
     warn: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Switch ``stage``'s proxy to its warm slot and wait until that slot serves the health
     path through the proxy; return what was done and how long it took (also appended to
-    ``<state_dir>/runbook.log``). Traffic goes back to the old slot if the warm one does not
-    answer within ``timeout`` seconds.
+    ``<state_dir>/runbook.log``).
+
+    Under the stage lock, a compare-and-swap: refused when the upstream file changed since it
+    was read (another flip), when the warm slot runs a release soakgate marked bad, or when
+    the warm slot fails one direct health probe (``probe_timeout``); traffic stays where it
+    was. Traffic goes back to the old slot if the warm one does not answer through the proxy
+    within ``timeout`` seconds.
     """
+    if lock_ttl < 2 * timeout + probe_timeout + 30:
+        raise ConfigError(
+            f"lock_ttl {lock_ttl} s is too short for a flip timeout of {timeout:g} s",
+            hint=f"give at least {int(2 * timeout + probe_timeout + 30)} s",
+        )
     started = time.monotonic()
     paths = StagePaths.of(state_dir, stage)
     names = StageNames(stage, namespace)
@@ -257,18 +432,45 @@ def flip_to_warm(
             hint="check --stage and --state-dir",
         )
     warm = warm_slot(current.slot)
-    inspected = _run(c, inspect_command(names.app(warm)), check=False)
-    data = json.loads(inspected.stdout)[0] if inspected.ok else None
-    if not data or not data.get("State", {}).get("Running"):
-        raise RollbackFailed(
-            f"the warm slot {warm} of {stage} ({names.app(warm)})"
-            f" {'is not running' if data else 'does not exist'}: no emergency flip possible",
-            hint=f"run a cold rollback from the control machine: soakgate rollback {stage}"
-            " --to RELEASE",
-        )
-    target = warm_target(data, warm, names.network, container_port)
-    record, keeper = _take_lock(c, paths.lock, stage, lock_ttl, f"fab rollback {stage}", warn)
+    keeper = take_lock(c, paths.lock, stage, lock_ttl, lock_wait, f"fab rollback {stage}")
     try:
+        again = _run(c, read_command(paths.upstream), check=False)
+        if not again.ok or again.stdout != read.stdout:
+            now = parse_upstream(again.stdout) if again.ok else None
+            seen = f"slot {now.slot}, {now.digest[:19]}" if now else "unreadable"
+            raise SwitchRefused(
+                f"the {stage} proxy changed meanwhile (now {seen}; expected slot"
+                f" {current.slot}, {current.digest[:19]}): nothing switched",
+                hint="someone else flipped it: look at the stage, then decide again",
+            )
+        inspected = _run(c, inspect_command(names.app(warm)), check=False)
+        data = json.loads(inspected.stdout)[0] if inspected.ok else None
+        if not data or not data.get("State", {}).get("Running"):
+            raise RollbackFailed(
+                f"the warm slot {warm} of {stage} ({names.app(warm)})"
+                f" {'is not running' if data else 'does not exist'}: no emergency flip possible",
+                hint=f"run a cold rollback from the control machine: soakgate rollback {stage}"
+                " --to RELEASE",
+            )
+        target = warm_target(data, names, warm, container_port)
+        marked = _bad_releases(c, paths, warn).get(target.digest)
+        if marked:
+            raise BadRelease(
+                f"the warm slot {warm} of {stage} runs {target.digest[:19]}, marked bad in"
+                f" {marked}: no flip to it",
+                hint=f"roll forward or back to a good release from the control machine:"
+                f" soakgate rollback {stage} --to RELEASE",
+            )
+        address = container_ip(data, names.network)
+        probe = _run(
+            c, probe_command(address, container_port, health_path, probe_timeout), check=False
+        )
+        if not probe.ok:
+            said = str(getattr(probe, "stderr", "")).strip().splitlines() or ["no answer"]
+            raise SwitchRefused(
+                f"the {warm} slot of {stage} is not healthy ({said[-1]}): nothing switched",
+                hint=f"look at its logs: docker logs {names.app(warm)}",
+            )
         flipped = time.monotonic()
         _run(c, write_command(paths.upstream, render_upstream(target)))
         _run(c, reload_command(names.proxy))
@@ -302,16 +504,43 @@ def flip_to_warm(
         }
         _run(c, append_command(paths.log, json.dumps(result)))
     finally:
-        _run(c, release_lock_command(paths.lock, record, keeper), check=False)
+        release_lock(c, paths.lock, keeper, warn)
     return result
 
 
-def connect(host: str, **options: Any) -> Any:
+# --- SSH ----------------------------------------------------------------------------------------
+def trust_known_hosts(connection: Any, files: Sequence[str] = KNOWN_HOSTS) -> Any:
+    """Make a ``fabric.Connection`` (not yet opened) check host keys: load the known_hosts
+    ``files`` that exist, refuse a key none of them has (:class:`UnknownHostKey`, with its
+    fingerprint), and let paramiko refuse a key that differs from the known one."""
+    import soakgate
+
+    soakgate.allow_ssh()
+    from paramiko import RejectPolicy
+
+    class RejectUnknown(RejectPolicy):  # type: ignore[misc]  # paramiko: untyped
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            raise unknown_host_key(hostname, key.get_name(), key.asbytes())
+
+    for name in files:
+        path = os.path.expanduser(name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            connection.client.load_system_host_keys(path)
+        except OSError as exc:
+            raise ConfigError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    connection.client.set_missing_host_key_policy(RejectUnknown())
+    return connection
+
+
+def connect(host: str, *, known_hosts: Sequence[str] = KNOWN_HOSTS, **options: Any) -> Any:
     """A ``fabric.Connection`` to ``host`` (``user@host:port``; ``options`` as Fabric takes
-    them, e.g. ``connect_kwargs={"key_filename": "…"}``), opened lazily by Fabric."""
+    them, e.g. ``connect_kwargs={"key_filename": "…"}``), opened lazily by Fabric, that only
+    talks to hosts whose key is in ``known_hosts``."""
     import soakgate
 
     soakgate.allow_ssh()  # soakgate switches paramiko off unless asked
     from fabric import Connection
 
-    return Connection(host, **options)
+    return trust_known_hosts(Connection(host, **options), known_hosts)

@@ -1,6 +1,8 @@
 """The host-side runbooks, for when the control machine is down, run for real: the rollback
-playbook and the Fabric runbook flip a scratch stage to its warm slot; prepare-host.yml changes
-nothing on this already prepared machine; the refusals refuse and leave traffic alone."""
+playbook and the Fabric runbook flip a scratch stage to its warm slot; they and soakgate take
+one kernel lock (each refuses while another holds it, and a killed keeper frees it at once);
+prepare-host.yml changes nothing on this already prepared machine; the refusals (a warm slot
+marked bad, unhealthy or stopped) refuse and leave traffic alone."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import os
 import re
 import signal
 import subprocess
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,12 @@ import httpx
 import invoke
 import pytest
 
-from soakgate.adapters.stage_lock import lock_path
+from soakgate.adapters.stage_lock import describe_holder, is_locked, lock_path, stage_lock
+from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import parse_upstream, render_upstream
 from soakgate.core.release import Release
-from soakgate.errors import LockHeld, RollbackFailed
-from soakgate.runbook import flip_to_warm
+from soakgate.errors import BadRelease, LockHeld, RollbackFailed, SwitchRefused
+from soakgate.runbook import flip_to_warm, release_lock, take_lock
 
 from .scratch import ROOT, ScratchProject
 
@@ -33,9 +36,11 @@ HOST_PYTHON = "/usr/bin/python3"  # Debian's, as on a prepared host (the apt mod
 
 
 def deploy_both(project: ScratchProject, releases: dict[str, Release]) -> None:
-    """3.12, then 3.14: green serves 3.14, blue keeps 3.12 warm."""
+    """3.12, then 3.14: green serves 3.14, blue keeps 3.12 warm (the host checks are the
+    stage tests' business, not the runbooks')."""
     for series in ("3.12", "3.14"):
-        result = project.soakgate("deploy", "staging", "--release", releases[series].digest)
+        digest = releases[series].digest
+        result = project.soakgate("deploy", "staging", "--release", digest, "--skip-verify")
         assert result.returncode == 0, result.stdout + result.stderr
     assert served(project) == (releases["3.14"].digest, "green")
 
@@ -113,7 +118,8 @@ def assert_flipped_to_blue(
     target = parse_upstream(text)
     assert target is not None and text == render_upstream(target)
     assert (target.slot, target.digest, target.port) == ("blue", releases["3.12"].digest, 8000)
-    assert not lock_path(project.state, "staging").exists()
+    assert target.address == StageNames("staging", project.namespace).app("blue")  # its name
+    assert_unlocked(project)
     line = log_lines(project)[-1]
     assert {k: line[k] for k in ("stage", "from", "to", "from_release", "to_release", "via")} == {
         "stage": "staging",
@@ -128,12 +134,40 @@ def assert_flipped_to_blue(
     return line
 
 
-def hold_lock(project: ScratchProject, pid: int) -> Path:
+def assert_unlocked(project: ScratchProject) -> None:
+    """The stage lock is free, its file kept and its record cleared."""
     path = lock_path(project.state, "staging")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"pid": pid, "user": "ops", "host": "h", "command": "soakgate deploy", "since": "x"}
-    path.write_text(json.dumps(record))
-    return path
+    assert not is_locked(project.state, "staging")
+    assert path.exists() and path.read_text() == ""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: the kernel has closed its descriptors)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_dead(pid: int) -> None:
+    for _ in range(500):
+        if not alive(pid):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} still runs")
+
+
+def wait_healthy(engine: docker.DockerClient, name: str, namespace: str) -> None:
+    """Until the container answers /health straight at its (new) address."""
+    network = StageNames("staging", namespace).network
+    for _ in range(300):
+        data = engine.api.inspect_container(name)
+        address = data["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress")
+        with contextlib.suppress(httpx.HTTPError):
+            if address and httpx.get(f"http://{address}:8000/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} never answered /health")
 
 
 def test_playbook_flips_a_stage_to_its_warm_slot(
@@ -209,7 +243,58 @@ def test_fabric_runbook_flips_a_stage_to_its_warm_slot(
     assert "staging: traffic on green" in fab.stdout
     assert served(scratch) == (releases["3.14"].digest, "green")
     assert [entry["to"] for entry in log_lines(scratch)] == ["blue", "green"]
-    assert not lock_path(scratch.state, "staging").exists()
+    assert_unlocked(scratch)
+
+
+def test_one_kernel_lock_for_soakgate_and_both_runbooks(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    deploy_both(scratch, releases)
+    before = served(scratch)
+    context = invoke.Context()
+    fabric_args: dict[str, Any] = {"namespace": scratch.namespace, "port": scratch.ports["staging"]}
+    path = lock_path(scratch.state, "staging")
+
+    # soakgate holds the stage lock: both runbooks refuse, naming it from the lock file
+    with stage_lock(scratch.state, "staging", "soakgate deploy staging", wait=0) as record:
+        holder = describe_holder(record)
+        result = playbook("rollback.yml", stage_vars(scratch))
+        assert result.returncode != 0
+        assert f"stage staging is locked by {holder}" in " ".join(result.stdout.split())
+        with pytest.raises(LockHeld, match=re.escape(holder)):
+            flip_to_warm(context, "staging", str(scratch.state), **fabric_args)
+        with pytest.raises(LockHeld, match=re.escape(holder)):  # flock -w: waits, then refuses
+            flip_to_warm(context, "staging", str(scratch.state), lock_wait=0.5, **fabric_args)
+    assert served(scratch) == before and log_lines(scratch) == []
+
+    # a runbook's keeper holds it: soakgate and the playbook refuse, naming the keeper
+    keeper = take_lock(context, str(path), "staging", 120, 0, "fab rollback staging")
+    try:
+        mine = rf"pid {keeper} \(fab rollback staging\)"
+        with (
+            pytest.raises(LockHeld, match=mine),
+            stage_lock(scratch.state, "staging", "soakgate rollback staging", wait=0),
+        ):
+            pass
+        result = playbook("rollback.yml", stage_vars(scratch))
+        assert result.returncode != 0 and re.search(mine, " ".join(result.stdout.split()))
+        emergency = scratch.soakgate("rollback", "staging", "--emergency")
+        assert emergency.returncode == LockHeld.exit_code, emergency.stdout + emergency.stderr
+        assert re.search(mine, emergency.stderr), emergency.stderr
+        assert served(scratch) == before
+
+        # the keeper killed (a dropped connection at its ttl's end, or anyone's kill -9): the
+        # kernel frees the lock as it dies; nothing stale is left to recover
+        os.kill(keeper, signal.SIGKILL)
+        wait_dead(keeper)
+        with stage_lock(scratch.state, "staging", "soakgate deploy staging", wait=0):
+            pass
+    finally:
+        if alive(keeper):
+            release_lock(context, str(path), keeper, lambda message: None)
+    flip_to_warm(context, "staging", str(scratch.state), **fabric_args)
+    assert served(scratch) == (releases["3.12"].digest, "blue")
+    assert_unlocked(scratch)
 
 
 def test_refusals_leave_traffic_where_it_was(
@@ -220,42 +305,29 @@ def test_refusals_leave_traffic_where_it_was(
     context = invoke.Context()
     fabric_args: dict[str, Any] = {"namespace": scratch.namespace, "port": scratch.ports["staging"]}
 
-    # A live process holds the stage lock: both refuse, and leave its lock alone.
-    lock = hold_lock(scratch, os.getpid())
-    held = lock.read_text()
+    # The warm slot (blue) runs a release soakgate marked bad: no flip to it.
+    bad = scratch.state / "stages" / "staging" / "bad-releases"
+    bad.write_text(f"{releases['3.12'].digest}\n")
+    marked = f"runs {releases['3.12'].digest[:19]}, marked bad in {bad}"
     result = playbook("rollback.yml", stage_vars(scratch))
-    assert result.returncode != 0
-    assert f"stage staging locked by {held}" in " ".join(result.stdout.split())
-    with pytest.raises(LockHeld, match=f"pid {os.getpid()}"):
+    assert result.returncode != 0 and marked in " ".join(result.stdout.split())
+    with pytest.raises(BadRelease, match=re.escape(marked)):
         flip_to_warm(context, "staging", str(scratch.state), **fabric_args)
-    assert lock.read_text() == held and served(scratch) == before
+    assert served(scratch) == before
+    assert_unlocked(scratch)
 
-    # A stale lock (its process is gone) is recovered.
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    hold_lock(scratch, int(gone.stdout))
-    warnings: list[str] = []
-    flip_to_warm(context, "staging", str(scratch.state), warn=warnings.append, **fabric_args)
-    assert served(scratch) == (releases["3.12"].digest, "blue")
-    assert warnings and "recovering a stale lock" in warnings[0]
-    assert not lock.exists()
-
-    # The warm slot (now green) hangs: the flip times out and traffic goes back to blue.
-    warm = engine.containers.get(f"{scratch.namespace}-app-staging-green")
+    # The warm slot hangs: its one direct probe fails within a second, nothing is switched.
+    bad.unlink()
+    warm = engine.containers.get(f"{scratch.namespace}-app-staging-blue")
     warm.pause()
     try:
-        result = playbook("rollback.yml", stage_vars(scratch, flip_timeout=2))
-        assert result.returncode != 0
-        assert "traffic is back on blue" in " ".join(result.stdout.split())
-        assert served(scratch) == (releases["3.12"].digest, "blue")
-        with pytest.raises(RollbackFailed, match="traffic is back on blue"):
-            flip_to_warm(context, "staging", str(scratch.state), timeout=2, **fabric_args)
-        assert served(scratch) == (releases["3.12"].digest, "blue")
-        assert not lock.exists()
+        unhealthy = "the blue slot of staging is not healthy"
+        result = playbook("rollback.yml", stage_vars(scratch))
+        assert result.returncode != 0 and unhealthy in " ".join(result.stdout.split())
+        with pytest.raises(SwitchRefused, match=unhealthy):
+            flip_to_warm(context, "staging", str(scratch.state), **fabric_args)
+        assert served(scratch) == before
+        assert_unlocked(scratch)
     finally:
         warm.unpause()
 
@@ -263,13 +335,27 @@ def test_refusals_leave_traffic_where_it_was(
     warm.stop(timeout=2)
     result = playbook("rollback.yml", stage_vars(scratch))
     assert result.returncode != 0
-    message = f"the warm slot green of staging ({warm.name}) is not running"
+    message = f"the warm slot blue of staging ({warm.name}) is not running"
     assert message in " ".join(result.stdout.split())
     with pytest.raises(RollbackFailed, match=re.escape(message)):
         flip_to_warm(context, "staging", str(scratch.state), **fabric_args)
+    assert served(scratch) == before
+    assert_unlocked(scratch)
+    assert log_lines(scratch) == []  # refusals log nothing
+
+    # A malformed bad-releases file is a warning, not a stop.
+    warm.start()
+    wait_healthy(engine, warm.name, scratch.namespace)
+    bad.write_bytes(b"\xff not a digest\n")
+    warnings: list[str] = []
+    flip_to_warm(context, "staging", str(scratch.state), warn=warnings.append, **fabric_args)
     assert served(scratch) == (releases["3.12"].digest, "blue")
-    assert not lock.exists()
-    assert [entry["to"] for entry in log_lines(scratch)] == ["blue"]  # refusals log nothing
+    assert f"{bad}: line 1 is not a release digest; ignored" in warnings
+    result = playbook("rollback.yml", stage_vars(scratch))  # and back, by the playbook
+    assert result.returncode == 0
+    assert f"warning: {bad}: line 1 is not a release digest; ignored" in result.stdout
+    assert served(scratch) == before
+    assert [entry["to"] for entry in log_lines(scratch)] == ["blue", "green"]
 
 
 def test_prepare_host_changes_nothing_on_a_prepared_host(
