@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from soakgate.adapters.config_file import load_config
 from soakgate.core.config import ConfigInvalid, parse_config, parse_duration
+from soakgate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,12 +30,33 @@ def test_rto_budgets() -> None:
         ({"service": {"port": 0}}, "service.port: expected a port number 1-65535, got 0"),
         (
             {"service": {"health_path": "health"}},
-            'service.health_path: expected a path starting with "/"',
+            'service.health_path: expected an absolute URL path like "/health"',
         ),
+        ({"service": {"health_path": "/health check"}}, "service.health_path: expected an abs"),
+        ({"service": {"health_path": "/health\r\nX: 1"}}, "service.health_path: expected an abs"),
+        ({"service": {"health_path": "//evil/health"}}, "service.health_path: expected an abs"),
+        ({"service": {"port": True}}, "service.port: expected a port number 1-65535, got True"),
+        ({"service": {"port": 8000.0}}, "service.port: expected a port number 1-65535, got 8000.0"),
+        ({"service": {"port": 65536}}, "service.port: expected a port number 1-65535, got 65536"),
+        ({"service": {"context": "../elsewhere"}}, "service.context: should be a path inside"),
+        ({"service": {"context": "/etc"}}, "service.context: should be a path inside"),
+        ({"service": {"dockerfile": "a/../../x"}}, "service.dockerfile: should be a path inside"),
+        ({"service": {"requirements": ["../r.txt"]}}, "service.requirements[0]: should be a path"),
+        ({"service": {"image": "Soakgate/Service"}}, "service.image: expected an image name"),
+        ({"service": {"image": "soakgate/service:v1"}}, "service.image: expected an image name wi"),
+        ({"service": {"version": "1.0 beta"}}, "service.version: expected letters, digits"),
+        ({"service": {"version": "1.0\n"}}, "service.version: control characters are not"),
+        ({"stages": {"production": {"rto": "0s"}}}, "stages.production.rto: should be a positive"),
+        ({"stages": {"dev": {"rto": "4h\n"}}}, "stages.dev.rto: should be a positive duration"),
+        ({"slo": {"p95_ms": float("nan")}}, "slo.p95_ms: expected a finite number, got nan"),
+        ({"slo": {"p95_ms": float("inf")}}, "slo.p95_ms: expected a finite number, got inf"),
+        ({"slo": {"p95_ms": 10**400}}, "slo.p95_ms: number out of range"),
+        ({"gates": {"dev_to_staging": {"coverage": float("nan")}}}, "gates.dev_to_staging.cov"),
+        ({"namespace": "ab\n"}, "namespace: expected up to 20 lowercase letters or digits"),
         ({"service": {"colour": "red"}}, "service.colour: unknown key"),
         ({"images": {"pythons": ["3.13"]}}, "images.pythons: unsupported Python '3.13'"),
         ({"stages": {"qa": {}}}, "stages.qa: unknown key"),
-        ({"stages": {"dev": {"rto": "soon"}}}, 'stages.dev.rto: expected a duration like "4h"'),
+        ({"stages": {"dev": {"rto": "soon"}}}, "stages.dev.rto: should be a positive duration"),
         ({"stages": {"dev": {"port": 18081}}}, "stages: two stages share a port"),
         ({"service": "x"}, "service: expected a table, got str"),
     ],
@@ -49,3 +72,72 @@ def test_errors_name_the_path(data: dict[str, object], message: str) -> None:
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration("x", text) == seconds
+
+
+def test_a_zero_rto_names_the_path_and_the_value_kamal_style() -> None:
+    with pytest.raises(ConfigInvalid) as raised:
+        parse_config({"stages": {"production": {"rto": "0s"}}})
+    assert str(raised.value) == (
+        'stages.production.rto: should be a positive duration like "1h", got "0s"'
+    )
+
+
+@pytest.mark.parametrize("text", ["4h\n", "4h ", " 4h", "\u0664h", "-1h", "1.5h", "4", "4H", ""])
+def test_durations_refuse_what_the_old_pattern_let_through(text: str) -> None:
+    with pytest.raises(ConfigInvalid):
+        parse_duration("x", text)
+
+
+def test_a_duration_of_a_million_years_is_a_typo() -> None:
+    with pytest.raises(ConfigInvalid):
+        parse_duration("x", "999999999d")
+
+
+def _project(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "soakgate.toml").write_text(text)
+    return tmp_path
+
+
+def test_a_context_that_escapes_through_a_symbolic_link_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    project = tmp_path / "project"
+    (project / "images").mkdir(parents=True)
+    (project / "images" / "service").symlink_to(outside)
+    _project(project, "")
+    with pytest.raises(ConfigError) as raised:
+        load_config(project)
+    assert raised.value.message.startswith(f"service.context: resolves to {outside}")
+
+
+def test_an_absolute_path_inside_is_refused_lexically(tmp_path: Path) -> None:
+    _project(tmp_path, f'[service]\ncontext = "{tmp_path}/images/service"\n')
+    with pytest.raises(ConfigError, match=r"service\.context: should be a path inside"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[service\n", "soakgate.toml: not valid TOML (Expected ']' at the end of a table"),
+        ("a = [" * 2000, "soakgate.toml: "),
+        ("[slo]\np95_ms = nan\n", "slo.p95_ms: expected a finite number, got nan"),
+        ("[slo]\np95_ms = inf\n", "slo.p95_ms: expected a finite number, got inf"),
+        ('[stages.production]\nrto = "0s"\n', "stages.production.rto: should be a positive"),
+    ],
+)
+def test_load_config_gives_one_line(tmp_path: Path, text: str, message: str) -> None:
+    _project(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path)
+    assert raised.value.message.startswith(message)
+    assert "\n" not in raised.value.message
+    assert raised.value.hint
+
+
+def test_load_config_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "soakgate.toml").write_bytes(b'namespace = "\xff"\n')
+    with pytest.raises(
+        ConfigError, match=r"^soakgate.toml: not UTF-8 text \(bad byte at offset 13\)$"
+    ):
+        load_config(tmp_path)

@@ -1,4 +1,7 @@
-"""Read soakgate.toml from the project and turn its mistakes into one-line ConfigErrors."""
+"""Read soakgate.toml from the project and turn its mistakes into one-line ConfigErrors.
+
+config = load_config(project)   # ConfigError: stages.production.rto: should be …
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,25 @@ from soakgate.core.config import ConfigInvalid, ProjectConfig, parse_config
 from soakgate.errors import ConfigError
 
 CONFIG_FILE = "soakgate.toml"
+MAX_BYTES = 1 << 20  # a configuration file, not a data set
+
+
+def _inside(project: Path, key: str, relative: str, base: Path) -> None:
+    """Refuse a path that resolves (symbolic links followed) outside the project."""
+    root = project.resolve()
+    target = (base / relative).resolve()
+    if target != root and not target.is_relative_to(root):
+        raise ConfigInvalid(key, f"resolves to {target}, outside the project {root}")
+
+
+def check_paths(project: Path, config: ProjectConfig) -> None:
+    """The service's build context, Dockerfile and requirements all lie inside the project."""
+    service = config.service
+    _inside(project, "service.context", service.context, project)
+    context = project / service.context
+    _inside(project, "service.dockerfile", service.dockerfile, context)
+    for index, name in enumerate(service.requirements):
+        _inside(project, f"service.requirements[{index}]", name, context)
 
 
 def load_config(project: Path) -> ProjectConfig:
@@ -16,13 +38,25 @@ def load_config(project: Path) -> ProjectConfig:
     path = project / CONFIG_FILE
     if not path.is_file():
         return ProjectConfig()
+    hint = f"fix {path} (the shipped {CONFIG_FILE} shows every key with its default)"
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        raw = path.read_bytes()
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(f"{CONFIG_FILE}: larger than {MAX_BYTES} bytes", hint=hint)
+        data = tomllib.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: cannot be read ({exc.strerror})", hint=hint) from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{path.name}: not valid TOML ({exc})", hint=f"fix the syntax in {path}"
-        ) from exc
+            f"{CONFIG_FILE}: not UTF-8 text (bad byte at offset {exc.start})", hint=hint
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: not valid TOML ({exc})", hint=hint) from None
+    except RecursionError:
+        raise ConfigError(f"{CONFIG_FILE}: nested too deeply", hint=hint) from None
     try:
-        return parse_config(data)
+        config = parse_config(data)
+        check_paths(project, config)
     except ConfigInvalid as exc:
-        raise ConfigError(str(exc), hint=f"see the commented defaults in {CONFIG_FILE}") from exc
+        raise ConfigError(str(exc), hint=hint) from None
+    return config

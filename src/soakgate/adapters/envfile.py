@@ -1,4 +1,5 @@
-"""Find the project and load the environment file that ./bootstrap generates."""
+"""Find the project and load the environment file that ./bootstrap generates; on the way,
+keep the state directory private (0700, its files 0600)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import re
 from collections.abc import MutableMapping
 from pathlib import Path
 
+from soakgate.adapters.private_files import tighten_state
+
 ENV_FILE = Path(".soakgate") / "env"
-_EXPORT = re.compile(r'^export\s+([A-Z_][A-Z0-9_]*)="(.*)"\s*$')
+_EXPORT = re.compile(r'export[ \t]+([A-Z_][A-Z0-9_]*)="([^"\n]*)"\Z')
 
 
 def find_project(start: Path | None = None) -> Path | None:
@@ -44,4 +47,8 @@ def load_env(project: Path | None, environ: MutableMapping[str, str] = os.enviro
     if not path.is_file():
         return False
     environ.update(parse_env_file(path.read_text(), environ))
+    tighten_state(path.parent)
+    home = environ.get("SOAKGATE_HOME")
+    if home and Path(home) != path.parent:
+        tighten_state(Path(home))
     return True

@@ -18,14 +18,14 @@ from rich.table import Table
 
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.evidence import EvidenceBundle, EvidenceIncomplete
-from soakgate.cli.output import console
+from soakgate.cli.output import console, safe
 from soakgate.errors import ConfigError
 
 evidence_app = typer.Typer(
     help="Evidence for the gates: tests in the image, mutation, audit, performance.",
     no_args_is_help=True,
 )
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _STYLES = {
     "collected": "green",
     "supplied": "cyan",
@@ -45,7 +45,7 @@ FileOption = Annotated[
 def render_bundle(bundle: EvidenceBundle) -> Table:
     """One row per evidence kind: kind, status, what it measured, its file (or why not)."""
     table = Table(
-        title=f"evidence of {bundle.release.short} (Python {bundle.release.python})",
+        title=f"evidence of {safe(bundle.release.short)} (Python {safe(bundle.release.python)})",
         title_justify="left",
     )
     for column in ("kind", "status", "measured", "file"):
@@ -53,12 +53,12 @@ def render_bundle(bundle: EvidenceBundle) -> Table:
     for row in bundle.rows:
         style = _STYLES.get(row.status, "")
         table.add_row(
-            row.kind,
-            f"[{style}]{row.status}[/]" if style else row.status,
-            row.measured or (row.reason or ""),
-            Path(row.file).name if row.file else "",
+            safe(row.kind),
+            f"[{style}]{safe(row.status)}[/]" if style else safe(row.status),
+            safe(row.measured or (row.reason or "")),
+            safe(Path(row.file).name if row.file else ""),
         )
-    table.caption = f"{bundle.folder} ({bundle.seconds:.0f} s)"
+    table.caption = f"{safe(bundle.folder)} ({bundle.seconds:.0f} s)"
     return table
 
 
@@ -143,9 +143,9 @@ def collect(
     with console.status(f"collecting evidence of {chosen.short}") as status:
 
         def progress(message: str) -> None:
-            status.update(f"collecting evidence of {chosen.short}: {message}")
+            status.update(f"collecting evidence of {chosen.short}: {safe(message)}")
             if not message.endswith(": collecting"):
-                console.print(f"  [dim]{message}[/]", highlight=False)
+                console.print(f"  [dim]{safe(message)}[/]", highlight=False)
 
         bundle = collect_evidence(
             project,

@@ -7,12 +7,13 @@ import json
 from rich.table import Table
 
 from soakgate.app.promote import GateReport
+from soakgate.cli.output import safe
 
 
 def render_gates(report: GateReport) -> Table:
     title = (
-        f"gates {report.source} → {report.target} for {report.release.short}"
-        f" (Python {report.release.python}): "
+        f"gates {safe(report.source)} → {safe(report.target)} for {safe(report.release.short)}"
+        f" (Python {safe(report.release.python)}): "
         + ("[green]pass[/]" if report.passed else "[red]refused[/]")
     )
     table = Table(title=title, title_justify="left")
@@ -22,13 +23,15 @@ def render_gates(report: GateReport) -> Table:
         if result.passed:
             verdict = "[green]pass[/]"
         elif result.overridden_reason:
-            verdict = f"[yellow]overridden[/]: {result.overridden_reason}"
+            verdict = f"[yellow]overridden[/]: {safe(result.overridden_reason)}"
         else:
             verdict = "[red]fail[/]"
         detail = result.evidence_file or ""
         if not result.passed and result.reasons:
             detail = "; ".join(result.reasons)
-        table.add_row(result.name, result.threshold, result.measured, verdict, detail)
+        table.add_row(
+            safe(result.name), safe(result.threshold), safe(result.measured), verdict, safe(detail)
+        )
     return table
 
 

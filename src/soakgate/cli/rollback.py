@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from soakgate.cli.output import safe
 from soakgate.core.rollback import RollbackPlan
 
 if TYPE_CHECKING:  # the emergency path must not import the Docker SDK through app.drill
@@ -23,21 +24,22 @@ def _duration(seconds: float) -> str:
 
 def render_plan(plan: RollbackPlan) -> Table:
     table = Table(
-        title=f"rollback plan for {plan.stage} (dry run: nothing changed)", title_justify="left"
+        title=f"rollback plan for {safe(plan.stage)} (dry run: nothing changed)",
+        title_justify="left",
     )
     table.add_column("")
     table.add_column("")
-    table.add_row("path", plan.path)
-    table.add_row("from", plan.from_release or "-")
-    table.add_row("to", plan.to_release)
+    table.add_row("path", safe(plan.path))
+    table.add_row("from", safe(plan.from_release or "-"))
+    table.add_row("to", safe(plan.to_release))
     for number, step in enumerate(plan.steps, 1):
-        table.add_row(f"step {number}", step)
+        table.add_row(f"step {number}", safe(step))
     return table
 
 
 def render_result(result: RollbackResult) -> Table:
     plan = result.plan
-    title = f"rolled {plan.stage} back to {plan.to_release[:19]} ({plan.path})"
+    title = f"rolled {safe(plan.stage)} back to {safe(plan.to_release[:19])} ({safe(plan.path)})"
     table = Table(title=title, title_justify="left")
     table.add_column("measure")
     table.add_column("value")
@@ -66,7 +68,9 @@ def render_drill_stats(stats: list[DrillStats]) -> Table:
     for row in stats:
         within = "[green]yes[/]" if row.within else "[red]no[/]"
         times = (_duration(row.p50), _duration(row.p90), _duration(row.worst))
-        table.add_row(row.stage, str(row.drills), *times, _duration(row.budget_seconds), within)
+        table.add_row(
+            safe(row.stage), str(row.drills), *times, _duration(row.budget_seconds), within
+        )
     if not stats:
         table.caption = "no drills yet: soakgate drill STAGE"
     return table

@@ -14,6 +14,7 @@ as ``python -m soakgate.cli.soak`` (that is how ``start`` spawns the monitor).
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -28,8 +29,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from soakgate.cli.output import console, err_console, report_error
+from soakgate.cli.output import console, err_console, report_error, safe
 from soakgate.cli.project import project_root
+from soakgate.core.config import STAGES
 from soakgate.core.soak import BREACHED, HEALTHY, format_duration, plural
 from soakgate.core.validation import ConfigInvalid, parse_duration
 from soakgate.errors import ConfigError, SoakgateError
@@ -54,26 +56,44 @@ PolicyOption = Annotated[
 ]
 
 
-def _context() -> tuple[Path, Any, Path]:
+def _context(stage: str | None = None) -> tuple[Path, Any, Path]:
     from soakgate.adapters.config_file import load_config
     from soakgate.adapters.state_db import state_dir
 
+    if stage is not None and stage not in STAGES:
+        raise ConfigError(
+            f"STAGE: unknown stage {stage[:40]!r}", hint=f"use one of: {', '.join(STAGES)}"
+        )
     project = project_root()
     return project, load_config(project), state_dir()
 
 
 def _seconds(option: str, text: str | None) -> float | None:
-    """``"90"``, ``"90s"``, ``"15m"``, ``"2h"`` → seconds."""
+    """``"90"``, ``"90s"``, ``"15m"``, ``"2h"`` → seconds: finite and above 0 (``nan`` would
+    never stop the monitor, ``-1`` or ``0`` stop it before its first probe)."""
     if text is None:
         return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return float(parse_duration(option, text))
-    except ConfigInvalid as exc:
-        raise ConfigError(str(exc)) from None
+    seconds: float | None = None
+    if re.match(r"[0-9]{1,9}(?:\.[0-9]{1,9})?\Z", text.strip()):
+        seconds = float(text)
+    else:
+        try:
+            seconds = float(parse_duration(option, text))
+        except ConfigInvalid:
+            seconds = None
+    if seconds is None or not 0 < seconds < float("inf"):
+        raise ConfigError(
+            f"{option}: should be a positive duration like 90, 90s, 15m or 2h, got {text!r}",
+            hint=f"e.g. {option} 15m",
+        )
+    return seconds
+
+
+def _count(option: str, value: int | None) -> int | None:
+    """A positive whole number of an option (``--max-samples 0`` would never probe)."""
+    if value is not None and value < 1:
+        raise ConfigError(f"{option}: should be a whole number of at least 1, got {value}")
+    return value
 
 
 def _utc(epoch: float | None) -> str:
@@ -95,14 +115,15 @@ def start(stage: StageArg = "staging", policy: PolicyOption = None) -> None:
     """Start the stage's soak monitor in the background (resumes its open soak)."""
     from soakgate.app.soak import start_monitor
 
-    project, config, state = _context()
+    project, config, state = _context(stage)
     started = start_monitor(project, config, state, stage, policy=policy)
     console.print(
         f"soak monitor of {stage} started: pid {started.pid}, soak #{started.soak_id}"
         f" (up in {started.seconds:.1f}s)",
         highlight=False,
+        markup=False,
     )
-    console.print(f"log: {started.log}", highlight=False, soft_wrap=True)
+    console.print(f"log: {safe(started.log)}", highlight=False, soft_wrap=True)
 
 
 @soak_app.command()
@@ -115,11 +136,11 @@ def stop(
     """Stop the stage's soak monitor (SIGTERM: it commits what it holds); the soak stays open."""
     from soakgate.app.soak import stop_monitor
 
-    _, _, state = _context()
+    _, _, state = _context(stage)
     stopped = stop_monitor(state, stage, end=end)
     what = f"monitor pid {stopped.pid} stopped" if stopped.pid else "no monitor was running"
     ended = f"; soak #{stopped.soak_id} ended" if stopped.ended else ""
-    console.print(f"{stage}: {what}{ended}", highlight=False)
+    console.print(f"{stage}: {what}{ended}", highlight=False, markup=False)
 
 
 @soak_app.command()
@@ -140,7 +161,6 @@ def run(
     """Run the soak monitor in the foreground; Ctrl-C (or SIGTERM) stops it cleanly."""
     from soakgate.app.soak import MonitorSettings, run_monitor
 
-    project, config, state = _context()
     overrides: dict[str, float] = {}
     every = _seconds("--judge-every", judge_every)
     if every is not None:
@@ -148,8 +168,10 @@ def run(
     every = _seconds("--engine-every", engine_every)
     if every is not None:
         overrides["engine_every"] = every
-    settings = MonitorSettings.for_slo(config.slo, **overrides)
     length = _seconds("--duration", duration)
+    max_samples = _count("--max-samples", max_samples)
+    project, config, state = _context(stage)
+    settings = MonitorSettings.for_slo(config.slo, **overrides)
     stop_event = threading.Event()
 
     def stop_now(signum: int, frame: object) -> None:
@@ -197,7 +219,7 @@ def status(
     """Observed time against the required soak, the SLO table, the verdict, gaps, monitor."""
     from soakgate.app.soak import soak_status
 
-    _, config, state = _context()
+    _, config, state = _context(stage)
     found = soak_status(state, stage, config.slo)
     if as_json:
         print(json.dumps(found.as_dict(), indent=2))
@@ -216,7 +238,7 @@ def report(
     """Write the soak's self-contained HTML report and print its path."""
     from soakgate.app.soak import write_report
 
-    project, config, state = _context()
+    project, config, state = _context(stage)
     path = output or project / "reports" / f"soak-{stage}.html"
     written = write_report(state, stage, config.slo, path)
     print(written)
@@ -236,7 +258,8 @@ def verdict(
     output.write_text(json.dumps(document, indent=2) + "\n")
     style = STATE_STYLES.get(document["state"], "")
     console.print(
-        f"{document['release']}: [{style}]{document['state']}[/] → {output}", highlight=False
+        f"{safe(document['release'])}: [{style}]{safe(document['state'])}[/] → {safe(output)}",
+        highlight=False,
     )
 
 
@@ -293,7 +316,7 @@ def render_status(found: SoakStatus) -> Group:
         )
         threshold = f"{row.op} {row.threshold:g}{unit}"
         measured = row.shown + (unit if row.measured is not None else "")
-        slo.add_row(row.name, threshold, measured, mark, row.note)
+        slo.add_row(safe(row.name), safe(threshold), safe(measured), mark, safe(row.note))
 
     gaps: Table | Text = Text("gaps: none", "dim")
     if verdict.gaps:

@@ -1,4 +1,5 @@
-"""soakgate.toml as typed, validated data. Errors name the key's path and what was expected.
+"""soakgate.toml as typed, validated data. Errors name the key's path and what was expected:
+``stages.production.rto: should be a positive duration like "1h", got "0s"``.
 
 config = parse_config(tomllib.loads(text))
 config.stages["production"].rto_seconds    # 3600
@@ -12,7 +13,18 @@ from typing import Any
 
 from soakgate.core.gates import DEFAULT_THRESHOLDS, GateThresholds, parse_gates
 from soakgate.core.soak import SloConfig, parse_slo
-from soakgate.core.validation import ConfigInvalid, parse_duration
+from soakgate.core.validation import (
+    TAG_PART,
+    ConfigInvalid,
+    check_document,
+    image_ref,
+    parse_duration,
+    plain_text,
+    port_number,
+    positive_duration,
+    relative_path,
+    url_path,
+)
 
 __all__ = ["ConfigInvalid", "ProjectConfig", "parse_config", "parse_duration"]
 
@@ -74,17 +86,11 @@ def _table(data: Any, path: str, known: set[str]) -> dict[str, Any]:
 
 
 def _string(data: dict[str, Any], key: str, path: str, default: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigInvalid(f"{path}.{key}", f"expected a non-empty string, got {value!r}")
-    return value
+    return plain_text(f"{path}.{key}", data.get(key, default))
 
 
 def _port(data: dict[str, Any], key: str, path: str, default: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ConfigInvalid(f"{path}.{key}", f"expected a port number 1-65535, got {value!r}")
-    return value
+    return port_number(f"{path}.{key}", data.get(key, default))
 
 
 def _strings(
@@ -96,22 +102,34 @@ def _strings(
     return tuple(value)
 
 
+def _image_name(data: dict[str, Any], key: str, path: str, default: str) -> str:
+    """An image name without a tag: soakgate appends its own tags."""
+    value = image_ref(f"{path}.{key}", data.get(key, default))
+    if ":" in value.rsplit("/", 1)[-1] or "@" in value:
+        raise ConfigInvalid(f"{path}.{key}", f"expected an image name without a tag, got {value!r}")
+    return value
+
+
 def _service(data: Any) -> ServiceConfig:
     default = ServiceConfig()
     table = _table(data, "service", set(ServiceConfig.__dataclass_fields__))
-    health = _string(table, "health_path", "service", default.health_path)
-    if not health.startswith("/"):
+    version = _string(table, "version", "service", default.version)
+    if not TAG_PART.match(version):
         raise ConfigInvalid(
-            "service.health_path", f'expected a path starting with "/", got {health!r}'
+            "service.version",
+            f"expected letters, digits, '.', '_' or '-' (it goes into image tags), got {version!r}",
         )
+    requirements = _strings(table, "requirements", "service", default.requirements)
+    for index, name in enumerate(requirements):
+        relative_path(f"service.requirements[{index}]", name)
     return ServiceConfig(
-        context=_string(table, "context", "service", default.context),
-        dockerfile=_string(table, "dockerfile", "service", default.dockerfile),
-        image=_string(table, "image", "service", default.image),
-        version=_string(table, "version", "service", default.version),
+        context=relative_path("service.context", table.get("context", default.context)),
+        dockerfile=relative_path("service.dockerfile", table.get("dockerfile", default.dockerfile)),
+        image=_image_name(table, "image", "service", default.image),
+        version=version,
         port=_port(table, "port", "service", default.port),
-        health_path=health,
-        requirements=_strings(table, "requirements", "service", default.requirements),
+        health_path=url_path("service.health_path", table.get("health_path", default.health_path)),
+        requirements=requirements,
     )
 
 
@@ -124,7 +142,7 @@ def _images(data: Any) -> ImagesConfig:
             raise ConfigInvalid(
                 "images.pythons", f"unsupported Python {python!r} (supported: 3.12, 3.14)"
             )
-    return ImagesConfig(_string(table, "base_prefix", "images", default.base_prefix), pythons)
+    return ImagesConfig(_image_name(table, "base_prefix", "images", default.base_prefix), pythons)
 
 
 def _stages(data: Any) -> dict[str, StageConfig]:
@@ -134,7 +152,11 @@ def _stages(data: Any) -> dict[str, StageConfig]:
         path = f"stages.{name}"
         stage = _table(raw, path, {"port", "rto", "policy"})
         default = DEFAULT_STAGES[name]
-        rto = parse_duration(f"{path}.rto", stage["rto"]) if "rto" in stage else default.rto_seconds
+        rto = (
+            positive_duration(f"{path}.rto", stage["rto"])
+            if "rto" in stage
+            else default.rto_seconds
+        )
         policy = stage.get("policy", default.policy)
         if policy not in ("rollback", "alert"):
             raise ConfigInvalid(f"{path}.policy", f'expected "rollback" or "alert", got {policy!r}')
@@ -150,6 +172,7 @@ def _stages(data: Any) -> dict[str, StageConfig]:
 def parse_config(data: dict[str, Any]) -> ProjectConfig:
     """Validate the parsed TOML document and return the project configuration."""
     _table(data, "soakgate.toml", {"namespace", "service", "images", "stages", "gates", "slo"})
+    check_document("", data)
     namespace = data.get("namespace", "")
     if not isinstance(namespace, str) or not re.fullmatch(r"[a-z0-9]{0,20}", namespace):
         raise ConfigInvalid(

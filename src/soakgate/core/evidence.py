@@ -108,7 +108,12 @@ class TestRun:
 
 
 _JUNIT = "JUnit XML"
-_IGNORABLE = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>", re.DOTALL)
+_IGNORABLE = re.compile(r"<!--|<!\[CDATA\[|<\?")
+_CLOSERS = {
+    "<!--": ("-->", "comment"),
+    "<![CDATA[": ("]]>", "CDATA section"),
+    "<?": ("?>", "<?…?>"),
+}
 _NAME = r"[A-Za-z_][\w.:-]*"
 _TAG = re.compile(
     rf"<(/?)({_NAME})((?:\s+{_NAME}\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*)\s*(/?)>", re.DOTALL
@@ -129,13 +134,25 @@ def _text(kind: str, data: str | bytes) -> str:
     return data
 
 
+def _xml_char(code: int) -> bool:
+    """XML 1.0's Char production: what a character reference may name."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
 def _unescape(value: str) -> str:
     def one(match: re.Match[str]) -> str:
         ref = match.group(1)
-        if ref.startswith("#x"):
-            return chr(int(ref[2:], 16))
         if ref.startswith("#"):
-            return chr(int(ref[1:]))
+            digits = ref[2:] if ref.startswith("#x") else ref[1:]
+            code = int(digits, 16 if ref.startswith("#x") else 10) if len(digits) <= 8 else -1
+            if not _xml_char(code):
+                raise EvidenceError(f"{_JUNIT}: &{ref[:12]}; is not an XML character")
+            return chr(code)
         return _NAMED[ref]
 
     return _ENTITY.sub(one, value)
@@ -145,12 +162,31 @@ def _line(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
+def _blank_ignorable(text: str) -> str:
+    """Comments, CDATA and processing instructions blanked out, line numbers kept; one pass
+    (a lazy regex rescans the rest of the file for each unclosed ``<!--``: quadratic)."""
+    parts: list[str] = []
+    position = 0
+    while True:
+        match = _IGNORABLE.search(text, position)
+        if match is None:
+            parts.append(text[position:])
+            return "".join(parts)
+        closer, what = _CLOSERS[match.group()]
+        end = text.find(closer, match.end())
+        if end < 0:
+            raise EvidenceError(f"{_JUNIT}: unclosed {what} at line {_line(text, match.start())}")
+        end += len(closer)
+        parts.append(text[position : match.start()])
+        parts.append(re.sub(r"[^\n]", " ", text[match.start() : end]))
+        position = end
+
+
 def _elements(text: str) -> Iterable[tuple[str, str, dict[str, str]]]:
     """Yield ("open"|"close"|"empty", name, attributes) for a well-formed XML document."""
     if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
         raise EvidenceError(f"{_JUNIT}: DOCTYPE or ENTITY declarations are not accepted")
-    # Blank out comments, CDATA and processing instructions, keeping line numbers.
-    text = _IGNORABLE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    text = _blank_ignorable(text)
     stack: list[str] = []
     roots = 0
     position = 0
@@ -200,8 +236,8 @@ def _count(attrs: dict[str, str], key: str) -> int:
     value = attrs.get(key, "0")
     try:
         number = int(float(value))
-    except ValueError:
-        raise EvidenceError(f'{_JUNIT}: {key}="{value}" is not a number') from None
+    except (ValueError, OverflowError):  # "nan", "inf", "1e400"
+        raise EvidenceError(f'{_JUNIT}: {key}="{value[:20]}" is not a number') from None
     if number < 0:
         raise EvidenceError(f'{_JUNIT}: {key}="{value}" is negative')
     return number
@@ -278,6 +314,10 @@ def _json(kind: str, data: str | bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise EvidenceError(f"{kind}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise EvidenceError(f"{kind}: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise EvidenceError(f"{kind}: not valid JSON ({str(exc)[:60]})") from None
 
 
 def _object(kind: str, value: Any, where: str) -> dict[str, Any]:
@@ -384,8 +424,8 @@ def parse_mutation(data: str | bytes) -> MutationRun:
         name = aliases.get(key, key)
         if name not in known and name != "total":
             continue  # tolerate new statuses and metadata; they cannot raise the score
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise EvidenceError(f"{_MUTATION}: {key} should be a count, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
+            raise EvidenceError(f"{_MUTATION}: {key} should be a count, got {str(value)[:20]}")
         counts[name] = value
     total = counts.pop("total", None)
     run = MutationRun(**counts)

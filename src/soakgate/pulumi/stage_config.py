@@ -6,7 +6,7 @@ config changes nothing.
     soakgate:python: "3.14"             a label: the release's Python series
     soakgate:port: 18081                loopback port of the proxy (default: soakgate.toml)
     soakgate:env: {KEY: value}          environment of the app containers
-    soakgate:secretEnv: (secret) {...}  secret environment, stored encrypted by Pulumi
+    soakgate:secretEnv: (secret) {...}  secrets, encrypted by Pulumi; files in /run/secrets
     soakgate:memoryMb: 256              memory limit of each app container
     soakgate:cpus: 1.0                  CPU limit of each app container
     soakgate:healthPath: /health        liveness path (default: soakgate.toml)
@@ -15,20 +15,19 @@ config changes nothing.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
 from soakgate.adapters.config_file import load_config
+from soakgate.adapters.stack_file import check_stack_value
 from soakgate.adapters.stage_engine import AppSpec
 from soakgate.adapters.state_db import state_dir
-from soakgate.core.config import STAGES
+from soakgate.core.validation import ConfigInvalid, env_map
 from soakgate.errors import ConfigError
 from soakgate.pulumi.stage import StageArgs
 
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 PROXY_IMAGE = "soakgate/proxy:nginx"
 
 
@@ -39,64 +38,63 @@ def _fail(stack: str, key: str, problem: str) -> ConfigError:
     )
 
 
-def _number(
-    config: pulumi.Config, stack: str, key: str, default: float, low: float, high: float
-) -> float:
-    raw = config.get(key)
+def _value(config: pulumi.Config, stack: str, key: str, default: Any = None) -> Any:
+    """``soakgate:<key>`` validated like ``soakgate status`` validates it (stack_file), or
+    ``default`` when unset."""
+    raw: Any = config.get(key)
     if raw is None:
         return default
+    if key == "env":
+        try:
+            raw = config.get_object(key)
+        except Exception:  # Pulumi raises its own ConfigTypeError for JSON it cannot parse
+            raise _fail(stack, key, "expected a map of NAME: value") from None
     try:
-        value = float(raw)
-    except ValueError:
-        raise _fail(stack, key, f"expected a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise _fail(stack, key, f"expected a number between {low:g} and {high:g}, got {raw}")
-    return value
+        return check_stack_value(stack, key, raw)
+    except ConfigInvalid as exc:
+        raise _fail(stack, key, str(exc).removeprefix(f"{exc.path}: ")) from None
 
 
-def _mapping(config: pulumi.Config, stack: str, key: str, secret: bool = False) -> dict[str, str]:
+def secret_env(config: pulumi.Config, stack: str) -> pulumi.Output[dict[str, str]] | None:
+    """``soakgate:secretEnv`` as a Pulumi secret (encrypted in the state, in the inputs and
+    outputs of every resource it reaches), validated first: names are variable names, which
+    also makes them safe file names under /run/secrets."""
+    if config.get("secretEnv") is None:
+        return None
     try:
-        raw: Any = (config.get_secret_object(key) if secret else config.get_object(key)) or {}
+        raw = config.get_object("secretEnv")
     except Exception:
-        raise _fail(stack, key, "expected a map of NAME: value") from None
-    if isinstance(raw, pulumi.Output):
-        raise _fail(stack, key, "secret maps are read through `soakgate:secretEnv` only")
-    if not isinstance(raw, dict) or not all(isinstance(v, (str, int, float)) for v in raw.values()):
-        raise _fail(stack, key, "expected a map of NAME: value")
-    return {str(k): str(v) for k, v in raw.items()}
+        raise _fail(stack, "secretEnv", "expected a map of NAME: value") from None
+    try:
+        values = env_map(f"Pulumi.{stack}.yaml soakgate:secretEnv", raw)
+    except ConfigInvalid as exc:
+        raise _fail(stack, "secretEnv", str(exc).removeprefix(f"{exc.path}: ")) from None
+    return pulumi.Output.secret(values)
 
 
 def stage_args(project: Path, config: pulumi.Config) -> StageArgs:
     """Validate the stack config of the current stack into the Stage's arguments."""
     stack = pulumi.get_stack()
-    stage = config.get("stage") or stack
-    if stage not in STAGES:
-        raise _fail(stack, "stage", f"unknown stage {stage!r} (known: {', '.join(STAGES)})")
+    stage = _value(config, stack, "stage", stack)
     settings = load_config(project)
-    release = config.get("release") or ""
-    if not DIGEST.match(release):
-        raise _fail(
-            stack, "release", f"expected an image digest sha256:<64 hex digits>, got {release!r}"
-        )
-    port = int(_number(config, stack, "port", settings.stages[stage].port, 1024, 65535))
-    health_path = config.get("healthPath") or settings.service.health_path
-    if not health_path.startswith("/"):
-        raise _fail(stack, "healthPath", f'expected a path starting with "/", got {health_path!r}')
-    envs = _mapping(config, stack, "env")
+    release = _value(config, stack, "release", "")
+    if not release:
+        raise _fail(stack, "release", "expected an image digest sha256:<64 hex digits>, got ''")
+    secret_env(config, stack)  # validated with the rest, before any resource is declared
     spec = AppSpec(
         port=settings.service.port,
-        health_path=health_path,
-        health_timeout=_number(config, stack, "healthTimeout", 60, 1, 3600),
-        memory_mb=int(_number(config, stack, "memoryMb", 256, 32, 65536)),
-        cpus=_number(config, stack, "cpus", 1.0, 0.1, 64),
-        envs=envs,
+        health_path=_value(config, stack, "healthPath", settings.service.health_path),
+        health_timeout=_value(config, stack, "healthTimeout", 60.0),
+        memory_mb=_value(config, stack, "memoryMb", 256),
+        cpus=_value(config, stack, "cpus", 1.0),
+        envs=_value(config, stack, "env", {}),
     )
     return StageArgs(
         stage=stage,
-        port=port,
+        port=_value(config, stack, "port", settings.stages[stage].port),
         release=release,
         spec=spec,
         conf_dir=state_dir() / "stages" / stage / "proxy",
-        proxy_image=config.get("proxyImage") or PROXY_IMAGE,
+        proxy_image=_value(config, stack, "proxyImage", PROXY_IMAGE),
         namespace=settings.namespace,
     )
