@@ -86,3 +86,15 @@ class GateFailed(SoakgateError):
     """A promotion was refused: at least one gate failed and was not overridden."""
 
     exit_code = 11
+
+
+class SwitchRefused(SoakgateError):
+    """A proxy switch did not happen: the proxy changed meanwhile, or the slot is unhealthy."""
+
+    exit_code = 12
+
+
+class BadRelease(SoakgateError):
+    """The release is quarantined (rolled back from, or its soak breached)."""
+
+    exit_code = 13

@@ -26,8 +26,20 @@ def test_proxy_routes_to_the_active_slot(
     assert target.slot == proxy["active"]
     assert target.digest == proxy["active_release"]
     active = docker_host.docker(proxy["active_container"]).inspect()
-    networks = active["NetworkSettings"]["Networks"]
-    assert target.address in {network["IPAddress"] for network in networks.values()}
+    # A name the engine's DNS resolves at request time, never an address (they move).
+    assert target.address == active["Name"].lstrip("/")
+
+
+def test_the_answer_comes_from_the_active_container(
+    proxy: dict[str, Any], docker_host: testinfra.host.Host
+) -> None:
+    """What serves is the container that holds the active slot now, by the address that
+    answered — not by a marker or a header the proxy writes from its config."""
+    response = httpx.get(f"{proxy['url']}{proxy['health_path']}", timeout=5)
+    answered = response.headers["x-soakgate-upstream"].rsplit(":", 1)[0]
+    active = docker_host.docker(proxy["active_container"]).inspect()
+    addresses = {network["IPAddress"] for network in active["NetworkSettings"]["Networks"].values()}
+    assert answered in addresses
 
 
 def test_proxy_publishes_only_its_port_on_the_bind_address(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from soakgate.adapters.load import LoadGenerator
+from soakgate.adapters.stage_lock import is_locked
 from soakgate.core.release import Release
 
 from .scratch import ROOT, ScratchProject
@@ -128,31 +129,67 @@ def test_no_previous_release_is_refused(
     result = scratch.soakgate("rollback", "dev", "--python", "3.14")
     assert result.returncode == 9
     assert result.stderr.splitlines()[0].startswith(
-        "error: no previous Python 3.14 release for dev"
+        "error: no rollback of dev: no Python 3.14 release that is not quarantined; traffic"
+        " stays on"
     )
+
+
+def test_second_emergency_rollback_refuses_and_traffic_stays_on_the_good_release(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    """Deploy A, deploy B, emergency rollback (A), the same command again: B is quarantined,
+    so the second one refuses in one line and traffic stays on A."""
+    good, bad = releases["3.12"], releases["3.14"]
+    deploy(scratch, "production", good)
+    deploy(scratch, "production", bad)
+    first = scratch.soakgate("rollback", "production", "--emergency", "--reason", "p99 doubled")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert served(scratch, "production")[0] == good.digest
+    second = scratch.soakgate("rollback", "production", "--emergency")
+    assert second.returncode == 9, second.stdout + second.stderr
+    lines = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "quarantined (p99 doubled" in lines[0], second.stderr
+    assert f"traffic stays on {good.digest[:19]}" in lines[0]
+    assert [served(scratch, "production")[0] for _ in range(5)] == [good.digest] * 5
+    rollbacks = [e for e in history(scratch, "production") if e["kind"] == "rollback"]
+    assert len(rollbacks) == 1  # the refusal recorded no rollback
+    listed = json.loads(scratch.soakgate("releases", "--json").stdout)
+    quarantine = {r["digest"]: r["quarantine"] for r in listed}
+    assert quarantine[bad.digest]["reason"] == "p99 doubled" and quarantine[good.digest] is None
+    refused = scratch.soakgate("deploy", "production", "--release", bad.digest, "--skip-verify")
+    assert refused.returncode == 13 and "is quarantined" in refused.stderr
+    assert served(scratch, "production")[0] == good.digest
+    allowed = scratch.soakgate(
+        "deploy", "production", "--release", bad.digest, "--skip-verify",
+        "--allow-bad", "--reason", "fixed config, retrying",
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    overrides = [e for e in history(scratch, "production") if e["kind"] == "override"]
+    assert overrides and overrides[-1]["data"]["reason"] == "fixed config, retrying"
 
 
 def test_live_lock_holder_is_refused(scratch: ScratchProject, releases: dict[str, Release]) -> None:
     deploy(scratch, "staging", releases["3.12"])
     deploy(scratch, "staging", releases["3.14"])
-    holder = subprocess.Popen(["sleep", "60"])
+    hold = (
+        "import sys, time; from pathlib import Path; from soakgate.adapters.stage_lock import"
+        " stage_lock\nwith stage_lock(Path(sys.argv[1]), 'staging', 'ana deploying'):"
+        " print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", hold, str(scratch.state)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     try:
-        lock = scratch.state / "locks" / "staging.lock"
-        holder_record = {
-            "pid": holder.pid,
-            "user": "ana",
-            "host": "ops1",
-            "command": "deploy",
-            "since": "now",
-        }
-        lock.write_text(json.dumps(holder_record))
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         result = scratch.soakgate("rollback", "staging", "--emergency")
-        assert result.returncode == 6
-        assert result.stderr.splitlines()[0].startswith("error: stage staging locked by ana@ops1")
+        assert result.returncode == 6, result.stdout + result.stderr
+        assert result.stderr.splitlines()[0].startswith("error: stage staging is locked by")
+        assert f"pid {holder.pid} (ana deploying)" in result.stderr
         assert served(scratch, "staging")[0] == releases["3.14"].digest
     finally:
         holder.kill()
-        lock.unlink(missing_ok=True)
+        holder.wait()
 
 
 def test_killed_after_the_switch_status_shows_truth_and_rerun_completes(
@@ -186,7 +223,7 @@ def test_killed_after_the_switch_status_shows_truth_and_rerun_completes(
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert served(scratch, "production")[0] == good.digest
     assert scratch.pulumi("preview", "--expect-no-changes", "--stack", "production").returncode == 0
-    assert not (scratch.state / "locks" / "production.lock").exists()
+    assert not is_locked(scratch.state, "production")
 
 
 def test_drill_rolls_back_a_slow_release_and_records_the_rto(

@@ -12,11 +12,22 @@ from soakgate.core.proxy_conf import (
 
 
 def test_upstream_round_trip() -> None:
-    target = UpstreamTarget("green", "172.18.0.4", 8000, "sha256:" + "f" * 64)
+    target = UpstreamTarget("green", "app-staging-green", 8000, "sha256:" + "f" * 64)
     text = render_upstream(target)
-    assert "server 172.18.0.4:8000" in text
+    assert '$soakgate_upstream { default "app-staging-green:8000"; }' in text
     assert 'default "green"' in text
     assert parse_upstream(text) == target
+
+
+def test_slots_are_names_resolved_at_request_time() -> None:
+    """An engine restart gives containers other addresses: the proxy must never hold one."""
+    conf = render_nginx_conf()
+    assert "resolver 127.0.0.11 valid=1s" in conf
+    assert "proxy_pass http://$soakgate_upstream;" in conf
+    assert "upstream app" not in conf and "upstream app" not in render_upstream(
+        UpstreamTarget("blue", "app-dev-blue", 8000, "sha256:" + "a" * 64)
+    )
+    assert "add_header X-Soakgate-Upstream $upstream_addr always;" in conf
 
 
 def test_foreign_file_is_not_ours() -> None:

@@ -12,20 +12,26 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.docker_light import LightDocker
 from soakgate.core.names import StageNames
-from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
+from soakgate.core.proxy_conf import (
+    UPSTREAM_HEADER,
+    UpstreamTarget,
+    parse_upstream,
+    render_upstream,
+)
 from soakgate.core.slots import SLOTS, Slot, SlotTable
-from soakgate.errors import DeployFailed
+from soakgate.errors import DeployFailed, SwitchRefused
 
 UPSTREAM_FILE = "upstream.conf"
 SLOT_HEADER = "x-soakgate-slot"
+PROXY_PROBE = "/__soakgate/proxy"  # answered by nginx itself, with the slot it routes to
 LABEL_STAGE = "soakgate.stage"
 LABEL_SLOT = "soakgate.slot"
 LABEL_RELEASE = "soakgate.release"
@@ -104,13 +110,30 @@ def http_get(
 ) -> tuple[int, str | None] | None:
     """(status, X-Soakgate-Slot header) of one GET on a fresh connection; None when nothing
     answers. The standard library's client: the flip path must not wait for httpx's import."""
+    answer = http_answer(host, port, path, timeout)
+    return None if answer is None else (answer.status, answer.slot)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response through (or around) a proxy: status, slot header, address that answered."""
+
+    status: int
+    slot: str | None
+    upstream: str | None  # "172.18.0.3:8000": the address nginx connected to
+
+
+def http_answer(host: str, port: int, path: str, timeout: float = 2.0) -> Answer | None:
+    """One GET on a fresh connection; None when nothing answers."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Connection": "close"})
         response = connection.getresponse()
         response.read()
-        return response.status, response.getheader(SLOT_HEADER)
-    except (OSError, http.client.HTTPException):
+        return Answer(
+            response.status, response.getheader(SLOT_HEADER), response.getheader(UPSTREAM_HEADER)
+        )
+    except (OSError, http.client.HTTPException, ValueError):
         return None
     finally:
         connection.close()
@@ -127,11 +150,21 @@ class StageEngine:
         self.light = LightDocker()
 
     # --- reading -------------------------------------------------------------------------
-    def upstream(self) -> UpstreamTarget | None:
+    def upstream_text(self) -> str | None:
         try:
-            return parse_upstream((self.conf_dir / UPSTREAM_FILE).read_text())
-        except OSError:
+            return (self.conf_dir / UPSTREAM_FILE).read_text()
+        except (OSError, UnicodeDecodeError):
             return None
+
+    def upstream(self) -> UpstreamTarget | None:
+        text = self.upstream_text()
+        return None if text is None else parse_upstream(text)
+
+    def live_slot(self) -> str | None:
+        """The slot the running proxy routes to, as nginx itself says (its loaded config)."""
+        answer = http_answer("127.0.0.1", self.proxy_port, PROXY_PROBE, timeout=1.0)
+        slot = answer.slot if answer is not None else None
+        return slot if slot in SLOTS else None
 
     def _slot(self, slot: str) -> Slot:
         data = self.light.inspect(self.names.app(slot))
@@ -147,16 +180,27 @@ class StageEngine:
         )
 
     def read_slots(self) -> SlotTable:
-        """What really runs: both app containers and where the proxy's upstream points."""
-        target = self.upstream()
-        active = target.slot if target is not None and target.slot in SLOTS else None
+        """What really runs: both app containers and where the proxy's upstream points (the
+        upstream file's marker; when that file is unreadable, the running proxy's word)."""
+        text = self.upstream_text()
+        target = parse_upstream(text) if text is not None else None
+        if target is not None:
+            active = target.slot if target.slot in SLOTS else None
+        else:
+            active = self.live_slot() if text is not None else None
         return SlotTable(self._slot("blue"), self._slot("green"), active)
 
     def address(self, name: str) -> str:
+        """The address the engine gave ``name`` on the stage network now (it changes across
+        engine restarts: only probes use it, never the proxy)."""
         data = self.light.inspect(name)
         if data is None:
             raise DeployFailed(f"container {name} is gone")
-        return str(data["NetworkSettings"]["Networks"][self.names.network]["IPAddress"])
+        networks = data.get("NetworkSettings", {}).get("Networks") or {}
+        address = (networks.get(self.names.network) or {}).get("IPAddress")
+        if not address:
+            raise DeployFailed(f"container {name} has no address on {self.names.network}")
+        return str(address)
 
     # --- deploying (the Docker SDK is imported here only: the flip path does without) ------
     def start_candidate(self, slot: str, digest: str, spec: AppSpec) -> str:
@@ -223,24 +267,83 @@ class StageEngine:
         return str(candidate.id)
 
     # --- switching -----------------------------------------------------------------------
-    def write_upstream(self, target: UpstreamTarget) -> None:
-        self.conf_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_dir / f".{UPSTREAM_FILE}.{os.getpid()}"
-        tmp.write_text(render_upstream(target))
-        tmp.replace(self.conf_dir / UPSTREAM_FILE)
+    def write_upstream(self, target: UpstreamTarget | str) -> None:
+        """Replace the upstream file atomically, readable by the proxy's unprivileged nginx
+        (0644: it holds no secret)."""
+        text = target if isinstance(target, str) else render_upstream(target)
+        write_atomic(self.conf_dir / UPSTREAM_FILE, text, mode=0o644)
+
+    def probe_slot(self, slot: str, port: int, health_path: str, timeout: float = 1.0) -> str:
+        """One health GET straight at the slot's container; "" when it answers 200, else what
+        it answered."""
+        name = self.names.app(slot)
+        try:
+            address = self.address(name)
+        except DeployFailed as gone:
+            return gone.message
+        answer = http_answer(address, port, health_path, timeout=timeout)
+        if answer is None:
+            return f"{name} does not answer {health_path}"
+        return "" if answer.status == 200 else f"{name} answered {health_path} {answer.status}"
 
     def switch(
-        self, slot: str, digest: str, port: int, health_path: str, timeout: float = 10.0
+        self,
+        slot: str,
+        digest: str,
+        port: int,
+        health_path: str,
+        timeout: float = 10.0,
+        *,
+        expect: UpstreamTarget | None = None,
+        probe_timeout: float = 1.0,
     ) -> float:
         """Point the proxy at ``slot`` and reload it gracefully (in-flight requests finish).
 
-        Returns when a request through the proxy answers 200 from the new slot: the seconds
-        from the switch to that first verified response.
+        A compare-and-swap: with ``expect``, refuses (``SwitchRefused``, nothing changed) when
+        the proxy's upstream is no longer that target; the slot gets one health probe first
+        and is refused when it fails. Returns when a request through the proxy answers 200
+        from the new slot: the seconds from the switch to that first verified response. When
+        no such answer comes, the previous upstream is put back and the proxy reloaded.
         """
+        before = self.upstream_text()
+        if expect is not None:
+            current = parse_upstream(before) if before is not None else None
+            if current != expect:
+                now = f"slot {current.slot}, {current.digest[:19]}" if current else "unreadable"
+                raise SwitchRefused(
+                    f"the {self.stage} proxy changed meanwhile (now {now}; expected slot"
+                    f" {expect.slot}, {expect.digest[:19]}): nothing switched",
+                    hint=f"see soakgate status {self.stage}, then decide again",
+                )
+        problem = self.probe_slot(slot, port, health_path, probe_timeout)
+        if problem:
+            raise SwitchRefused(
+                f"the {slot} slot of {self.stage} is not healthy ({problem}): nothing switched",
+                hint=f"look at its logs: docker logs {self.names.app(slot)}",
+            )
         started = time.monotonic()
-        self.write_upstream(UpstreamTarget(slot, self.address(self.names.app(slot)), port, digest))
+        self.write_upstream(UpstreamTarget(slot, self.names.app(slot), port, digest))
         self.light.kill(self.names.proxy, "SIGHUP")
-        return self.wait_served_by(slot, health_path, timeout, started)
+        try:
+            return self.wait_served_by(slot, health_path, timeout, started)
+        except DeployFailed as failed:
+            back = self._revert(before, health_path)
+            raise DeployFailed(f"{failed.message}; {back}", hint=failed.hint) from None
+
+    def _revert(self, before: str | None, health_path: str) -> str:
+        """Put the previous upstream back after a switch that did not serve; say how it went."""
+        previous = parse_upstream(before) if before is not None else None
+        if before is None or previous is None:
+            return "there was no previous upstream to go back to"
+        self.write_upstream(before)
+        self.light.kill(self.names.proxy, "SIGHUP")
+        if previous.slot not in SLOTS:
+            return "the previous upstream is back"
+        try:
+            self.wait_served_by(previous.slot, health_path, 5.0, time.monotonic())
+        except DeployFailed:
+            return f"the proxy points at {previous.slot} again, which does not answer either"
+        return f"traffic is back on {previous.slot}"
 
     def wait_served_by(self, slot: str, health_path: str, timeout: float, started: float) -> float:
         """Poll the health path through the proxy until the ``slot`` answers it with 200."""

@@ -7,6 +7,7 @@ db.releases()        # newest first
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -63,6 +64,13 @@ def _with_retry(action: Callable[[], object], seconds: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def _private(path: Path) -> None:
+    """soakgate.db and its WAL files: 0600 whatever the umask (the ledger is in there)."""
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        with contextlib.suppress(OSError):
+            os.chmod(path.parent / name, 0o600)
+
+
 class StateDB:
     """One connection to the state database; every write is committed at once."""
 
@@ -78,6 +86,7 @@ class StateDB:
             _with_retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))
             connection.execute("PRAGMA synchronous=NORMAL")
             _with_retry(lambda: connection.executescript(SCHEMA))
+            _private(path)
         except sqlite3.DatabaseError as exc:
             raise SoakgateError(
                 f"state database {path} is unusable ({exc})",

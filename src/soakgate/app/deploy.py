@@ -1,5 +1,10 @@
 """Use case: deploy a release to a stage through its Pulumi stack (Automation API), under the
-stage lock, after checks that refuse bad input before anything changes."""
+stage lock, after checks that refuse bad input before anything changes.
+
+A quarantined release (rolled back from, or its soak breached) is refused unless the request
+says ``allow_bad`` with a reason, which goes on the ledger. Before ``up``, what a killed
+command left is recovered: Pulumi's stack lock of a process that is gone, and the pending
+operations of its update; ``up`` then refreshes, so it decides on what really runs."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pulumi import automation as auto
 
 from soakgate.adapters import docker_engine
 from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.adapters.pulumi_locks import clear_pending, recover_stack_lock
 from soakgate.adapters.pulumi_stacks import error_summary, select_stack
 from soakgate.adapters.stack_file import stack_config
 from soakgate.adapters.stage_lock import stage_lock
@@ -23,7 +29,8 @@ from soakgate.app.stages import stage_port
 from soakgate.core.config import STAGES, ProjectConfig
 from soakgate.core.names import StageNames
 from soakgate.core.release import Release
-from soakgate.errors import ConfigError, DeployFailed
+from soakgate.core.rollback import bad_marks
+from soakgate.errors import BadRelease, ConfigError, DeployFailed
 
 STACK_KEYS = ("release", "python")
 
@@ -33,6 +40,9 @@ class DeployRequest:
     stage: str
     release: str | None = None  # digest, digest prefix or image tag
     python: str | None = None  # newest release of this Python series
+    allow_bad: bool = False  # deploy a quarantined release anyway (needs a reason)
+    reason: str = ""
+    lock_wait: float | None = None  # seconds to wait for the stage lock; None: refuse at once
 
 
 def check_stage(stage: str) -> None:
@@ -82,14 +92,20 @@ def check_port_free(names: StageNames, port: int) -> None:
 
 
 def up_with_release(
-    project: Path, stage: str, release: Release, on_event: Callable[[Any], None] | None
+    project: Path,
+    stage: str,
+    release: Release,
+    on_event: Callable[[Any], None] | None,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Write the release into the stage's stack config and run ``up``.
+    """Write the release into the stage's stack config and run ``up`` (with a refresh).
 
-    On failure the previous config values are put back, so the stack file never claims a
-    release that did not deploy.
+    Call it under the stage lock. On failure the previous config values are put back, so the
+    stack file never claims a release that did not deploy.
     """
+    recover_stack_lock(stage, warn=warn)
     stack = select_stack(project, stage)
+    clear_pending(stack, warn=warn)
     before = {key: stack.get_all_config().get(f"soakgate:{key}") for key in STACK_KEYS}
     stack.set_all_config(
         {
@@ -99,7 +115,7 @@ def up_with_release(
         }
     )
     try:
-        result = stack.up(on_event=on_event, color="never")
+        result = stack.up(on_event=on_event, color="never", refresh=True)
     except auto.errors.CommandError as error:
         for key, value in before.items():
             if value is None:
@@ -132,11 +148,18 @@ def deploy(
         db.close()
     names = StageNames(request.stage, config.namespace)
     check_port_free(names, stage_port(project, config, request.stage))
+    if request.allow_bad and not request.reason.strip():
+        raise ConfigError(
+            "--allow-bad needs --reason TEXT", hint="the reason is kept on the ledger"
+        )
     started = time.time()
-    with stage_lock(state, request.stage, f"soakgate deploy {request.stage}", warn=warn):
+    with stage_lock(
+        state, request.stage, f"soakgate deploy {request.stage}", wait=request.lock_wait
+    ):
+        check_not_bad(state, request, release)
         previous = stack_config(project, request.stage).get("release")
         try:
-            outputs = up_with_release(project, request.stage, release, on_event)
+            outputs = up_with_release(project, request.stage, release, on_event, warn)
         except DeployFailed as failed:
             record(state, "refusal", request.stage, previous, release.digest,
                    {"action": "deploy", "error": failed.message.splitlines()[0]})  # fmt: skip
@@ -144,6 +167,24 @@ def deploy(
         record(state, "deploy", request.stage, previous, release.digest,
                {"seconds": round(time.time() - started, 2), "python": release.python})  # fmt: skip
     return release, outputs
+
+
+def check_not_bad(state: Path, request: DeployRequest, release: Release) -> None:
+    """Refuse a quarantined release, unless allowed (then the override is on the ledger)."""
+    ledger = LedgerStore.open(state)
+    try:
+        mark = bad_marks(ledger.events()).get(release.digest)
+    finally:
+        ledger.close()
+    if mark is None:
+        return
+    if not request.allow_bad:
+        raise BadRelease(
+            f"release {release.short} is quarantined: {mark.reason} ({mark.actor}, {mark.time})",
+            hint="deploy a good release, or give --allow-bad --reason TEXT (kept on the ledger)",
+        )
+    record(state, "override", request.stage, None, release.digest,
+           {"gate": "quarantine", "reason": request.reason, "was": mark.reason})  # fmt: skip
 
 
 def record(

@@ -3,21 +3,32 @@ health-gated deploy of the last known-good release (cold), or to the last good P
 release — timed from the command's start to the first verified-healthy response of the
 restored release through the proxy, against the stage's RTO budget, verified, on record.
 
+Everything is decided under the stage lock: the plan is chosen after the lock is taken, and
+the flip is a compare-and-swap on the proxy's upstream (it refuses when the proxy changed
+since the plan was made), after one health probe of the warm slot; a flip that does not
+answer healthy is reverted. No rollback path picks a quarantined release on its own.
+
 Nothing before the switch imports Pulumi: the flip is a file write and a SIGHUP to nginx.
 A journal file written before the switch lets a re-run finish a rollback that was killed
-between the switch and the Pulumi reconcile.
+between the switch and the Pulumi reconcile. Every local file the path reads may be broken
+(a half-written journal, a bad ``runbook.log`` line, an unreadable database or stack file):
+each gives one warning naming the file, and the flip still runs when it does not need it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from soakgate.adapters.atomic_file import write_atomic
+from soakgate.adapters.docker_light import LightDocker
 from soakgate.adapters.ledger_store import LedgerStore
 from soakgate.adapters.stack_file import stack_config
 from soakgate.adapters.stage_engine import StageEngine
@@ -25,16 +36,20 @@ from soakgate.adapters.stage_lock import stage_lock
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.ledger import Event
+from soakgate.core.names import StageNames
 from soakgate.core.rollback import (
     BudgetCheck,
     RollbackPlan,
+    bad_marks,
     check_budget,
-    last_known_good,
+    choose_target,
     plan_rollback,
 )
-from soakgate.errors import ConfigError, RollbackFailed
+from soakgate.errors import ConfigError, LedgerBroken, RollbackFailed, SoakgateError
 
-LOCK_WAIT = 5.0
+Warn = Callable[[str], None]
+BAD_FILE = "bad-releases"  # one digest per line: what the host-side runbooks refuse
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,8 @@ class RollbackRequest:
     emergency: bool = False  # only the warm-slot flip; refuse when the warm slot can't serve
     reason: str = "manual rollback"
     actor: str = ""
+    allow_bad: bool = False  # --to a quarantined release (with the reason on the ledger)
+    lock_wait: float | None = None  # seconds to wait for the stage lock; None: refuse at once
 
 
 @dataclass
@@ -57,6 +74,7 @@ class RollbackResult:
     verified: bool | None = None
     verify_failures: list[str] = field(default_factory=list)
     resumed: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +92,7 @@ class RollbackResult:
         }
 
 
+# --- the journal: a rollback under way ----------------------------------------------------------
 def journal_path(state: Path, stage: str) -> Path:
     return state / "stages" / stage / "rollback.json"
 
@@ -82,42 +101,125 @@ def write_journal(state: Path, plan: RollbackPlan, started: float, **extra: Any)
     """Record the rollback under way (its plan and start) before anything changes, so a
     re-run can finish it; ``extra`` adds ``fast`` and ``restored_at`` once they are known."""
     journal = journal_path(state, plan.stage)
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    journal.write_text(json.dumps({**asdict(plan), "started": started, **extra}))
+    write_atomic(journal, json.dumps({**asdict(plan), "started": started, **extra}))
     return journal
 
 
-def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> None:
-    """Switch the proxy to the warm slot (the emergency path's one change)."""
-    slot = engine.read_slots().inactive_name
-    engine.switch(slot, plan.to_release, config.service.port, config.service.health_path)
+def set_aside(path: Path, why: str, warn: Warn) -> None:
+    """Move a broken file out of the way (kept for a look, never deleted) and say so."""
+    aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
+    with contextlib.suppress(OSError):
+        path.replace(aside)
+    warn(f"{path}: {why}; moved aside to {aside.name}, carrying on without it")
 
 
+def read_journal(state: Path, stage: str, warn: Warn) -> dict[str, Any] | None:
+    """The journal of an unfinished rollback, or None; a broken one is set aside."""
+    path = journal_path(state, stage)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        set_aside(path, f"unreadable rollback journal ({exc})", warn)
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        _journal_plan(data)
+        float(data.get("started", 0))
+        if data.get("restored_at") is not None:
+            float(data["restored_at"])
+    except (ValueError, TypeError, KeyError) as exc:
+        set_aside(path, f"broken rollback journal ({exc})", warn)
+        return None
+    return data
+
+
+def _journal_plan(data: dict[str, Any]) -> RollbackPlan:
+    for key in ("stage", "path", "to_release", "reason"):
+        if not isinstance(data.get(key), str):
+            raise KeyError(key)
+    if data.get("from_release") is not None and not isinstance(data["from_release"], str):
+        raise TypeError("from_release")
+    fields = {key: data[key] for key in RollbackPlan.__dataclass_fields__ if key in data}
+    return RollbackPlan(**{**fields, "steps": tuple(str(x) for x in fields.get("steps", ()))})
+
+
+# --- flips the host-side runbooks made ----------------------------------------------------------
 RUNBOOK_LOG = "runbook.log"
 
 
-def adopt_runbook_flips(state: Path, stage: str) -> int:
+def _runbook_entry(line: str) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+        if not isinstance(entry, dict) or not isinstance(entry.get("to_release"), str):
+            return None
+        datetime.fromisoformat(str(entry["time"]))
+        float(entry.get("seconds", 0))
+    except (ValueError, TypeError, KeyError):
+        return None
+    return entry
+
+
+def _fresh_runbook_entries(
+    state: Path, stage: str, warn: Warn
+) -> tuple[list[dict[str, Any]], int] | None:
+    """The runbook.log entries of ``stage`` not adopted yet, and the log's line count; None
+    when there is no log or its position marker is unreadable (then nothing is adopted)."""
+    log = state / RUNBOOK_LOG
+    marker = state / f"{RUNBOOK_LOG}.{stage}.adopted"
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    try:
+        done = int(marker.read_text().strip() or 0) if marker.is_file() else 0
+        if not 0 <= done <= len(lines):
+            raise ValueError(f"position {done} of {len(lines)} lines")
+    except (OSError, ValueError) as exc:
+        warn(f"{marker}: unreadable ({exc}); not adopting older runbook flips again")
+        write_atomic(marker, str(len(lines)))
+        return None
+    fresh = []
+    for number, line in enumerate(lines[done:], start=done + 1):
+        entry = _runbook_entry(line)
+        if entry is None:
+            warn(f"{log}: line {number} is not a runbook entry; skipped")
+            continue
+        if entry.get("stage") == stage:
+            fresh.append(entry)
+    return fresh, len(lines)
+
+
+def _runbook_plan(stage: str, entry: dict[str, Any]) -> RollbackPlan:
+    via = entry.get("via", "host")
+    return RollbackPlan(stage, f"runbook ({via})", entry.get("from_release"),
+                        entry["to_release"], "host-side runbook", ())  # fmt: skip
+
+
+def pending_runbook_flip(
+    state: Path, stage: str, warn: Warn = lambda message: None
+) -> RollbackPlan | None:
+    """The newest host-side flip of ``stage`` not adopted yet (reads only: a dry run)."""
+    found = _fresh_runbook_entries(state, stage, warn)
+    return _runbook_plan(stage, found[0][-1]) if found and found[0] else None
+
+
+def adopt_runbook_flips(state: Path, stage: str, warn: Warn = lambda message: None) -> int:
     """Take over flips the host-side runbooks (Ansible, Fabric) made while soakgate's control
     machine was away: each new line of ``runbook.log`` for ``stage`` becomes a rollback to
     finish — the newest as a journal that :func:`rollback` completes (reconcile, verify,
-    ledger), older ones straight onto the ledger. Returns how many lines were adopted."""
-    log = state / RUNBOOK_LOG
-    marker = state / f"{RUNBOOK_LOG}.{stage}.adopted"
-    if not log.is_file():
+    ledger), older ones straight onto the ledger. Returns how many lines were adopted. A line
+    that is not a runbook entry is skipped with a warning; an unreadable position marker
+    adopts nothing old twice (it restarts from the end)."""
+    found = _fresh_runbook_entries(state, stage, warn)
+    if found is None:
         return 0
-    lines = [line for line in log.read_text().splitlines() if line.strip()]
-    done = int(marker.read_text() or 0) if marker.is_file() else 0
-    fresh = []
-    for line in lines[done:]:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("stage") == stage and entry.get("to_release"):
-            fresh.append(entry)
+    fresh, total = found
     for entry in fresh[:-1]:
-        ledger = LedgerStore.open(state)
-        try:
+        with _ledger(state) as ledger:
             ledger.append(
                 "rollback",
                 stage=stage,
@@ -129,71 +231,148 @@ def adopt_runbook_flips(state: Path, stage: str) -> int:
                     "reconciled": False,
                 },
             )
-        finally:
-            ledger.close()
     if fresh:
         entry = fresh[-1]
-        restored_at = datetime.fromisoformat(entry["time"]).timestamp()
-        via = entry.get("via", "host")
-        plan = RollbackPlan(stage, f"runbook ({via})", entry.get("from_release"),
-                            entry["to_release"], "host-side runbook", ())  # fmt: skip
+        restored_at = datetime.fromisoformat(str(entry["time"])).timestamp()
         started = restored_at - float(entry.get("seconds", 0))
-        write_journal(state, plan, started, fast=True, restored_at=restored_at)
-    marker.write_text(str(len(lines)))
+        write_journal(state, _runbook_plan(stage, entry), started, fast=True,
+                      restored_at=restored_at)  # fmt: skip
+    write_atomic(state / f"{RUNBOOK_LOG}.{stage}.adopted", str(total))
     return len(fresh)
 
 
+# --- what the ledger and the state database say ------------------------------------------------
+@contextlib.contextmanager
+def _ledger(state: Path) -> Iterator[LedgerStore]:
+    store = LedgerStore.open(state)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class Records:
+    """What target selection reads: the ledger's events and the recorded releases."""
+
+    events: list[Event]
+    releases: list[tuple[str, str]]  # (digest, python series), newest first
+
+
+def read_records(state: Path, request: RollbackRequest) -> Records:
+    """The ledger (verified: a rollback never trusts a ledger that does not verify) and the
+    releases; one line naming the file when either cannot be read."""
+    try:
+        with _ledger(state) as ledger:
+            try:
+                events = ledger.require_intact()
+            except LedgerBroken as broken:
+                raise RollbackFailed(
+                    f"{broken.message}: no rollback target is chosen from it",
+                    hint=f"see soakgate ledger verify; name a target: soakgate rollback"
+                    f" {request.stage} --to RELEASE",
+                ) from None
+        db = StateDB.open(state)
+        try:
+            releases = [(r.digest, r.python_series) for r in db.releases()]
+        finally:
+            db.close()
+    except RollbackFailed:
+        raise
+    except (sqlite3.DatabaseError, SoakgateError) as exc:
+        raise RollbackFailed(
+            f"{state / 'soakgate.db'}: unreadable ({getattr(exc, 'message', exc)})",
+            hint="restore it from a backup, or move it aside; the emergency flip"
+            f" (soakgate rollback {request.stage} --emergency) works without it",
+        ) from None
+    return Records(events, releases)
+
+
+def _resolve(state: Path, ref: str) -> str:
+    db = StateDB.open(state)
+    try:
+        return db.require_release(ref).digest
+    finally:
+        db.close()
+
+
+def read_bad_file(state: Path) -> set[str]:
+    """The quarantined digests as last written for the host side (and for a broken DB)."""
+    try:
+        text = (state / BAD_FILE).read_text(errors="replace")
+    except OSError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip().startswith("sha256:")}
+
+
+def write_bad_file(state: Path, events: list[Event]) -> None:
+    """Mirror the ledger's quarantine into ``<state>/bad-releases`` (the runbooks read it)."""
+    marks = sorted(bad_marks(events))
+    write_atomic(state / BAD_FILE, "".join(f"{digest}\n" for digest in marks), mode=0o644)
+
+
 def choose_plan(
-    project: Path, config: ProjectConfig, state: Path, request: RollbackRequest, engine: StageEngine
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    request: RollbackRequest,
+    engine: StageEngine,
+    warn: Warn = lambda message: None,
 ) -> RollbackPlan:
-    """Decide target and path from the slot table, the ledger and the releases; change nothing."""
-    if request.stage not in STAGES:
-        raise ConfigError(
-            f"unknown stage {request.stage!r}", hint=f"use one of: {', '.join(STAGES)}"
-        )
+    """Decide target and path from the slot table, the ledger and the releases; change nothing.
+    Call it under the stage lock: what it read must not change before the flip."""
+    check_stage(request.stage)
     table = engine.read_slots()
     active = table.active_slot
-    if active is None or active.empty:
+    if active is None or active.empty or not active.digest:
+        upstream = engine.upstream_text()
+        if upstream is not None and engine.upstream() is None:
+            raise RollbackFailed(
+                f"{engine.conf_dir / 'upstream.conf'}: not an upstream file soakgate wrote, and"
+                f" the {request.stage} proxy does not say which slot it serves",
+                hint=f"look at soakgate status; deploy a release: soakgate deploy {request.stage}"
+                " --release DIGEST (it rewrites the file)",
+            )
         raise RollbackFailed(
             f"stage {request.stage} was never deployed: there is nothing to roll back",
             hint=f"deploy it first: soakgate deploy {request.stage} --release DIGEST",
         )
     warm = table.slot(table.inactive_name)
-    db = StateDB.open(state)
-    ledger = LedgerStore.open(state)
+    to = _resolve(state, request.to) if request.to else None
     try:
-        if request.to:
-            target = db.require_release(request.to).digest
-        else:
-            python_of = {r.digest: r.python_series for r in db.releases()}
-            target_or_none = last_known_good(
-                ledger.events(),
-                request.stage,
-                active.digest,
-                python=request.python,
-                python_of=python_of,
-            )
-            if target_or_none is None and request.python:
-                newest = [
-                    r
-                    for r in db.releases()
-                    if r.python_series == request.python and r.digest != active.digest
-                ]
-                target_or_none = newest[0].digest if newest else None
-            if target_or_none is None and not request.python and warm.running and warm.digest:
-                target_or_none = (
-                    warm.digest
-                )  # no history yet: the warm slot is the previous release
-            if target_or_none is None:
-                what = f"Python {request.python} release" if request.python else "good release"
-                raise RollbackFailed(
-                    f"no previous {what} for {request.stage} (current: {str(active.digest)[:19]})",
-                    hint="name one: soakgate rollback STAGE --to RELEASE (see soakgate releases)",
-                )
-            target = target_or_none
-    finally:
-        db.close()
-        ledger.close()
+        records = read_records(state, request)
+    except RollbackFailed as unreadable:
+        if not request.emergency or to is not None or request.python:
+            raise
+        # The emergency flip needs only the warm slot and the quarantine list the host
+        # side keeps: go on with those, and say what was skipped.
+        warn(f"{unreadable.message}; choosing the warm slot, checked against {state / BAD_FILE}")
+        if warm.digest and warm.digest in read_bad_file(state):
+            raise RollbackFailed(
+                f"the warm slot of {request.stage} runs {warm.digest[:19]}, which is"
+                " quarantined: no emergency flip",
+                hint=f"name a release: soakgate rollback {request.stage} --to RELEASE",
+            ) from None
+        records = Records([], [])
+    choice = choose_target(
+        records.events,
+        request.stage,
+        active=active.digest,
+        warm=warm.digest,
+        warm_running=warm.running,
+        releases=records.releases,
+        to=to,
+        python=request.python,
+        allow_bad=request.allow_bad,
+    )
+    if choice.target is None:
+        raise RollbackFailed(
+            f"no rollback of {request.stage}: {choice.why}; traffic stays on {active.digest[:19]}",
+            hint="name one: soakgate rollback STAGE --to RELEASE (see soakgate releases)"
+            if to is None
+            else "give --allow-bad --reason TEXT to restore it anyway",
+        )
+    target = choice.target
     if target == active.digest:
         raise RollbackFailed(
             f"{request.stage} already runs {target[:19]}",
@@ -215,6 +394,60 @@ def choose_plan(
     return plan
 
 
+def check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
+
+
+def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> None:
+    """Switch the proxy to the warm slot: a compare-and-swap from the plan's active release
+    to its target, after one health probe of the warm slot; reverted when it does not serve."""
+    table = engine.read_slots()
+    active, warm = table.active, table.inactive_name
+    expected = engine.upstream()
+    if (
+        active is None
+        or table.slot(active).digest != plan.from_release
+        or table.slot(warm).digest != plan.to_release
+    ):
+        raise RollbackFailed(
+            f"the slots of {plan.stage} changed since the plan was made: nothing switched",
+            hint=f"see soakgate status {plan.stage}, then run the rollback again",
+        )
+    # A broken upstream file (expected None): the proxy's own word named the active slot, and
+    # the lock keeps everyone else out, so the switch goes ahead without a file to compare.
+    engine.switch(
+        warm, plan.to_release, config.service.port, config.service.health_path, expect=expected
+    )
+
+
+def engine_for(
+    project: Path, config: ProjectConfig, state: Path, stage: str, warn: Warn
+) -> StageEngine:
+    """The stage's engine; a broken stack file falls back to soakgate.toml's port."""
+    try:
+        return stage_engine(project, config, state, stage)
+    except ConfigError as broken:
+        conf_dir = state / "stages" / stage / "proxy"
+        port = published_port(StageNames(stage, config.namespace).proxy)
+        warn(f"{broken.message}; using the port the {stage} proxy publishes ({port})")
+        return StageEngine(stage, conf_dir, port or config.stages[stage].port, config.namespace)
+
+
+def published_port(proxy: str) -> int | None:
+    """The host port the proxy container publishes (the truth when the stack file is not)."""
+    try:
+        data = LightDocker().inspect(proxy)
+    except SoakgateError:
+        return None
+    bindings = ((data or {}).get("HostConfig") or {}).get("PortBindings") or {}
+    for binding in bindings.values():
+        for entry in binding or []:
+            with contextlib.suppress(TypeError, ValueError, KeyError):
+                return int(entry["HostPort"])
+    return None
+
+
 def rollback(
     project: Path,
     config: ProjectConfig,
@@ -224,45 +457,49 @@ def rollback(
     started: float | None = None,
     dry_run: bool = False,
     verify: Callable[[str], tuple[bool, list[str]]] | None = None,
-    warn: Callable[[str], None] = lambda message: None,
+    warn: Warn = lambda message: None,
 ) -> RollbackResult:
     """Roll the stage back; ``started`` is the command's start (epoch seconds)."""
     began = time.time() if started is None else started
-    if request.stage not in STAGES:
-        raise ConfigError(
-            f"unknown stage {request.stage!r}", hint=f"use one of: {', '.join(STAGES)}"
-        )
-    engine = stage_engine(project, config, state, request.stage)
-    adopt_runbook_flips(state, request.stage)
-    journal = journal_path(state, request.stage)
-    if dry_run and journal.is_file():
-        pending = _journal_plan(json.loads(journal.read_text()))
-        steps = ("finish it: reconcile the Pulumi stack, verify, record it on the ledger",)
-        return RollbackResult(replace(pending, steps=steps), resumed=True)
-    resumed = _resume(project, config, state, request, engine, began, verify, warn)
-    if resumed is not None:
-        return resumed
-    plan = choose_plan(project, config, state, request, engine)
+    check_stage(request.stage)
+    engine = engine_for(project, config, state, request.stage, warn)
     if dry_run:
-        return RollbackResult(plan)
-    budget = config.stages[request.stage].rto_seconds
+        steps = ("finish it: reconcile the Pulumi stack, verify, record it on the ledger",)
+        pending = read_journal(state, request.stage, warn)
+        if pending is not None:
+            return RollbackResult(replace(_journal_plan(pending), steps=steps), resumed=True)
+        flipped = pending_runbook_flip(state, request.stage, warn)
+        if flipped is not None:
+            return RollbackResult(replace(flipped, steps=steps), resumed=True)
+        return RollbackResult(choose_plan(project, config, state, request, engine, warn))
     with stage_lock(
-        state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT, warn=warn
+        state, request.stage, f"soakgate rollback {request.stage}", wait=request.lock_wait
     ):
+        adopt_runbook_flips(state, request.stage, warn)
+        resumed = _resume(project, config, state, request, engine, began, verify, warn)
+        if resumed is not None:
+            return resumed
+        plan = choose_plan(project, config, state, request, engine, warn)
+        budget = config.stages[request.stage].rto_seconds
         result = RollbackResult(plan)
         journal = write_journal(state, plan, began)
-        if plan.path == "emergency":
-            _flip(engine, config, plan)
-        else:
-            _reconcile(project, state, plan)  # a health-gated deploy into the idle slot
+        try:
+            if plan.path == "emergency":
+                _flip(engine, config, plan)
+            else:
+                _reconcile(project, state, plan, warn)  # health-gated, into the idle slot
+        except SoakgateError:
+            journal.unlink(missing_ok=True)  # nothing switched: nothing to finish later
+            raise
         result.seconds_to_restored = time.time() - began
         result.budget = check_budget(result.seconds_to_restored, budget)
-        _finish(project, config, state, result, began, verify, request.actor)
-        journal.unlink(missing_ok=True)
+        _finish(project, config, state, result, began, verify, request.actor, warn)
     return result
 
 
-def _reconcile(project: Path, state: Path, plan: RollbackPlan) -> None:
+def _reconcile(
+    project: Path, state: Path, plan: RollbackPlan, warn: Warn = lambda message: None
+) -> None:
     """Set the stack config to the restored release and run ``up``: after an emergency flip it
     finds the slots as wanted and only records outputs; for a cold rollback it deploys."""
     from soakgate.app.deploy import up_with_release
@@ -276,7 +513,7 @@ def _reconcile(project: Path, state: Path, plan: RollbackPlan) -> None:
         raise RollbackFailed(
             f"release {plan.to_release[:19]} is not recorded", hint="see soakgate releases"
         )
-    up_with_release(project, plan.stage, release, None)
+    up_with_release(project, plan.stage, release, None, warn)
 
 
 def _finish(
@@ -287,40 +524,62 @@ def _finish(
     began: float,
     verify: Callable[[str], tuple[bool, list[str]]] | None,
     actor: str = "",
+    warn: Warn = lambda message: None,
 ) -> None:
+    """After the switch: reconcile the Pulumi stack, verify, put it on the ledger (and the
+    release rolled away from into quarantine), then drop the journal."""
     plan = result.plan
-    if (
-        plan.path == "emergency"
-        or stack_config(project, plan.stage).get("release") != plan.to_release
-    ):
-        _reconcile(project, state, plan)
-    result.reconciled = True
-    if verify is not None:
+    journal = journal_path(state, plan.stage)
+    problem = ""
+    try:
+        if plan.path != "cold" or stack_config(project, plan.stage).get("release") != (
+            plan.to_release
+        ):
+            _reconcile(project, state, plan, warn)
+        result.reconciled = True
+    except SoakgateError as failed:
+        problem = failed.message.splitlines()[0]
+    if result.reconciled and verify is not None:
         result.verified, result.verify_failures = verify(plan.stage)
     result.seconds_total = time.time() - began
-    ledger = LedgerStore.open(state)
+    restored = (
+        f"traffic is on {plan.to_release[:19]} (restored in {result.seconds_to_restored:.2f} s)"
+    )
     try:
-        ledger.append(
-            "rollback",
-            actor=actor or None,  # None: the login name
-            stage=plan.stage,
-            from_release=plan.from_release,
-            to_release=plan.to_release,
-            data=result.as_dict(),
+        with _ledger(state) as ledger:
+            ledger.append(
+                "rollback",
+                actor=actor or None,  # None: the login name
+                stage=plan.stage,
+                from_release=plan.from_release,
+                to_release=plan.to_release,
+                data={**result.as_dict(), **({"reconcile_error": problem} if problem else {})},
+            )
+            events = ledger.events()
+    except (SoakgateError, sqlite3.DatabaseError) as exc:
+        raise RollbackFailed(
+            f"{restored}, but it is not on the ledger: {getattr(exc, 'message', exc)}",
+            hint=f"repair {state / 'soakgate.db'}, then run soakgate rollback {plan.stage}"
+            " again to record it",
+        ) from None
+    try:
+        write_bad_file(state, events)
+    except OSError as exc:
+        warn(f"{state / BAD_FILE}: not written ({exc}); the host-side runbooks may not know")
+    if problem:
+        # The switch stands; the journal stays, so the next run finishes the reconcile.
+        write_journal(state, plan, began, fast=True,
+                      restored_at=began + result.seconds_to_restored)  # fmt: skip
+        raise RollbackFailed(
+            f"{restored}, but the Pulumi reconcile of {plan.stage} failed: {problem}",
+            hint=f"fix that, then run soakgate rollback {plan.stage} again to finish it",
         )
-    finally:
-        ledger.close()
+    journal.unlink(missing_ok=True)
     if result.verified is False:
         raise RollbackFailed(
-            f"rolled {plan.stage} back to {plan.to_release[:19]}, but verification failed:"
-            f" {', '.join(result.verify_failures[:3])}",
+            f"{restored}, but verification failed: {', '.join(result.verify_failures[:3])}",
             hint=f"see reports/verify-{plan.stage}.xml",
         )
-
-
-def _journal_plan(data: dict[str, Any]) -> RollbackPlan:
-    fields = {key: data[key] for key in RollbackPlan.__dataclass_fields__ if key in data}
-    return RollbackPlan(**{**fields, "steps": tuple(fields.get("steps", ()))})
 
 
 def _resume(
@@ -331,55 +590,72 @@ def _resume(
     engine: StageEngine,
     began: float,
     verify: Callable[[str], tuple[bool, list[str]]] | None,
-    warn: Callable[[str], None],
+    warn: Warn,
 ) -> RollbackResult | None:
-    """Finish a rollback that was killed after its switch (its journal is still there)."""
-    journal = journal_path(state, request.stage)
-    if not journal.is_file():
+    """Finish a rollback that was killed (or failed to reconcile) after its switch: its
+    journal is still there. Called under the stage lock."""
+    data = read_journal(state, request.stage, warn)
+    if data is None:
         return None
-    data = json.loads(journal.read_text())
     started = float(data.pop("started", began))
     restored_at = data.pop("restored_at", None)
     plan = _journal_plan(data)
     active = engine.read_slots().active_slot
     if active is None or active.digest != plan.to_release:
-        journal.unlink()  # killed before its switch: nothing happened, start afresh
+        # killed before its switch (or the switch was reverted): nothing happened
+        journal_path(state, request.stage).unlink(missing_ok=True)
         return None
     fast = restored_at is not None and data.get("fast", False)
     if not fast:
         warn(f"finishing the interrupted rollback of {request.stage} to {plan.to_release[:19]}")
-    with stage_lock(
-        state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT, warn=warn
-    ):
-        result = RollbackResult(plan, resumed=not fast)
-        restored = float(restored_at) if restored_at is not None else time.time()
-        result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)
-        result.seconds_to_restored = result.budget.seconds
-        _finish(project, config, state, result, began, verify, request.actor)
-        journal.unlink(missing_ok=True)
+    result = RollbackResult(plan, resumed=not fast)
+    restored = float(restored_at) if restored_at is not None else time.time()
+    result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)
+    result.seconds_to_restored = result.budget.seconds
+    _finish(project, config, state, result, began, verify, request.actor, warn)
     return result
 
 
+_HELD: contextlib.ExitStack | None = None  # the fast path's lock, kept to the process's end
+
+
 def flip_now(
-    project: Path, config: ProjectConfig, state: Path, request: RollbackRequest, started: float
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    request: RollbackRequest,
+    started: float,
+    warn: Warn = lambda message: None,
 ) -> bool:
-    """The first half of an emergency rollback, for the CLI's fast path: when the plan is the
-    warm-slot flip, switch now and leave the journal for :func:`rollback` to finish (reconcile,
-    verify, ledger). Returns False, changing nothing, when the plan is not a flip."""
+    """The first half of an emergency rollback, for the CLI's fast path: take the stage lock
+    and keep it for the rest of the process (the full command, in the same process, then
+    finishes under it: nobody can slip in between), and when the plan is the warm-slot flip,
+    switch now and leave the journal for :func:`rollback` to finish (reconcile, verify,
+    ledger). Returns False, having switched nothing, when the plan is not a flip."""
+    global _HELD
     if request.stage not in STAGES:
         return False
-    adopt_runbook_flips(state, request.stage)
-    journal = journal_path(state, request.stage)
-    if journal.exists():
+    held = contextlib.ExitStack()
+    held.enter_context(
+        stage_lock(
+            state, request.stage, f"soakgate rollback {request.stage}", wait=request.lock_wait
+        )
+    )
+    _HELD = held
+    adopt_runbook_flips(state, request.stage, warn)
+    if read_journal(state, request.stage, warn) is not None:
         return False  # an interrupted rollback is finished by the full command, never redone
-    engine = stage_engine(project, config, state, request.stage)
-    plan = choose_plan(project, config, state, request, engine)
+    engine = engine_for(project, config, state, request.stage, warn)
+    plan = choose_plan(project, config, state, request, engine, warn)
     if plan.path != "emergency":
         return False
-    with stage_lock(state, request.stage, f"soakgate rollback {request.stage}", wait=LOCK_WAIT):
-        write_journal(state, plan, started, fast=True)
+    write_journal(state, plan, started, fast=True)
+    try:
         _flip(engine, config, plan)
-        write_journal(state, plan, started, fast=True, restored_at=time.time())
+    except SoakgateError:
+        journal_path(state, request.stage).unlink(missing_ok=True)
+        raise
+    write_journal(state, plan, started, fast=True, restored_at=time.time())
     return True
 
 

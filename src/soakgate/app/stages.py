@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soakgate.adapters.stack_file import stack_config
-from soakgate.adapters.stage_engine import StageEngine, http_get
+from soakgate.adapters.stage_engine import StageEngine, http_answer
 from soakgate.adapters.state_db import StateDB
 from soakgate.core.config import ProjectConfig
+from soakgate.errors import SoakgateError
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,32 @@ def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) 
 
 def probe_health(port: int, path: str, active: str | None) -> str:
     """Health of the stage as a user sees it: one GET through its proxy."""
-    answer = http_get("127.0.0.1", port, path, timeout=3)
+    answer = http_answer("127.0.0.1", port, path, timeout=3)
     if answer is None:
         return "down"
-    status, slot = answer
-    if status != 200:
-        return f"unhealthy ({status})"
-    if active and slot != active:
-        return "healthy (other slot answered)"
+    if answer.status != 200:
+        return f"unhealthy ({answer.status})"
+    if active and answer.slot != active:
+        return f"DRIFT: the proxy serves {answer.slot or 'no slot'}, the record says {active}"
     return "healthy"
+
+
+def routing_drift(engine: StageEngine, path: str, active: str | None) -> str:
+    """"" when the answer through the proxy came from the container that holds the active
+    slot now; else what is wrong (the release that answers, not a marker, is what counts)."""
+    answer = http_answer("127.0.0.1", engine.proxy_port, path, timeout=3)
+    if answer is None or active is None:
+        return ""
+    if answer.slot != active:
+        return f"DRIFT: the proxy serves {answer.slot or 'no slot'}, the record says {active}"
+    answered = (answer.upstream or "").rsplit(":", 1)[0]
+    try:
+        expected = engine.address(engine.names.app(active))
+    except SoakgateError:
+        return f"DRIFT: the {active} container is gone"
+    if answered and answered != expected:
+        return f"DRIFT: answered by {answered}, but the {active} slot is at {expected}"
+    return ""
 
 
 def view_stage(
@@ -88,11 +106,11 @@ def view_stage(
         )
     url = f"http://127.0.0.1:{engine.proxy_port}"
     deployed = any(slot.container for slot in slots)
-    health = (
-        probe_health(engine.proxy_port, config.service.health_path, table.active)
-        if deployed
-        else "not deployed"
-    )
+    health = "not deployed"
+    if deployed:
+        health = probe_health(engine.proxy_port, config.service.health_path, table.active)
+        if health == "healthy":
+            health = routing_drift(engine, config.service.health_path, table.active) or health
     recorded = stack_config(project, stage).get("release")
     return StageView(
         stage,

@@ -43,8 +43,14 @@ def _flip_first(stage: str, reason: str) -> None:
         return
     load_env(project)
     request = RollbackRequest(stage, emergency=True, reason=reason)
-    with contextlib.suppress(SoakgateError):  # the full command meets the problem and reports it
-        flip_now(project, load_config(project), state_dir(), request, started)
+    # Whatever goes wrong here, the full command meets it again and reports it in one line;
+    # the stage lock taken here stays held for it (same process).
+    with contextlib.suppress(SoakgateError, Exception):
+        flip_now(project, load_config(project), state_dir(), request, started, warn=_warn)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def main() -> None:

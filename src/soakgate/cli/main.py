@@ -15,7 +15,6 @@ from soakgate.cli.project import project_root
 from soakgate.errors import (
     ConfigError,
     GateFailed,
-    LedgerBroken,
     SoakgateError,
     VerifyFailed,
 )
@@ -53,18 +52,23 @@ def _options(
 
 
 @app.command()
-def doctor() -> None:
-    """Check the toolchain: engine, Pulumi CLI, language host, venv, disk, base images."""
+def doctor(
+    with_test_tools: Annotated[
+        bool,
+        typer.Option("--with-test-tools", help="Also require what only the tests need (Chromium)."),
+    ] = False,
+) -> None:
+    """Check every prerequisite of every command, each with its fix; non-zero if one is missing."""
     from soakgate.adapters.toolchain_probe import read_toolchain
     from soakgate.app.doctor import doctor as run_doctor
-    from soakgate.cli.doctor import render_doctor
+    from soakgate.cli.doctor import missing_lines, render_doctor
 
-    report = run_doctor(project_root(), read_toolchain)
+    report = run_doctor(project_root(), read_toolchain, with_test_tools=with_test_tools)
     console.print(render_doctor(report))
     if report.missing:
-        names = ", ".join(part.name for part in report.missing)
-        err_console.print(f"error: missing: {names}", markup=False, highlight=False)
-        err_console.print("hint: run ./bootstrap, then source .soakgate/env", markup=False)
+        error, hint = missing_lines(report)
+        err_console.print(error, markup=False, highlight=False)
+        err_console.print(hint, markup=False, highlight=False)
     raise typer.Exit(report.exit_code)
 
 
@@ -130,20 +134,49 @@ def build() -> None:
 @app.command()
 def releases(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    mark_bad: Annotated[
+        str | None, typer.Option("--mark-bad", metavar="RELEASE", help="Quarantine a release.")
+    ] = None,
+    clear_bad: Annotated[
+        str | None,
+        typer.Option("--clear-bad", metavar="RELEASE", help="Lift a release's quarantine."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (with --mark-bad/--clear-bad).")] = "",
 ) -> None:
-    """List the releases (built images) soakgate knows, newest first."""
-    from soakgate.adapters.state_db import StateDB
+    """List the releases (built images) soakgate knows, newest first, with their quarantine."""
+    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.adapters.state_db import StateDB, state_dir
     from soakgate.cli.releases import releases_json, render_releases
+    from soakgate.core.rollback import QUARANTINE, bad_marks
 
+    if mark_bad and clear_bad:
+        raise ConfigError("give one of --mark-bad or --clear-bad")
+    change = mark_bad or clear_bad
+    if change and not reason.strip():
+        raise ConfigError(
+            f"--{'mark' if mark_bad else 'clear'}-bad needs --reason TEXT",
+            hint="the reason is kept on the ledger",
+        )
     db = StateDB.open()
     try:
+        if change:
+            digest = db.require_release(change).digest
         found = db.releases()
     finally:
         db.close()
+    ledger = LedgerStore.open(state_dir())
+    try:
+        if change:
+            ledger.append("override", stage=None, from_release=None, to_release=digest,
+                          data={"gate": QUARANTINE, "action": "mark" if mark_bad else "clear",
+                                "reason": reason})  # fmt: skip
+        marks = bad_marks(ledger.events())
+    finally:
+        ledger.close()
     if as_json:
-        print(releases_json(found))
+        print(releases_json(found, marks))
     else:
-        console.print(render_releases(found))
+        console.print(render_releases(found, marks))
 
 
 def _views(stages: list[str]) -> list[Any]:
@@ -166,6 +199,13 @@ def deploy(
     release: Annotated[str | None, typer.Option(help="Release digest, prefix or tag.")] = None,
     python: Annotated[str | None, typer.Option(help="Newest release of this Python.")] = None,
     skip_verify: Annotated[bool, typer.Option(help="Do not run the host checks.")] = False,
+    allow_bad: Annotated[
+        bool, typer.Option("--allow-bad", help="Deploy a quarantined release (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why --allow-bad: kept on the ledger.")] = "",
+    lock_wait: Annotated[
+        float | None, typer.Option(help="Seconds to wait for the stage lock (default: refuse).")
+    ] = None,
 ) -> None:
     """Deploy a release to a stage: inactive slot, health gate, graceful switch."""
     from soakgate.adapters.config_file import load_config
@@ -176,7 +216,7 @@ def deploy(
     from soakgate.cli.stages import render_stages
 
     project = project_root()
-    request = DeployRequest(stage, release, python)
+    request = DeployRequest(stage, release, python, allow_bad, reason, _wait(lock_wait))
     with PulumiProgress(console, f"deploying to {stage}") as progress:
         chosen, _ = run_deploy(
             project, load_config(project), state_dir(), request, on_event=progress, warn=_warn
@@ -185,6 +225,16 @@ def deploy(
     console.print(render_stages(_views([stage])))
     if not skip_verify:
         _verify(stage)
+
+
+def _wait(seconds: float | None) -> float | None:
+    """A --lock-wait value: finite and not negative."""
+    if seconds is not None and not 0 <= seconds < float("inf"):
+        raise ConfigError(
+            f"--lock-wait: should be a number of seconds >= 0, got {seconds}",
+            hint="e.g. --lock-wait 30",
+        )
+    return seconds
 
 
 def _warn(message: str) -> None:
@@ -277,6 +327,12 @@ def promote(
     soak: Annotated[
         bool, typer.Option(help="Start the soak monitor after a promotion to staging.")
     ] = True,
+    allow_bad: Annotated[
+        bool, typer.Option("--allow-bad", help="Promote a quarantined release (needs --reason).")
+    ] = False,
+    lock_wait: Annotated[
+        float | None, typer.Option(help="Seconds to wait for the stage lock (default: refuse).")
+    ] = None,
 ) -> None:
     """Promote the release running in FROM to TO by digest, through its gates."""
     from soakgate.adapters.config_file import load_config
@@ -288,16 +344,21 @@ def promote(
     from soakgate.cli.gates import render_gates
     from soakgate.cli.progress import PulumiProgress
 
-    if override and not reason:
-        raise ConfigError("--override needs --reason TEXT", hint="the reason is kept on the ledger")
+    if (override or allow_bad) and not reason:
+        raise ConfigError(
+            f"{'--override' if override else '--allow-bad'} needs --reason TEXT",
+            hint="the reason is kept on the ledger",
+        )
+    wait = _wait(lock_wait)
     project = project_root()
     config = load_config(project)
     state = state_dir()
 
     def deploy_release(chosen: Any) -> None:
         with PulumiProgress(console, f"promoting to {target}") as progress:
-            run_deploy(project, config, state, DeployRequest(target, chosen.digest),
-                       on_event=progress, warn=_warn)  # fmt: skip
+            request = DeployRequest(target, chosen.digest, allow_bad=allow_bad,
+                                    reason=reason or "", lock_wait=wait)  # fmt: skip
+            run_deploy(project, config, state, request, on_event=progress, warn=_warn)
 
     try:
         report: GateReport = run_promote(
@@ -328,6 +389,12 @@ def rollback(
         bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
     ] = False,
     reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "manual rollback",
+    allow_bad: Annotated[
+        bool, typer.Option("--allow-bad", help="With --to: restore a quarantined release.")
+    ] = False,
+    lock_wait: Annotated[
+        float | None, typer.Option(help="Seconds to wait for the stage lock (default: refuse).")
+    ] = None,
 ) -> None:
     """Roll a stage back to its last good release; timed against its RTO budget."""
     from soakgate.adapters.clock import process_started_at
@@ -341,7 +408,14 @@ def rollback(
 
     project = project_root()
     config = load_config(project)
-    request = RollbackRequest(stage, to, python, emergency, reason)
+    if allow_bad and (not to or reason == "manual rollback"):
+        raise ConfigError(
+            "--allow-bad needs --to RELEASE and --reason TEXT",
+            hint="no rollback picks a quarantined release on its own",
+        )
+    request = RollbackRequest(
+        stage, to, python, emergency, reason, allow_bad=allow_bad, lock_wait=_wait(lock_wait)
+    )
     result = run_rollback(
         project,
         config,
@@ -433,20 +507,33 @@ app.add_typer(ledger_app, name="ledger")
 
 @ledger_app.command("verify")
 def ledger_verify() -> None:
-    """Check the ledger's hash chain: any edited, deleted or reordered entry is named."""
+    """Check the ledger: an edited, deleted, reordered or truncated entry, or a rewritten chain,
+    is named (the chain's head is also kept outside SQLite, in ledger.head)."""
     from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.cli.ledger import run_verify
 
     store = LedgerStore.open()
     try:
-        problems = store.verify()
-        count = len(store.events())
+        run_verify(store)
     finally:
         store.close()
-    if problems:
-        for problem in problems:
-            err_console.print(f"ledger: {problem}", markup=False, highlight=False)
-        raise LedgerBroken(f"the ledger fails verification at {problems[0].split(':')[0]}")
-    console.print(f"[green]ledger intact: {count} entries, hash chain verified[/]")
+
+
+@ledger_app.command("anchor")
+def ledger_anchor(
+    reason: Annotated[str, typer.Option(help="Why the ledger is accepted as it is.")],
+) -> None:
+    """Accept the ledger as it is now (after checking it) and anchor its head again."""
+    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.cli.ledger import run_anchor
+
+    if not reason.strip():
+        raise ConfigError("--reason must say why", hint="it is kept on the ledger")
+    store = LedgerStore.open()
+    try:
+        run_anchor(store, reason)
+    finally:
+        store.close()
 
 
 def main() -> None:

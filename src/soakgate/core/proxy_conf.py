@@ -2,8 +2,13 @@
 
 The upstream file starts with a comment line saying which slot and release it points at, so
 the proxy's real state can be read back (``parse_upstream``) by refresh, status and verify.
+A slot is addressed by its container *name*, which nginx resolves through the engine's DNS at
+request time (cached one second): after an engine restart or a re-created container the name
+still leads to that slot, whatever address the engine gave it. Every answer carries the slot
+it came from (``X-Soakgate-Slot``) and the address that answered (``X-Soakgate-Upstream``),
+so a check can match it against the container the engine says holds the slot.
 
-    text = render_upstream(UpstreamTarget("green", "172.18.0.4", 8000, "sha256:…"))
+    text = render_upstream(UpstreamTarget("green", "app-staging-green", 8000, "sha256:…"))
     parse_upstream(text).slot    # "green"
 """
 
@@ -14,6 +19,8 @@ from dataclasses import dataclass
 
 PROXY_PORT = 8080  # inside the proxy container
 CONF_DIR = "/etc/soakgate/proxy"
+ENGINE_DNS = "127.0.0.11"  # the engine's embedded DNS inside every user-defined network
+UPSTREAM_HEADER = "x-soakgate-upstream"
 _MARKER = re.compile(r"^# soakgate upstream: slot=(\w+) release=(\S+) address=(\S+):(\d+)$", re.M)
 
 
@@ -30,11 +37,8 @@ def render_upstream(target: UpstreamTarget) -> str:
     return (
         f"# soakgate upstream: slot={target.slot} release={target.digest}"
         f" address={target.address}:{target.port}\n"
-        "upstream app {\n"
-        f"    server {target.address}:{target.port} max_fails=0;\n"
-        "    keepalive 32;\n"
-        "}\n"
         f'map $host $soakgate_slot {{ default "{target.slot}"; }}\n'
+        f'map $host $soakgate_upstream {{ default "{target.address}:{target.port}"; }}\n'
     )
 
 
@@ -68,6 +72,9 @@ http {{
     fastcgi_temp_path /tmp/fastcgi;
     uwsgi_temp_path /tmp/uwsgi;
     scgi_temp_path /tmp/scgi;
+    # Slots are container names, resolved at request time: never a stale address.
+    resolver {ENGINE_DNS} valid=1s ipv6=off;
+    resolver_timeout 2s;
     include {CONF_DIR}/upstream.conf;
     server {{
         listen {PROXY_PORT};
@@ -76,8 +83,9 @@ http {{
             return 200 "soakgate proxy\\n";
         }}
         add_header X-Soakgate-Slot $soakgate_slot always;
+        add_header X-Soakgate-Upstream $upstream_addr always;
         location / {{
-            proxy_pass http://app;
+            proxy_pass http://$soakgate_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;

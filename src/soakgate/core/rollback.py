@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from soakgate.core.ledger import Event
 
 DEPLOYING_KINDS = ("deploy", "promote", "rollback")
+QUARANTINE = "quarantine"  # the "gate" of an override event that marks or clears a release
 
 
 @dataclass(frozen=True)
@@ -35,21 +36,50 @@ class BudgetCheck:
     share_percent: float  # of the budget used
 
 
-def bad_releases(events: Iterable[Event], stage: str) -> set[str]:
-    """Releases rolled back from on this stage, or whose soak breached there."""
-    bad: set[str] = set()
+@dataclass(frozen=True)
+class BadMark:
+    """Why a release is quarantined: who, when, on which stage, by which event."""
+
+    digest: str
+    reason: str
+    actor: str
+    time: str
+    stage: str | None
+    seq: int
+
+
+def bad_marks(events: Iterable[Event]) -> dict[str, BadMark]:
+    """Releases quarantined by the ledger, on any stage: rolled back from (not a drill's
+    restore), a breached soak, or marked by hand (an ``override`` event of gate
+    ``quarantine``, action ``mark``); a later one with action ``clear`` (someone said
+    otherwise, with a reason) lifts the mark."""
+    marks: dict[str, BadMark] = {}
     for event in events:
-        if event.stage != stage:
-            continue
-        if (
-            event.kind in ("rollback", "drill")
-            and event.from_release
-            and not event.data.get("restore")
-        ):
-            bad.add(event.from_release)
-        if event.kind == "soak" and event.data.get("verdict") == "breached" and event.to_release:
-            bad.add(event.to_release)
-    return bad
+        digest = None
+        reason = str(event.data.get("reason") or "")
+        if event.kind in ("rollback", "drill") and event.from_release:
+            if not event.data.get("restore"):
+                digest = event.from_release
+                reason = reason or f"rolled back from on {event.stage}"
+        elif event.kind == "soak" and event.data.get("verdict") == "breached":
+            digest = event.to_release
+            reason = reason or f"its soak breached on {event.stage}"
+        elif event.kind == "override" and event.data.get("gate") == QUARANTINE:
+            if event.data.get("action") == "clear" and event.to_release:
+                marks.pop(event.to_release, None)
+                continue
+            if event.data.get("action") == "mark":
+                digest = event.to_release
+        if digest:
+            marks[digest] = BadMark(digest, reason, event.actor, event.time, event.stage, event.seq)
+    return marks
+
+
+def bad_releases(events: Iterable[Event], stage: str | None = None) -> set[str]:
+    """Digests of the quarantined releases (``stage`` is accepted for old callers: a release
+    rolled back from on one stage is bad on every stage)."""
+    del stage
+    return set(bad_marks(events))
 
 
 def last_known_good(
@@ -60,13 +90,13 @@ def last_known_good(
     python: str | None = None,
     python_of: Mapping[str, str] | None = None,
 ) -> str | None:
-    """The newest release this stage ran before ``current`` that was never rolled back from.
+    """The newest release this stage ran before ``current`` that is not quarantined.
 
     With ``python`` ("3.12"), only releases of that Python series count (``python_of`` maps a
     digest to its series); other stages' history is the fallback for a release never run here.
     """
     history = list(events)
-    bad = bad_releases(history, stage)
+    bad = bad_releases(history)
 
     def fits(digest: str | None) -> bool:
         if not digest or digest == current or digest in bad:
@@ -80,6 +110,57 @@ def last_known_good(
             if fits(event.to_release):
                 return event.to_release
     return None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Where a rollback goes, or why it goes nowhere (``target`` None: change nothing)."""
+
+    target: str | None
+    why: str
+
+
+def choose_target(
+    history: list[Event],
+    stage: str,
+    *,
+    active: str,
+    warm: str | None,
+    warm_running: bool,
+    releases: list[tuple[str, str]],
+    to: str | None = None,
+    python: str | None = None,
+    allow_bad: bool = False,
+) -> Choice:
+    """Pick a rollback's target. ``releases``: (digest, python series), newest first; ``to``:
+    a release the user named (resolved). Never picks a quarantined release on its own: with
+    nothing good to go to, the choice is None and says why."""
+    bad = bad_marks(history)
+    if to is not None:
+        if to in bad and not allow_bad:
+            mark = bad[to]
+            return Choice(None, f"{to[:19]} is quarantined ({mark.reason}, {mark.actor},"
+                                f" {mark.time})")  # fmt: skip
+        return Choice(to, "the release named")
+    python_of = dict(releases)
+    target = last_known_good(history, stage, active, python=python, python_of=python_of)
+    if target is not None:
+        return Choice(target, "the last good release of the ledger")
+    if python:
+        newest = [d for d, series in releases if series == python and d != active and d not in bad]
+        if newest:
+            return Choice(newest[0], f"the newest Python {python} release not quarantined")
+        return Choice(None, f"no Python {python} release that is not quarantined")
+    if warm and warm_running and warm != active:
+        if warm in bad:
+            mark = bad[warm]
+            return Choice(
+                None,
+                f"the warm slot runs {warm[:19]}, which is quarantined ({mark.reason},"
+                f" {mark.actor}, {mark.time}), and no other good release is known",
+            )
+        return Choice(warm, "the warm slot (no history yet)")
+    return Choice(None, "no previous good release")
 
 
 def plan_rollback(
@@ -110,12 +191,14 @@ def plan_rollback(
 
 
 def check_budget(seconds: float, budget_seconds: int) -> BudgetCheck:
-    """How a measured rollback compares with the stage's RTO budget."""
+    """How a measured rollback compares with the stage's RTO budget (a budget that is not
+    positive is never met; config validation refuses one)."""
     margin = budget_seconds - seconds
+    share = 100 * seconds / budget_seconds if budget_seconds > 0 else 100.0
     return BudgetCheck(
         round(seconds, 3),
         budget_seconds,
         round(margin, 3),
-        margin >= 0,
-        round(100 * seconds / budget_seconds, 4),
+        margin >= 0 and budget_seconds > 0,
+        round(share, 4),
     )

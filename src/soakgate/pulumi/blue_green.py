@@ -5,7 +5,11 @@ active is state, kept in its outputs and read back from the engine and the proxy
 so ``pulumi refresh`` sees an emergency flip made outside Pulumi. An update starts the new
 release in the inactive slot, waits for its health, switches the proxy gracefully and keeps
 the old slot running, warm. A release that never gets healthy fails the update and leaves
-traffic where it was.
+traffic where it was. ``diff`` compares the desired release with what the engine and the proxy
+really run (not with the last recorded outputs), so a flip, a crash or an engine restart since
+the last ``up`` is seen by a plain ``pulumi up``. Create, update and delete hold the stage's
+lock (the one every soakgate command takes): a plain ``pulumi up`` during a rollback is
+refused with the rollback's description, and one under ``soakgate deploy`` shares its lock.
 
     BlueGreen("slots", BlueGreenArgs(stage="staging", conf_dir="/…/proxy", proxy_port=18081,
                                      release="sha256:…", spec={...}))
@@ -28,7 +32,9 @@ from pulumi.dynamic import (
 )
 
 from soakgate.adapters.stage_engine import AppSpec, StageEngine
+from soakgate.adapters.stage_lock import stage_lock
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
+from soakgate.errors import SoakgateError
 
 PLACEMENT_INPUTS = ("stage", "namespace", "conf_dir", "proxy_port")
 
@@ -86,11 +92,22 @@ def table_from_outputs(outs: dict[str, Any]) -> SlotTable:
     return SlotTable(blue, green, outs.get("active") or None)
 
 
+def state_dir_of(props: dict[str, Any]) -> Path:
+    """soakgate's state dir, from the proxy conf dir it holds (``<state>/stages/S/proxy``)."""
+    return Path(props["conf_dir"]).parents[2]
+
+
 def converge(props: dict[str, Any]) -> dict[str, Any]:
     """Make the desired release the active one, with the fewest steps; return the outputs."""
+    with stage_lock(state_dir_of(props), props["stage"], f"pulumi up --stack {props['stage']}"):
+        return _converge(props)
+
+
+def _converge(props: dict[str, Any]) -> dict[str, Any]:
     engine = _engine(props)
     spec = _spec(props)
     desired = Desired(props["release"], spec.spec_hash())
+    expected = engine.upstream()
     plan = plan_deploy(engine.read_slots(), desired)
     if plan.action is Action.DEPLOY:
         candidate = engine.start_candidate(plan.slot, desired.digest, spec)
@@ -98,9 +115,20 @@ def converge(props: dict[str, Any]) -> dict[str, Any]:
         pulumi.log.info(f"{candidate} healthy after {seconds:.1f} s")
         engine.adopt_candidate(plan.slot)
     if plan.action is not Action.NONE:
-        seconds = engine.switch(plan.slot, desired.digest, spec.port, spec.health_path)
+        seconds = engine.switch(
+            plan.slot, desired.digest, spec.port, spec.health_path, expect=expected
+        )
         pulumi.log.info(f"proxy switched to {plan.slot} ({seconds:.2f} s to the first response)")
     return {**props, **table_outputs(engine.read_slots())}
+
+
+def _real_table(news: dict[str, Any], olds: dict[str, Any]) -> SlotTable:
+    """What the engine and proxy run now; the recorded outputs only when the engine is away
+    (a preview without an engine still works, and the update reads the truth again)."""
+    try:
+        return _engine(news).read_slots()
+    except (SoakgateError, OSError, KeyError, ValueError):
+        return table_from_outputs(olds)
 
 
 class BlueGreenProvider(ResourceProvider):
@@ -110,7 +138,7 @@ class BlueGreenProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in PLACEMENT_INPUTS if olds.get(key, "") != news.get(key, "")]
         desired = Desired(news["release"], _spec(news).spec_hash())
-        plan = plan_deploy(table_from_outputs(olds), desired)
+        plan = plan_deploy(_real_table(news, olds), desired)
         changed = (
             bool(replaces) or plan.action is not Action.NONE or olds.get("spec") != news.get("spec")
         )
@@ -124,7 +152,8 @@ class BlueGreenProvider(ResourceProvider):
         return ReadResult(id_=id_, outs={**props, **table_outputs(table)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        _engine(props).remove_all()
+        with stage_lock(state_dir_of(props), props["stage"], f"pulumi destroy {props['stage']}"):
+            _engine(props).remove_all()
 
 
 class BlueGreen(Resource):

@@ -16,7 +16,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from soakgate.adapters import docker_engine
 
@@ -40,6 +47,7 @@ SPEC_KEYS = (
     "volumes",
     "cpus",
 )
+IN_PLACE_KEYS = ("restart",)  # changed on the live container (docker update)
 
 
 @dataclass
@@ -145,9 +153,16 @@ class ContainerProvider(ResourceProvider):
             changed.append("state")
         return DiffResult(
             changes=bool(changed),
-            replaces=changed,
+            # a new restart policy is set on the running container: no replacement, no gap
+            replaces=[key for key in changed if key not in IN_PLACE_KEYS],
             delete_before_replace=True,  # the name is fixed, so the old one must go first
         )
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        container = docker_engine.client().containers.get(id_)
+        container.update(restart_policy={"Name": news.get("restart") or "no"})
+        container.reload()
+        return UpdateResult(outs=_outputs(news, container))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         container = docker_engine.find_container(id_)

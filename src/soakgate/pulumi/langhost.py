@@ -29,6 +29,8 @@ from pulumi.automation._server import LanguageServer
 from pulumi.errors import RunError
 from pulumi.runtime.proto import language_pb2, language_pb2_grpc
 
+from soakgate.pulumi.orphan import exit_with_parent
+
 # Pulumi's own limit for messages between the engine and a program (400 MiB).
 _MAX_MESSAGE = 400 * 1024 * 1024
 _GRPC_OPTIONS = [
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    exit_with_parent()
     print(port, flush=True)
     stopped.wait()
     server.stop(grace=1).wait()  # lets a call in flight finish

@@ -20,6 +20,8 @@ import sys
 from types import FrameType
 from typing import NoReturn
 
+from soakgate.pulumi.orphan import exit_with_parent
+
 
 def exit_now(signum: int, frame: FrameType | None) -> NoReturn:
     """Flush what was written and leave without the interpreter's shutdown."""
@@ -40,6 +42,7 @@ def main() -> None:
     sys.stderr = unbuffered(2)
     signal.signal(signal.SIGINT, exit_now)
     signal.signal(signal.SIGTERM, exit_now)
+    exit_with_parent()
     runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
 
 

@@ -8,20 +8,27 @@ blue/green app slots behind it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pulumi
 
+from soakgate.adapters.atomic_file import write_atomic
+from soakgate.adapters.docker_light import LightDocker
 from soakgate.adapters.stage_engine import UPSTREAM_FILE, AppSpec
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import (
     CONF_DIR,
     NO_UPSTREAM,
     PROXY_PORT,
+    UpstreamTarget,
+    parse_upstream,
     render_nginx_conf,
     render_upstream,
 )
+from soakgate.core.slots import SLOTS
+from soakgate.errors import SoakgateError
 from soakgate.pulumi.blue_green import BlueGreen, BlueGreenArgs
 from soakgate.pulumi.container import Container, ContainerArgs
 from soakgate.pulumi.network import Network, NetworkArgs
@@ -41,16 +48,27 @@ class StageArgs:
     bind_address: str = "127.0.0.1"
 
 
-def write_proxy_conf(conf_dir: Path) -> None:
-    """nginx.conf (always the same), and a first upstream file when there is none yet."""
+def write_proxy_conf(conf_dir: Path, names: StageNames | None = None) -> None:
+    """nginx.conf (always the same), and a first upstream file when there is none yet. An
+    upstream file of the old format (slots by address) is rewritten by name, and a running
+    proxy reloads the changed configuration."""
     conf_dir.mkdir(parents=True, exist_ok=True)
     nginx_conf = conf_dir / "nginx.conf"
     text = render_nginx_conf()
-    if not nginx_conf.is_file() or nginx_conf.read_text() != text:
-        nginx_conf.write_text(text)
+    changed = not nginx_conf.is_file() or nginx_conf.read_text() != text
     upstream = conf_dir / UPSTREAM_FILE
     if not upstream.is_file():
-        upstream.write_text(render_upstream(NO_UPSTREAM))
+        write_atomic(upstream, render_upstream(NO_UPSTREAM), mode=0o644)
+    elif changed and names is not None:
+        old = parse_upstream(upstream.read_text(errors="replace"))
+        if old is not None and old.slot in SLOTS:
+            renamed = UpstreamTarget(old.slot, names.app(old.slot), old.port, old.digest)
+            write_atomic(upstream, render_upstream(renamed), mode=0o644)
+    if changed:
+        write_atomic(nginx_conf, text, mode=0o644)
+        if names is not None:
+            with contextlib.suppress(SoakgateError, OSError):
+                LightDocker().kill(names.proxy, "SIGHUP")  # 404 when there is no proxy yet
 
 
 class Stage(pulumi.ComponentResource):
@@ -61,9 +79,10 @@ class Stage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("soakgate:index:Stage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        write_proxy_conf(args.conf_dir)
         labels = {"soakgate.stage": args.stage}
         names = StageNames(args.stage, args.namespace)
+        if not pulumi.runtime.is_dry_run():  # a preview changes nothing on the host
+            write_proxy_conf(args.conf_dir, names)
         self.network = Network(
             f"{name}-network", NetworkArgs(name=names.network, labels=labels), child
         )
@@ -74,7 +93,10 @@ class Stage(pulumi.ComponentResource):
                 name=names.proxy,
                 command=["nginx", "-c", f"{CONF_DIR}/nginx.conf", "-g", "daemon off;"],
                 labels=labels,
-                restart="unless-stopped",
+                # "always", not "unless-stopped": the engine (20.10) counts every signal sent
+                # through its kill API — the SIGHUP of each switch — as a manual stop, and
+                # does not bring an unless-stopped container back after it restarts.
+                restart="always",
                 memory=64,
                 read_only=True,
                 user=PROXY_UID,
