@@ -221,23 +221,12 @@ def test_lock_held_by_a_live_process_is_refused(
 ) -> None:
     import os
 
-    lock = scratch.state / "locks" / "staging.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "user": "ana",
-                "host": "ops1",
-                "command": "soakgate deploy staging",
-                "since": "2026-11-26T07:00:00+00:00",
-            }
-        )
-    )
-    result = scratch.soakgate("deploy", "staging", "--release", releases["3.12"].digest)
+    from soakgate.adapters.stage_lock import stage_lock
+
+    with stage_lock(scratch.state, "staging", "soakgate deploy staging") as held:
+        result = scratch.soakgate("deploy", "staging", "--release", releases["3.12"].digest)
     assert result.returncode == 6
     assert result.stderr.splitlines()[0] == (
-        f"error: stage staging locked by ana@ops1 pid {os.getpid()} (soakgate deploy staging)"
-        " since 2026-11-26T07:00:00+00:00"
+        f"error: stage staging is locked by {held['user']}@{held['host']} pid {os.getpid()}"
+        f" (soakgate deploy staging) since {held['since']}"
     )
-    lock.unlink()

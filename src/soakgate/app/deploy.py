@@ -104,16 +104,23 @@ def up_with_release(
     stack file never claims a release that did not deploy.
     """
     recover_stack_lock(stage, warn=warn)
-    stack = select_stack(project, stage)
-    clear_pending(stack, warn=warn)
-    before = {key: stack.get_all_config().get(f"soakgate:{key}") for key in STACK_KEYS}
-    stack.set_all_config(
-        {
-            "soakgate:stage": auto.ConfigValue(stage),
-            "soakgate:release": auto.ConfigValue(release.digest),
-            "soakgate:python": auto.ConfigValue(release.python_series),
-        }
-    )
+    try:
+        stack = select_stack(project, stage)
+        clear_pending(stack, warn=warn)
+        before = {key: stack.get_all_config().get(f"soakgate:{key}") for key in STACK_KEYS}
+        stack.set_all_config(
+            {
+                "soakgate:stage": auto.ConfigValue(stage),
+                "soakgate:release": auto.ConfigValue(release.digest),
+                "soakgate:python": auto.ConfigValue(release.python_series),
+            }
+        )
+    except auto.errors.CommandError as error:
+        raise DeployFailed(
+            f"the Pulumi stack {stage} cannot be read; nothing was deployed:"
+            f" {error_summary(error)}",
+            hint=f"fix Pulumi.{stage}.yaml (pulumi config --stack {stage} shows the problem)",
+        ) from None
     try:
         result = stack.up(on_event=on_event, color="never", refresh=True)
     except auto.errors.CommandError as error:

@@ -1,0 +1,92 @@
+"""Fixtures of the fault suite: the integration fixtures (toolchain env, main engine, built
+releases), a Docker engine of the suite's own in its own network namespace, and scratch
+projects that deploy onto it.
+
+In CI (CI=true) a missing part (no ``ip``, no ``nsenter``, network namespaces not permitted)
+is a failure of the set-up, never a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from soakgate.adapters.proxy_image import PROXY_IMAGE
+from soakgate.core.release import Release
+from tests.integration.scratch import ROOT, STAGES, ScratchProject, make_scratch
+from tests.integration.setup_missing import missing
+
+from .netns_engine import EngineFailed, NetnsEngine, NetnsUnavailable, copy_images
+
+
+@pytest.fixture(scope="session")
+def netns_engine() -> Iterator[NetnsEngine]:
+    """A running dockerd of the suite's own (own netns, data root, socket, containerd);
+    stopped and removed with its namespace afterwards, also when a test failed."""
+    try:
+        made = NetnsEngine.create()
+    except NetnsUnavailable as exc:
+        missing(str(exc))
+    try:
+        try:
+            made.start()
+        except EngineFailed as exc:
+            pytest.fail(f"the suite's own Docker engine did not start: {exc}", pytrace=False)
+        yield made
+    finally:
+        with contextlib.suppress(OSError):  # the engine's own account, kept for the report
+            (ROOT / "reports").mkdir(exist_ok=True)
+            shutil.copy2(made.log, ROOT / "reports" / "fault-dockerd.log")
+        made.close()
+
+
+@pytest.fixture(scope="session")
+def netns_images(
+    engine: docker.DockerClient,
+    netns_engine: NetnsEngine,
+    releases: dict[str, Release],
+    base_images: None,
+) -> dict[str, str]:
+    """The built releases and the proxy image, copied from the main engine into the suite's
+    (``docker save`` | ``docker load``, IDs preserved): {reference: image id}."""
+    references = [release.image for release in releases.values()] + [PROXY_IMAGE]
+    copied = copy_images(engine, netns_engine.client, references)
+    for release in releases.values():
+        assert copied[release.image] == release.digest, (release.image, copied)
+    return copied
+
+
+@pytest.fixture
+def netns_scratch(
+    tmp_path: Path,
+    toolchain_env: dict[str, str],
+    releases: dict[str, Release],
+    netns_engine: NetnsEngine,
+    netns_images: dict[str, str],
+) -> Iterator[ScratchProject]:
+    """A scratch project knowing the built releases whose engine (DOCKER_HOST) is the suite's
+    own; what it leaves on that engine is removed afterwards."""
+    project = make_scratch(tmp_path, toolchain_env)
+    project.env["DOCKER_HOST"] = netns_engine.host
+    project.record(list(releases.values()))
+    try:
+        yield project
+    finally:
+        if netns_engine.running:
+            client = netns_engine.client
+            with contextlib.suppress(docker.errors.DockerException):
+                for container in client.containers.list(
+                    all=True, filters={"name": f"{project.namespace}-"}
+                ):
+                    with contextlib.suppress(docker.errors.NotFound):
+                        container.remove(force=True)
+                for network in client.networks.list(
+                    names=[f"{project.namespace}-soakgate-{stage}" for stage in STAGES]
+                ):
+                    with contextlib.suppress(docker.errors.APIError):
+                        network.remove()
