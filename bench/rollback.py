@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
 from bench.common import summary, toolchain_env, write_result
 from soakgate.adapters import docker_engine
 from soakgate.adapters.load import LoadGenerator
+from soakgate.adapters.stage_engine import StageEngine
+from soakgate.core.proxy_conf import UpstreamTarget
 from tests.integration.scratch import built_stages
 
 RUNS = 5
@@ -33,6 +36,40 @@ def last_rollback(project: object) -> dict[str, float]:
     return data
 
 
+def clear_bad(project: object, python: str) -> None:
+    """The bench rolls away from the same release again and again: lift its quarantine."""
+    listed = json.loads(project.soakgate("releases", "--json").stdout)  # type: ignore[attr-defined]
+    for release in listed:
+        if release["quarantine"] and release["python"].startswith(python):
+            done = project.soakgate(  # type: ignore[attr-defined]
+                "releases", "--clear-bad", release["digest"], "--reason", "bench run"
+            )
+            assert done.returncode == 0, done.stderr
+
+
+def flip_floor(project: object, samples: int = 10) -> list[float]:
+    """The floor of a warm flip: rewrite the upstream file, HUP the proxy over the engine API,
+    first healthy answer from the other slot through the proxy (no lock, no probe, no plan)."""
+    engine = StageEngine(
+        "production",
+        project.state / "stages" / "production" / "proxy",  # type: ignore[attr-defined]
+        project.ports["production"],  # type: ignore[attr-defined]
+        project.namespace,  # type: ignore[attr-defined]
+    )
+    seconds = []
+    for _ in range(samples):
+        table = engine.read_slots()
+        slot = table.inactive_name
+        target = UpstreamTarget(slot, engine.names.app(slot), 8000, str(table.slot(slot).digest))
+        started = time.monotonic()
+        engine.write_upstream(target)
+        engine.light.kill(engine.names.proxy, "SIGHUP")
+        engine.wait_served_by(slot, "/health", 10.0, started)
+        seconds.append(time.monotonic() - started)
+        time.sleep(0.3)  # let nginx's old workers drain
+    return seconds
+
+
 def main() -> None:
     env = toolchain_env()
     engine = docker_engine.client()
@@ -42,6 +79,7 @@ def main() -> None:
         try:
             url = f"{project.url('production')}/version"
             for run in range(RUNS):
+                clear_bad(project, "3.14")
                 for python in ("3.12", "3.14"):
                     result = project.soakgate(
                         "deploy", "production", "--python", python, "--skip-verify"
@@ -57,7 +95,9 @@ def main() -> None:
                 data = last_rollback(project)
                 restored.append(float(data["seconds_to_restored"]))
                 done.append(float(data["seconds_total"]))
+            floor = flip_floor(project)
             for run in range(RUNS):
+                clear_bad(project, "3.14")
                 for python in ("3.12", "3.14"):
                     assert (
                         project.soakgate(
@@ -83,11 +123,14 @@ def main() -> None:
         {
             "emergency_restored_seconds": emergency,
             "emergency_done_seconds": total,
+            "warm_flip_floor_seconds": summary(floor),
             "cold_restored_seconds": cold_summary,
             "load_during_emergency": {"sent": sent, "failed": failed},
             "note": "restored = process start of `soakgate rollback` → first healthy response of"
             " the restored release through the proxy; done = command end incl. Pulumi reconcile and"
-            " testinfra verification. Cold: previous image present, its container removed.",
+            " testinfra verification. Cold: previous image present, its container removed."
+            " Floor: upstream rewritten + SIGHUP over the engine API + first answer from the other"
+            " slot, nothing else (no lock, no plan, no health probe).",
             "targets": TARGETS,
             "within_targets": {
                 "emergency_restored": emergency["median"] <= TARGETS["emergency_restored_seconds"],
