@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,34 @@ def _holder(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def recover_stack_lock(stack: str, *, warn: Warn, backend: Path | None = None) -> int:
+LIVE_WAIT = 30.0  # seconds to wait for a live pulumi on this host to let go of the stack
+POLL = 0.2
+
+
+def recover_stack_lock(
+    stack: str, *, warn: Warn, backend: Path | None = None, wait: float = LIVE_WAIT
+) -> int:
     """Remove the stack's locks left by processes that are gone; returns how many. A live
-    holder (or one on another host) gives ``DeployFailed`` naming it and ``pulumi cancel``."""
+    holder on this host is waited for, up to ``wait`` seconds (under the stage lock, a plain
+    ``pulumi up`` is refused by its provider and ends soon); after that, or for a holder on
+    another host, ``DeployFailed`` names it and ``pulumi cancel``."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _recover(stack, warn=warn, backend=backend)
+        except _LiveHolder as live:
+            if time.monotonic() >= deadline:
+                raise live.failure from None
+            time.sleep(POLL)
+
+
+class _LiveHolder(Exception):
+    def __init__(self, failure: DeployFailed) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _recover(stack: str, *, warn: Warn, backend: Path | None) -> int:
     directory = backend if backend is not None else backend_dir()
     if directory is None:
         return 0
@@ -69,9 +95,11 @@ def recover_stack_lock(stack: str, *, warn: Warn, backend: Path | None = None) -
             else f"an unreadable lock file {path.name}"
         )
         if holder is not None and host == here and isinstance(pid, int) and process_alive(pid):
-            raise DeployFailed(
-                f"the Pulumi stack {stack} is locked by a running pulumi ({who})",
-                hint=f"wait for it, or stop it: kill {pid}; then pulumi cancel --stack {stack}",
+            raise _LiveHolder(
+                DeployFailed(
+                    f"the Pulumi stack {stack} is locked by a running pulumi ({who})",
+                    hint=f"wait for it, or stop it: kill {pid}; then pulumi cancel --stack {stack}",
+                )
             )
         if holder is not None and host != here:
             raise DeployFailed(

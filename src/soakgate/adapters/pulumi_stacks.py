@@ -8,22 +8,55 @@ plain ``pulumi up`` from the repo root (a LocalWorkspace on the project director
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from pathlib import Path
 
 from pulumi import automation as auto
 
+from soakgate.adapters.atomic_file import write_atomic
 from soakgate.errors import MissingPart, SoakgateError
+
+BOUND_DIR = "pulumi-bound"  # beside the pinned CLI's bin/: <root>/pulumi-bound/bin/pulumi
+
+
+def bound_wrapper(pulumi: Path, setpriv: str) -> str:
+    """A ``pulumi`` that receives SIGKILL when the process that started it dies."""
+    command = f"{shlex.quote(setpriv)} --pdeathsig KILL -- {shlex.quote(str(pulumi))}"
+    return f'#!/bin/sh\nexec {command} "$@"\n'
+
+
+def _bound_root(pulumi: Path) -> Path | None:
+    """The root of a wrapper that runs ``pulumi`` bound to its parent's life, so a soakgate
+    command killed with SIGKILL takes its ``pulumi up`` (and so its plugins) with it instead of
+    leaving an update running outside the stage lock. None when it cannot be had (no
+    ``setpriv``, read-only directory): ``soakgate doctor`` names the missing part."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    root = pulumi.parent.parent / BOUND_DIR
+    script = root / "bin" / "pulumi"
+    text = bound_wrapper(pulumi.resolve(), setpriv)
+    try:
+        if not script.is_file() or script.read_text() != text:
+            write_atomic(script, text, mode=0o755)
+    except OSError:
+        return None
+    return root
 
 
 def _pulumi_command() -> auto.PulumiCommand:
-    """The ``pulumi`` on PATH (./bootstrap puts the pinned one first)."""
+    """The ``pulumi`` on PATH (./bootstrap puts the pinned one first), bound to this process."""
     found = shutil.which("pulumi")
     if found is None:
         raise MissingPart(
             "the Pulumi CLI is not on PATH", hint="run ./bootstrap (soakgate loads its env file)"
         )
-    return auto.PulumiCommand(root=str(Path(found).parent.parent), skip_version_check=True)
+    real = Path(found)
+    if real.parent.parent.name == BOUND_DIR:  # PATH already starts with the wrapper
+        return auto.PulumiCommand(root=str(real.parent.parent), skip_version_check=True)
+    root = _bound_root(real) or real.parent.parent
+    return auto.PulumiCommand(root=str(root), skip_version_check=True)
 
 
 def workspace(project: Path) -> auto.LocalWorkspace:

@@ -18,6 +18,7 @@ HOST_COMMANDS: dict[str, tuple[str, str]] = {
     "strip": ("binutils", "up, images bases (the 3.12 base)"),
     "mount": ("mount", "up, images bases"),
     "flock": ("util-linux", "stage lock on hosts (runbooks), fault tests"),
+    "setpriv": ("util-linux", "deploy, rollback (pulumi dies with the command that ran it)"),
     "nsenter": ("util-linux", "fault tests (test engine's network namespace)"),
     "ip": ("iproute2", "fault tests (ip netns)"),
 }

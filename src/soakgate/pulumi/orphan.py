@@ -4,23 +4,37 @@
 
 The CLI ends its plugins with SIGINT when it is done; a CLI that is killed (or whose own parent
 is, so that it dies writing to a closed pipe) never does, and the plugin would keep running,
-holding its port and, in a provider, a stage's lock. A daemon thread watches the parent: once
-the process is re-parented (the CLI is gone), it leaves at once.
+holding its port and, in a provider, a stage's lock. The kernel kills the plugin the moment
+its parent dies (``PR_SET_PDEATHSIG``); a daemon thread watching for re-parenting is the
+fallback where that cannot be set.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 import sys
 import threading
 import time
 
 POLL = 0.5
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> bool:
+    """Ask the kernel for SIGKILL when the parent dies; False where it cannot be set."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0)
+    return False
 
 
 def exit_with_parent(poll: float = POLL) -> threading.Thread:
     """Start the watcher; returns its (daemon) thread."""
     parent = os.getppid()
+    _die_with_parent()
 
     def watch() -> None:
         while os.getppid() == parent:
