@@ -98,3 +98,7 @@ class BadRelease(SoakgateError):
     """The release is quarantined (rolled back from, or its soak breached)."""
 
     exit_code = 13
+
+
+class UnknownHostKey(ConfigError):
+    """An SSH host's key is not in known_hosts: the runbook does not connect."""

@@ -47,6 +47,7 @@ from soakgate.errors import (
     LockHeld,
     RollbackFailed,
     SwitchRefused,
+    UnknownHostKey,
 )
 
 LOCK_TTL = 300  # seconds a lock of a runbook whose connection died stays held
@@ -170,10 +171,6 @@ class Context(Protocol):
     """What the runbook needs of Fabric's ``Connection`` or Invoke's ``Context``."""
 
     def run(self, command: str, **kwargs: Any) -> Any: ...
-
-
-class UnknownHostKey(ConfigError):
-    """An SSH host's key is not in known_hosts: the runbook does not connect."""
 
 
 # --- pure parts ------------------------------------------------------------------------------

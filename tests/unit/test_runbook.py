@@ -38,12 +38,12 @@ from soakgate.errors import (
     LockHeld,
     RollbackFailed,
     SwitchRefused,
+    UnknownHostKey,
 )
 from soakgate.runbook import (
     LOCK_BUSY,
     LOCK_LOST,
     StagePaths,
-    UnknownHostKey,
     append_command,
     bad_command,
     container_ip,

@@ -10,7 +10,7 @@ import typer
 from typer._click import exceptions as click_exceptions  # the click that typer vendors
 
 from soakgate.adapters.envfile import find_project, load_env
-from soakgate.cli.output import console, err_console, report_error
+from soakgate.cli.output import console, err_console, report_error, safe
 from soakgate.cli.project import project_root
 from soakgate.errors import (
     ConfigError,
@@ -269,7 +269,9 @@ def _verify(stage: str) -> None:
     with console.status(f"verifying {stage}"):
         result = _host_checks(project_root(), stage)
     if result.ok:
-        console.print(f"[green]verify {stage}: {result.passed} checks passed[/] ({result.junit})")
+        console.print(
+            f"[green]verify {safe(stage)}: {result.passed} checks passed[/] ({safe(result.junit)})"
+        )
         return
     for name in result.failed:
         err_console.print(f"failed: {name}", markup=False, highlight=False)
