@@ -63,7 +63,7 @@ def flip_floor(project: object, samples: int = 10) -> list[float]:
         target = UpstreamTarget(slot, engine.names.app(slot), 8000, str(table.slot(slot).digest))
         started = time.monotonic()
         engine.write_upstream(target)
-        engine.light.kill(engine.names.proxy, "SIGHUP")
+        engine.light.reload(engine.names.proxy)
         engine.wait_served_by(slot, "/health", 10.0, started)
         seconds.append(time.monotonic() - started)
         time.sleep(0.3)  # let nginx's old workers drain

@@ -293,7 +293,9 @@ def write_command(path: str, text: str) -> list[str]:
 
 
 def reload_command(proxy: str) -> list[str]:
-    return ["docker", "kill", "-s", "HUP", proxy]
+    # not `docker kill -s HUP`: the engine (20.10) counts any kill as a manual stop, and then
+    # never restarts the proxy when it crashes
+    return ["docker", "exec", proxy, "sh", "-c", "kill -HUP 1"]
 
 
 def probe_command(address: str, port: int, health_path: str, timeout: float) -> list[str]:

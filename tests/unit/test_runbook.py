@@ -80,7 +80,9 @@ def sh(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 # --- commands ---------------------------------------------------------------------------------
 def test_commands_are_argv_lists() -> None:
-    assert reload_command("t1-proxy-staging") == ["docker", "kill", "-s", "HUP", "t1-proxy-staging"]
+    assert reload_command("t1-proxy-staging") == [
+        "docker", "exec", "t1-proxy-staging", "sh", "-c", "kill -HUP 1"
+    ]  # fmt: skip
     assert wait_command(18081, "/health", "blue", 10)[-4:] == [
         "/health",
         "x-soakgate-slot",
@@ -514,7 +516,7 @@ class FakeHost:
             case ["python3", "-c", runbook._APPEND, path, line]:
                 self.files[path] = self.files.get(path, "") + line + "\n"
                 return FakeResult()
-            case ["docker", "kill", "-s", "HUP", "proxy-staging"]:
+            case ["docker", "exec", "proxy-staging", "sh", "-c", "kill -HUP 1"]:
                 return FakeResult()
             case ["python3", "-c", runbook._WAIT, "18081", "/health", "x-soakgate-slot", slot, _]:
                 target = parse_upstream(self.files[UPSTREAM])
@@ -581,7 +583,7 @@ def test_flip_follows_the_runbook() -> None:
         "bad",
         "probe",  # once, straight at the container
         "write",
-        "docker kill",
+        "docker exec",
         "wait",
         "append",  # runbook.log
         "release",
@@ -669,7 +671,7 @@ def test_traffic_goes_back_when_the_warm_slot_does_not_answer() -> None:
     with pytest.raises(RollbackFailed, match=r"within 2 s .*502.*traffic is back on green"):
         flip(host, timeout=2)
     assert host.files[UPSTREAM] == before
-    assert host.steps()[-4:] == ["write", "docker kill", "wait", "release"]  # back, then unlock
+    assert host.steps()[-4:] == ["write", "docker exec", "wait", "release"]  # back, then unlock
     assert host.keeper is None and "/s/runbook.log" not in host.files
 
     host = FakeHost(broken={"blue", "green"})
@@ -682,7 +684,7 @@ def test_a_failing_step_names_its_command_and_still_unlocks() -> None:
     original = host.run
 
     def run(command: str, **kwargs: Any) -> FakeResult:
-        if command.startswith("docker kill"):
+        if command.startswith("docker exec"):
             original(command, **kwargs)
             return FakeResult("", False, 1, "Error: No such container: proxy-staging")
         return original(command, **kwargs)

@@ -323,7 +323,7 @@ class StageEngine:
             )
         started = time.monotonic()
         self.write_upstream(UpstreamTarget(slot, self.names.app(slot), port, digest))
-        self.light.kill(self.names.proxy, "SIGHUP")
+        self.light.reload(self.names.proxy)
         try:
             return self.wait_served_by(slot, health_path, timeout, started)
         except DeployFailed as failed:
@@ -336,7 +336,7 @@ class StageEngine:
         if before is None or previous is None:
             return "there was no previous upstream to go back to"
         self.write_upstream(before)
-        self.light.kill(self.names.proxy, "SIGHUP")
+        self.light.reload(self.names.proxy)
         if previous.slot not in SLOTS:
             return "the previous upstream is back"
         try:

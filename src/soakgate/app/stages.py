@@ -72,7 +72,7 @@ def probe_health(port: int, path: str, active: str | None) -> str:
 
 
 def routing_drift(engine: StageEngine, path: str, active: str | None) -> str:
-    """"" when the answer through the proxy came from the container that holds the active
+    """Empty when the answer through the proxy came from the container that holds the active
     slot now; else what is wrong (the release that answers, not a marker, is what counts)."""
     answer = http_answer("127.0.0.1", engine.proxy_port, path, timeout=3)
     if answer is None or active is None:

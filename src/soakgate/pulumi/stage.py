@@ -68,7 +68,7 @@ def write_proxy_conf(conf_dir: Path, names: StageNames | None = None) -> None:
         write_atomic(nginx_conf, text, mode=0o644)
         if names is not None:
             with contextlib.suppress(SoakgateError, OSError):
-                LightDocker().kill(names.proxy, "SIGHUP")  # 404 when there is no proxy yet
+                LightDocker().reload(names.proxy)  # fails when there is no proxy yet
 
 
 class Stage(pulumi.ComponentResource):
