@@ -9,6 +9,8 @@
 - A release that stops answering (its container paused) is rolled back by the policy: the
   warm slot serves, a load generator started right after the flip sees no failure, and the
   ledger has it.
+- Traffic that goes to the warm slot while the record (and the slot header) names the
+  active one is drift: the soak is breached at once, though every answer is a 200.
 - The HTML report of a simulated week renders in headless Chromium and is not blank.
 """
 
@@ -424,56 +426,100 @@ def test_a_release_that_stops_answering_is_rolled_back_by_the_policy(
     )
 
 
-def test_the_fallback_flip_serves_the_warm_slot_and_refuses_an_unhealthy_one(
-    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+def test_traffic_sent_to_the_warm_slot_behind_the_records_back_is_drift_and_a_breach(
+    scratch: ScratchProject, releases: dict[str, Release]
 ) -> None:
-    """``flip_to_warm``: the policy's own flip, used where app.rollback is not there."""
+    """The upstream file is hand-edited as an engine mix-up would leave it: its marker (and so
+    the slot header) still names the active slot, the traffic goes to the warm container. Every
+    answer is a 200, so only who answered can tell: the monitor stores drift and the soak is
+    breached within a few probes (policy alert: on record, nothing flipped)."""
     from soakgate.adapters.config_file import load_config
     from soakgate.adapters.ledger_store import LedgerStore
-    from soakgate.app.soak import flip_to_warm
-    from soakgate.errors import RollbackFailed
+    from soakgate.adapters.stage_engine import UPSTREAM_FILE
+    from soakgate.app.stages import stage_engine
+    from soakgate.core.proxy_conf import parse_upstream
 
+    short_slo(scratch)
     old, new = releases["3.12"], releases["3.14"]
     deploy(scratch, "staging", old)
     deploy(scratch, "staging", new)
     config = load_config(scratch.root)
-    url = scratch.url("staging")
-    active = httpx.get(f"{url}/version", timeout=5).headers["x-soakgate-slot"]
-    with LoadGenerator(f"{url}/version", rate=50, max_seconds=60) as load:
-        outcome = flip_to_warm(
-            scratch.root, config, scratch.state, "staging", reason="test: soak breached"
+    engine = stage_engine(scratch.root, config, scratch.state, "staging")
+    table = engine.read_slots()
+    assert table.active_slot is not None
+    active, warm = table.active_slot.name, table.inactive_name
+    upstream = engine.conf_dir / UPSTREAM_FILE
+    original = upstream.read_text()
+    marker = parse_upstream(original)
+    assert marker is not None and marker.slot == active
+    monitor = spawn_monitor(
+        scratch, "--policy", "alert", "--judge-every", "60", "--duration", "120"
+    )
+    try:
+        soak = wait_for(lambda: open_soak(scratch.state), 30, "the soak to begin")
+        wait_for(lambda: len(probe_times(scratch.state, soak.id)) >= 5, 60, "5 probes")
+        assert failed_probes(scratch.state, soak.id) == 0, log_text(scratch)
+        port = config.service.port
+        upstream.write_text(
+            original.replace(
+                f'$soakgate_upstream {{ default "{marker.address}:{port}"; }}',
+                f'$soakgate_upstream {{ default "{engine.names.app(warm)}:{port}"; }}',
+            )
         )
-        time.sleep(2)
-    assert load.report.failed == 0, load.report.as_dict()
-    assert outcome["from_release"] == new.digest and outcome["to_release"] == old.digest
-    response = httpx.get(f"{url}/version", timeout=5)
-    assert response.json()["release"] == old.digest
-    assert response.headers["x-soakgate-slot"] != active
+        assert upstream.read_text() != original
+        engine.light.reload(engine.names.proxy)
+        edited_at = time.time()
+        served = wait_for(
+            lambda: (
+                httpx.get(f"{scratch.url('staging')}/version", timeout=2).json()["release"]
+                == old.digest
+            ),
+            10,
+            "the warm slot's release to answer",
+        )
+        assert served
+
+        def breached() -> Any:
+            with SoakStore.open(scratch.state) as store:
+                found = store.soak(soak.id)
+            return found is not None and found.state == "breached"
+
+        wait_for(breached, 30, "the soak to be breached")
+        breached_after = time.time() - edited_at
+    finally:
+        monitor.terminate()
+        monitor.wait(timeout=30)
+        upstream.write_text(original)
+        engine.light.reload(engine.names.proxy)
+
+    with sqlite3.connect(scratch.state / DB_FILE) as connection:
+        errors = [
+            error
+            for (error,) in connection.execute(
+                "SELECT error FROM probe_samples WHERE soak_id = ? AND ok = 0", (soak.id,)
+            )
+        ]
+    assert errors and all(e.startswith("drift: answered by ") for e in errors), errors
+    assert f"but the active slot {active}" in errors[0]
+    assert "drift on staging" in log_text(scratch)
     ledger = LedgerStore.open(scratch.state)
     try:
-        (event,) = [e for e in ledger.events(stage="staging") if e.kind == "rollback"]
+        (event,) = [e for e in ledger.events(stage="staging") if e.kind == "soak"]
     finally:
         ledger.close()
-    assert event.data["path"] == "soak-policy" and event.to_release == old.digest
-
-    # the warm slot (now the 3.14 one) stops answering: no flip to it
-    warm = engine.containers.get(f"{scratch.namespace}-app-staging-{active}")
-    warm.pause()
-    try:
-        with pytest.raises(RollbackFailed, match="is not running: no emergency flip"):
-            flip_to_warm(scratch.root, config, scratch.state, "staging", reason="test")
-    finally:
-        warm.unpause()
-    # its app is down but the container runs: the health check refuses it
-    warm.reload()
-    app_pid = int(warm.attrs["State"]["Pid"])
-    os.kill(app_pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(RollbackFailed, match="is not healthy: no emergency flip"):
-            flip_to_warm(scratch.root, config, scratch.state, "staging", reason="test")
-    finally:
-        os.kill(app_pid, signal.SIGCONT)
-    assert httpx.get(f"{url}/version", timeout=5).json()["release"] == old.digest
+    assert event.data["policy"] == "alert"
+    assert event.data["reasons"][0].startswith("answered by another release (soak)")
+    assert engine.read_slots().active_slot.name == active  # alert: recorded, nothing flipped
+    write_result(
+        "soak-drift",
+        {
+            "active_slot": active,
+            "traffic_to": warm,
+            "seconds_from_edit_to_breach": round(breached_after, 2),
+            "drifted_probes": len(errors),
+            "first": errors[0],
+        },
+    )
 
 
 # --- the report, looked at by a browser ------------------------------------------------------

@@ -29,6 +29,8 @@ from soakgate.adapters.soak_store import SoakStore
 from soakgate.app.soak import (
     MonitorSettings,
     NothingDeployed,
+    RouteCheck,
+    RoutedSample,
     StageTarget,
     Tick,
     monitor_file,
@@ -40,7 +42,16 @@ from soakgate.app.soak import (
 )
 from soakgate.cli.soak import render_status
 from soakgate.core.config import ProjectConfig, StageConfig
-from soakgate.core.soak import BREACHED, HEALTHY, EngineSample, Sample, SloConfig, Verdict
+from soakgate.core.soak import (
+    BREACHED,
+    DRIFT,
+    HEALTHY,
+    EngineSample,
+    Sample,
+    SloConfig,
+    Verdict,
+    judge_soak,
+)
 from soakgate.errors import LockHeld, RollbackFailed
 
 A = "sha256:" + "a" * 64  # the release soaking
@@ -157,6 +168,7 @@ def monitor(
     on_tick: Callable[[Tick], None] | None = None,
     max_samples: int | None = None,
     batch_seconds: float = 5.0,
+    route: RouteCheck | None = None,
 ) -> Any:
     settings = MonitorSettings.for_slo(
         slo,
@@ -182,6 +194,7 @@ def monitor(
         policy=policy,
         rollback=rollback or Rollbacks(),
         settings=settings,
+        route=route,
     )
 
 
@@ -293,6 +306,226 @@ def test_a_long_engine_recovery_ends_its_grace(tmp_path: Path) -> None:
     result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 200)
     assert result.dropped == 10 + 30
     assert result.verdict is not None and result.verdict.state == BREACHED
+
+
+# --- who answered: drift -------------------------------------------------------------------------
+
+
+class Addresses:
+    """The engine's word on a container's address: ``moves`` is (from t, address) in order."""
+
+    def __init__(self, clock: Clock, moves: tuple[tuple[float, str], ...]) -> None:
+        self.clock = clock
+        self.moves = moves
+        self.lookups: list[float] = []
+
+    def __call__(self, container: str) -> str:
+        assert container == "app-staging-blue", container
+        self.lookups.append(self.clock())
+        return [address for since, address in self.moves if since <= self.clock()][-1]
+
+
+def routed_probe(
+    served_by: Callable[[float], tuple[str, str]],
+) -> Callable[[float], Sample]:
+    """Ok at 20 ms; the proxy's headers name ``served_by(t)`` = (slot, upstream address)."""
+
+    def probe(t: float) -> Sample:
+        slot, upstream = served_by(t)
+        return RoutedSample(t, True, 200, 20.0, None, slot, upstream)
+
+    return probe
+
+
+BLUE_AT = "172.18.0.3"
+
+
+def test_the_proxy_serving_the_other_slot_is_drift_and_breaches_the_soak_at_once(
+    tmp_path: Path,
+) -> None:
+    """From T0+95 every answer says slot green while the record says blue: the first such probe
+    is stored as failed ("drift: …") and judged at once — long before the next judgement (every
+    300 s here) — and the policy rolls back once."""
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = routed_probe(
+        lambda t: ("green", "172.18.0.4:8000") if t >= T0 + 95 else ("blue", f"{BLUE_AT}:8000")
+    )
+    rollbacks = Rollbacks()
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        short_slo(),
+        until=T0 + 600,
+        judge_every=300.0,
+        policy="rollback",
+        rollback=rollbacks,
+        route=RouteCheck(Addresses(clock, ((T0, BLUE_AT),)), clock),
+    )
+    assert clock() < T0 + 97, "drift was not judged at once"
+    assert len(rollbacks.calls) == 1
+    assert "answered by another release (soak): 1" in rollbacks.calls[0]
+    assert "the proxy routed to green, the active slot is blue" in rollbacks.calls[0]
+    assert result.verdict is not None and result.verdict.state == BREACHED
+    assert result.stopped_because.startswith(f"rolled back to {B}")
+    with SoakStore.open(tmp_path) as store:
+        samples = store.probe_samples(result.soak_id)
+    drifted = [s for s in samples if (s.error or "").startswith(DRIFT)]
+    assert len(drifted) == 1 and not drifted[0].ok
+    assert all(s.ok for s in samples if s not in drifted)  # nothing else was lost or failed
+
+
+def test_an_answer_from_another_address_is_drift_though_the_slot_header_agrees(
+    tmp_path: Path,
+) -> None:
+    """A hand-edited upstream: the marker (and so the header) says blue, the traffic goes to
+    172.18.0.4, the green container. Under policy alert the breach is recorded once."""
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = routed_probe(
+        lambda t: ("blue", "172.18.0.4:8000" if t >= T0 + 40 else f"{BLUE_AT}:8000")
+    )
+    addresses = Addresses(clock, ((T0, BLUE_AT),))
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        short_slo(),
+        until=T0 + 120,
+        judge_every=300.0,
+        route=RouteCheck(addresses, clock),
+    )
+    assert result.verdict is not None and result.verdict.state == BREACHED
+    assert any(
+        "answered by 172.18.0.4, but the active slot blue" in r for r in result.verdict.reasons
+    )
+    (event,) = ledger_events(tmp_path, "soak")  # alert: once, not on every drifted probe
+    assert event.data["policy"] == "alert"
+    with SoakStore.open(tmp_path) as store:
+        samples = store.probe_samples(result.soak_id)
+    assert sum(1 for s in samples if (s.error or "").startswith(DRIFT)) == 80
+    # the cached address was looked up afresh before each mismatch counted
+    assert len(addresses.lookups) >= 80
+
+
+def test_new_addresses_after_an_engine_restart_are_not_drift(tmp_path: Path) -> None:
+    """At T0+50 the engine restarted and gave blue a new address: the cached one disagrees, a
+    fresh inspect agrees — no drift, the soak stays healthy."""
+    clock = Clock()
+    engine = FakeEngine(clock)
+    moved = "172.18.0.9"
+    probe = routed_probe(lambda t: ("blue", f"{moved if t >= T0 + 50 else BLUE_AT}:8000"))
+    addresses = Addresses(clock, ((T0, BLUE_AT), (T0 + 50, moved)))
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        short_slo(required_seconds=60.0),
+        until=T0 + 120,
+        route=RouteCheck(addresses, clock, ttl=5.0),
+    )
+    assert result.verdict is not None and result.verdict.state == HEALTHY, result.verdict.reasons
+    assert not ledger_events(tmp_path, "soak")
+    # cached: about one lookup per 5 s, not one per probe
+    assert 20 <= len(addresses.lookups) <= 30
+
+
+def test_a_switch_the_monitor_has_not_read_yet_is_a_new_soak_not_drift(tmp_path: Path) -> None:
+    """A deploy switched to green (release C) at T0+33; the monitor reads the stage every 60 s.
+    The first answer from green makes it read the stage again: a new soak of C begins."""
+    clock = Clock()
+    engine = FakeEngine(clock)
+
+    def locate() -> StageTarget:
+        if clock() < T0 + 33:
+            return target()
+        return StageTarget(
+            "staging", "http://127.0.0.1:1", "green", C, "app-staging-blue", "blue", A, True
+        )
+
+    probe = routed_probe(
+        lambda t: ("green", f"{BLUE_AT}:8000") if t >= T0 + 33 else ("blue", f"{BLUE_AT}:8000")
+    )
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        short_slo(),
+        until=T0 + 100,
+        engine_every=60.0,
+        locate=locate,
+        route=RouteCheck(Addresses(clock, ((T0, BLUE_AT),)), clock),
+    )
+    assert result.release == C
+    assert result.verdict is not None and result.verdict.state != BREACHED
+    with SoakStore.open(tmp_path) as store:
+        soaks = store.soaks("staging")
+        every = [s for soak in soaks for s in store.probe_samples(soak.id)]
+    assert [soak.release for soak in soaks] == [A, C] or [soak.release for soak in soaks] == [C, A]
+    assert not [s for s in every if not s.ok]
+
+
+def test_engine_down_stays_a_gap_not_drift(tmp_path: Path) -> None:
+    """Probes fail while the engine is down (no headers to judge); the address lookups fail
+    too: no probe is stored as drift."""
+    clock = Clock()
+    engine = FakeEngine(clock, down=((T0 + 30, T0 + 40),))
+
+    def probe(t: float) -> Sample:
+        if engine.is_down(t):
+            return RoutedSample(t, False, None, None, "ConnectError")
+        return RoutedSample(t, True, 200, 20.0, None, "blue", f"{BLUE_AT}:8000")
+
+    def address(container: str) -> str:
+        if engine.is_down(clock()):
+            raise ConnectionError("engine down")
+        return BLUE_AT
+
+    result = monitor(
+        tmp_path,
+        clock,
+        engine,
+        probe,
+        short_slo(),
+        until=T0 + 80,
+        route=RouteCheck(address, clock, ttl=0.0),
+    )
+    assert result.dropped == 10
+    assert result.verdict is not None and result.verdict.state != BREACHED
+
+
+def test_judge_soak_breaches_on_one_drifted_probe_and_says_which() -> None:
+    slo = short_slo()
+    samples = [Sample(T0 + i, True, 200, 20.0) for i in range(100)]
+    engines = [EngineSample(T0 + i, 0, False, 1, 1.0) for i in range(0, 100, 10)]
+    clean = judge_soak(samples, engines, [], slo, now=T0 + 100, started_at=T0)
+    (row,) = [r for r in clean.slo_rows if r.name.startswith("answered by another release")]
+    assert row.ok is True and row.measured == 0
+    samples[50] = Sample(T0 + 50, False, 200, 20.0, DRIFT + "the proxy routed to green")
+    drifted = judge_soak(samples, engines, [], slo, now=T0 + 100, started_at=T0)
+    assert drifted.state == BREACHED
+    assert drifted.reasons[0] == (
+        "answered by another release (soak): 1 (SLO ≤ 0); first: the proxy routed to green"
+    )  # first: it says more than the availability it also costs
+
+
+def test_route_check_without_headers_or_engine_answers_none() -> None:
+    """A sample without the proxy's headers, or an engine that cannot say: unknown, not drift."""
+    clock = Clock()
+
+    def gone(container: str) -> str:
+        raise ConnectionError("no engine")
+
+    check = RouteCheck(gone, clock)
+    assert check(RoutedSample(T0, True, 200, 1.0), target()) is None
+    assert check(RoutedSample(T0, True, 200, 1.0, None, "blue", "10.0.0.1:80"), target()) is None
+    assert check(RoutedSample(T0, False, 502, 1.0, "HTTP 502", "green"), target()) is None
+    assert check(RoutedSample(T0, True, 200, 1.0, None, "green"), target()) is not None
 
 
 # --- the policy ---------------------------------------------------------------------------------

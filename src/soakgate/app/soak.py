@@ -17,7 +17,16 @@ The monitor, once a probe interval (``[slo] probe_interval``, 1 s):
   in memory as it records them (loaded once on a resume; about 75 MiB for a week at 1 probe/s),
   so a verdict at the end of a week costs the judgement alone (~0.6 s), not a reload (~2 s).
   On a breach it applies the stage's policy: ``alert`` records it (verdict, ledger "soak"
-  event); ``rollback`` flips the stage to its warm slot, ends the soak as breached and stops.
+  event); ``rollback`` runs the emergency rollback (under the stage lock, the warm slot probed
+  first, a quarantined release refused), ends the soak as breached and stops.
+
+Who answered counts, not only that something did: every answer through the proxy names the
+slot it was routed to (``X-Soakgate-Slot``) and the address that answered
+(``X-Soakgate-Upstream``). When either is not the active slot's — an engine restart made the
+proxy serve the other slot, a hand-edited upstream — and a second look after a fresh read of
+the stage agrees, the probe is stored failed (``"drift: …"``) and the soak is judged at once:
+a soak whose traffic went to another release is no evidence for its own, so it is breached and
+the policy applies. Only headers and the engine are used, never the service's body.
 
 Engine down is a gap, not a breach. A failed probe is checked against the engine: when the
 engine does not answer a ping, the probe is not recorded (the silence becomes a gap) until it
@@ -51,11 +60,21 @@ from typing import Any, Protocol
 from soakgate.adapters.ledger_store import LedgerStore
 from soakgate.adapters.process import process_alive
 from soakgate.adapters.soak_store import Soak, SoakRecorder, SoakStore
+from soakgate.adapters.stage_engine import SLOT_HEADER
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import STAGES, ProjectConfig
-from soakgate.core.soak import BREACHED, EngineSample, Sample, SloConfig, Verdict, judge_soak
-from soakgate.errors import ConfigError, LockHeld, RollbackFailed, SoakgateError
+from soakgate.core.proxy_conf import UPSTREAM_HEADER
+from soakgate.core.soak import (
+    BREACHED,
+    DRIFT,
+    EngineSample,
+    Sample,
+    SloConfig,
+    Verdict,
+    judge_soak,
+)
+from soakgate.errors import ConfigError, LockHeld, SoakgateError
 
 POLICIES = ("alert", "rollback")
 ACTOR = "soakgate soak monitor"
@@ -104,6 +123,7 @@ class MonitorSettings:
     metrics_every: int = 60  # probes between /metrics scrapes; 0: never
     batch_seconds: float = 5.0
     recovery_grace: float = 120.0
+    confirm_delay: float = 0.25  # before the second look at a probe another release answered
 
     @classmethod
     def for_slo(cls, slo: SloConfig, **overrides: Any) -> MonitorSettings:
@@ -174,11 +194,85 @@ def stage_locator(
     return locate
 
 
+@dataclass(frozen=True, slots=True)
+class RoutedSample(Sample):
+    """A probe's sample and who answered it, as the stage's proxy says (its headers); the
+    monitor checks these and stores the plain :class:`Sample`."""
+
+    slot: str | None = None  # X-Soakgate-Slot: the slot the proxy routed to
+    upstream: str | None = None  # X-Soakgate-Upstream: the address that answered
+
+    def plain(self, error: str | None = None) -> Sample:
+        """The stored sample; with ``error``, a failed one (the answer does not count)."""
+        if error is None:
+            return Sample(self.t, self.ok, self.status, self.latency_ms, self.error)
+        return Sample(self.t, False, self.status, self.latency_ms, error)
+
+
+def answered_address(upstream: str) -> str:
+    """The address of the last upstream nginx tried: ``"172.18.0.3"`` of
+    ``"172.18.0.2:8000, 172.18.0.3:8000"`` (nginx lists every try)."""
+    last = upstream.replace(",", " ").split()[-1] if upstream.strip() else ""
+    return last.rsplit(":", 1)[0] if ":" in last else last
+
+
+class RouteCheck:
+    """Did the active release answer? The slot header must name the active slot and the
+    address that answered must be the active container's. Addresses come from the engine,
+    cached for ``ttl`` seconds and looked up afresh before a mismatch counts (an engine restart
+    gives containers new addresses: that is not drift).
+
+        check = RouteCheck(engine.address, clock=time.time)
+        check(sample, target)     # None, or "the proxy routed to green, the active slot is blue"
+    """
+
+    def __init__(
+        self, address: Callable[[str], str], clock: Callable[[], float], ttl: float = 5.0
+    ) -> None:
+        self.address = address
+        self.clock = clock
+        self.ttl = ttl
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    def _address(self, container: str, fresh: bool) -> str | None:
+        cached = self._cache.get(container)
+        if not fresh and cached is not None and self.clock() - cached[1] < self.ttl:
+            return cached[0]
+        try:
+            found = self.address(container)
+        except Exception:  # gone, or the engine does not answer: unknown, not drift
+            self._cache.pop(container, None)
+            return None
+        self._cache[container] = (found, self.clock())
+        return found
+
+    def __call__(self, sample: RoutedSample, target: StageTarget) -> str | None:
+        """What is wrong with who answered ``sample``, or None (also when it is not known)."""
+        if not sample.ok or sample.slot is None or target.active_slot is None:
+            return None
+        if sample.slot != target.active_slot:
+            return f"the proxy routed to {sample.slot}, the active slot is {target.active_slot}"
+        if not sample.upstream or target.container is None:
+            return None
+        answered = answered_address(sample.upstream)
+        expected = self._address(target.container, fresh=False)
+        if expected is None or answered == expected:
+            return None
+        expected = self._address(target.container, fresh=True)
+        if expected is None or answered == expected:
+            return None
+        return (
+            f"answered by {answered}, but the active slot {target.active_slot}"
+            f" ({target.container}) is at {expected}"
+        )
+
+
 class HttpProbe:
     """Probes one URL with a short timeout; each probe is a fresh connection, like a client's.
 
     probe = HttpProbe("http://127.0.0.1:18081/health", timeout=1.6)
-    probe(time.time())     # Sample(t, ok=True, status=200, latency_ms=2.1)
+    probe(time.time())     # RoutedSample(t, ok=True, status=200, latency_ms=2.1, slot="blue",
+                           #              upstream="172.18.0.3:8000")
     """
 
     def __init__(self, url: str, timeout: float, metrics_url: str | None = None) -> None:
@@ -200,8 +294,14 @@ class HttpProbe:
             return Sample(t, False, None, None, type(exc).__name__)
         latency = (time.perf_counter() - started) * 1000.0
         ok = 200 <= response.status_code < 300
-        return Sample(
-            t, ok, response.status_code, latency, None if ok else f"HTTP {response.status_code}"
+        return RoutedSample(
+            t,
+            ok,
+            response.status_code,
+            latency,
+            None if ok else f"HTTP {response.status_code}",
+            response.headers.get(SLOT_HEADER),
+            response.headers.get(UPSTREAM_HEADER),
         )
 
     def scrape(self) -> str | None:
@@ -319,8 +419,10 @@ class _Monitor:
         ledger: Callable[..., object],
         warn: Callable[[str], None],
         skip_paths: tuple[str, ...],
+        route: Callable[[RoutedSample, StageTarget], str | None] | None = None,
     ) -> None:
         self.stage = stage
+        self.route = route
         self.state = state
         self.slo = slo
         self.settings = settings
@@ -354,6 +456,7 @@ class _Monitor:
         self._counter_last: tuple[float, float] | None = None
         self.started_at = clock()
         self.engine_trouble = False
+        self.drift_judged = False  # a drift streak was judged at once: not on every probe
         self.finished = False  # the soak was ended (rollback, stage gone): nothing to close
 
     # bookkeeping
@@ -467,11 +570,16 @@ class _Monitor:
                     if self.engine_tick(now) is not None:
                         return self.result
                 sample, dropped = self.probe_tick(now)
+                if self.finished:
+                    return self.result
                 taken += 1
                 if settings.metrics_every and self.scrape and taken % settings.metrics_every == 0:
                     self.scrape_tick()
+                drifted = sample is not None and (sample.error or "").startswith(DRIFT)
+                judge_now = drifted and not self.drift_judged  # drift breaches at once
+                self.drift_judged = drifted
                 verdict = None
-                if self.clock() >= next_judge:
+                if self.clock() >= next_judge or judge_now:
                     verdict, cost = self.judge()
                     next_judge = self.clock() + max(
                         settings.judge_every, cost / settings.judge_budget
@@ -556,6 +664,10 @@ class _Monitor:
         """Probe once; record the sample unless it failed for the engine's sake."""
         assert self.result is not None and self.recorder is not None
         sample = self.probe(now)
+        if isinstance(sample, RoutedSample):
+            sample = self.routed(sample, now)
+            if self.finished:
+                return None, "stage not deployed"
         if self.down_since is not None and self.engine.ping():
             self.warn(f"Docker engine answers again after {now - self.down_since:.0f}s")
             self.result.outages[-1]["end"] = now
@@ -585,6 +697,28 @@ class _Monitor:
             self.recorder.beat()  # no samples come: keep the heartbeat fresh
             self.last_beat = self.clock()
         return None, dropped
+
+    def routed(self, sample: RoutedSample, now: float) -> Sample:
+        """The sample to store: failed with ``"drift: …"`` when another release answered it,
+        twice — the second look follows a fresh read of the stage, so a switch (a deploy, a
+        rollback) that the monitor has not seen yet is a new soak, not drift."""
+        if self.route is None:
+            return sample.plain()
+        problem = self.route(sample, self.target)
+        if problem is None:
+            return sample.plain()
+        if self.engine_tick(now) is not None or self.finished:
+            return sample.plain()
+        self.sleep(self.settings.confirm_delay)
+        again = self.probe(self.clock())
+        if not isinstance(again, RoutedSample):
+            return again
+        problem = self.route(again, self.target)
+        if problem is None:
+            return again.plain()
+        if not self.drift_judged:
+            self.warn(f"drift on {self.stage}: {problem}")
+        return again.plain(DRIFT + problem)
 
     def scrape_tick(self) -> None:
         assert self.scrape is not None
@@ -712,16 +846,14 @@ def _breach_data(verdict: Verdict, policy: str) -> dict[str, Any]:
 def policy_rollback(
     project: Path, config: ProjectConfig, state: Path, stage: str
 ) -> RollbackAction:
-    """The rollback the policy runs: :func:`soakgate.app.rollback.emergency_rollback` (it
-    records its own "rollback" ledger event), or where that is missing, a flip of the proxy to
-    the warm slot done here (:func:`flip_to_warm`: event "rollback", path "soak-policy"). The
-    monitor adds a "soak" event with the verdict either way."""
+    """The rollback the policy runs: :func:`soakgate.app.rollback.emergency_rollback` — under
+    the stage lock, planned under it, the warm slot probed before the flip, a quarantined warm
+    release refused (RollbackFailed) — which records its own "rollback" ledger event; the
+    monitor adds a "soak" event with the verdict."""
 
     def act(reason: str, verdict: Verdict) -> dict[str, Any]:
-        try:
-            from soakgate.app.rollback import emergency_rollback
-        except ImportError:
-            return flip_to_warm(project, config, state, stage, reason=reason, verdict=verdict)
+        from soakgate.app.rollback import emergency_rollback  # the CLI's status needs none
+
         result = emergency_rollback(project, config, state, stage, reason=reason, actor=ACTOR)
         outcome: dict[str, Any] = dict(result.as_dict())
         outcome.update(
@@ -731,74 +863,6 @@ def policy_rollback(
         return outcome
 
     return act
-
-
-def flip_to_warm(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
-    stage: str,
-    *,
-    reason: str,
-    verdict: Verdict | None = None,
-) -> dict[str, Any]:
-    """Switch the stage's proxy to its warm slot, only when that slot runs and is healthy;
-    append a "rollback" ledger event (path "soak-policy"). Returns what it did."""
-    import httpx
-
-    began = time.time()
-    engine = stage_engine(project, config, state, stage)
-    table = engine.read_slots()
-    active = table.active_slot
-    warm = table.slot(table.inactive_name)
-    hint = f"roll back cold: soakgate rollback {stage} --to RELEASE"
-    if active is None or warm.empty or not warm.digest:
-        raise RollbackFailed(f"no warm slot of {stage} holds a release: no emergency flip", hint)
-    if not warm.running:
-        raise RollbackFailed(
-            f"the warm slot {warm.name} of {stage} ({warm.digest[:19]}) is not running:"
-            " no emergency flip",
-            hint,
-        )
-    name = engine.names.app(warm.name)
-    url = f"http://{engine.address(name)}:{config.service.port}{config.service.health_path}"
-    try:
-        healthy = httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        healthy = False
-    if not healthy:
-        raise RollbackFailed(
-            f"the warm slot {warm.name} of {stage} ({warm.digest[:19]}) is not healthy:"
-            " no emergency flip",
-            hint,
-        )
-    seconds = engine.switch(warm.name, warm.digest, config.service.port, config.service.health_path)
-    outcome: dict[str, Any] = {
-        "path": "soak-policy",
-        "reason": reason,
-        "from_slot": active.name,
-        "to_slot": warm.name,
-        "from_release": active.digest,
-        "to_release": warm.digest,
-        "seconds_to_restored": round(time.time() - began, 3),
-        "switch_seconds": round(seconds, 3),
-    }
-    data: dict[str, Any] = dict(outcome)
-    if verdict is not None:
-        data["verdict"] = _breach_data(verdict, "rollback")
-    ledger = LedgerStore.open(state)
-    try:
-        ledger.append(
-            "rollback",
-            actor=ACTOR,
-            stage=stage,
-            from_release=active.digest,
-            to_release=warm.digest,
-            data=data,
-        )
-    finally:
-        ledger.close()
-    return outcome
 
 
 # --- the use cases -----------------------------------------------------------------------------
@@ -826,6 +890,7 @@ def run_monitor(
     on_tick: Callable[[Tick], None] | None = None,
     policy: str | None = None,
     rollback: RollbackAction | None = None,
+    route: Callable[[RoutedSample, StageTarget], str | None] | None = None,
     settings: MonitorSettings | None = None,
     stop: threading.Event | None = None,
     warn: Callable[[str], None] = lambda message: None,
@@ -858,6 +923,8 @@ def run_monitor(
             closers.append(http.close)
             probe = http
             scrape = scrape or http.scrape
+            if route is None:
+                route = RouteCheck(stage_engine(project, config, state, stage).address, clock)
         if engine_reader is None:
             from soakgate.adapters.engine_stats import EngineStats
 
@@ -884,6 +951,7 @@ def run_monitor(
             ledger=ledger.append,
             warn=warn,
             skip_paths=(config.service.health_path, "/metrics"),
+            route=route,
         )
         return monitor.run(until, max_samples, on_tick)
     finally:

@@ -41,7 +41,10 @@ Verdict (:func:`judge_soak`). Rows are judged on the probes and engine samples u
   the Mann-Whitney U test (one-sided: candidate slower) gives p < ``regression_p_value`` AND
   the effect size median(candidate) / median(baseline) - 1 > ``regression_percent`` — both
   are needed, as Kayenta does (a large sample makes a tiny shift significant; a small one
-  makes a large shift noise). Judged when both sides hold ≥ ``min_samples`` latencies.
+  makes a large shift noise). Judged when both sides hold ≥ ``min_samples`` latencies;
+- routing: probes answered by another release than the one soaking (their error starts with
+  ``"drift: "``, see :data:`DRIFT`) = 0, judged from the first probe — a soak whose traffic
+  went to the other slot is no evidence for its release, so one such probe breaches it.
 
 The state is *breached* when any judged row fails (breach beats "not enough data"); else
 *healthy* when ``observed_seconds`` ≥ ``required_seconds``, the soak totals are judged and
@@ -68,6 +71,7 @@ State = Literal["healthy", "breached", "not enough data"]
 HEALTHY: State = "healthy"
 BREACHED: State = "breached"
 NOT_ENOUGH_DATA: State = "not enough data"
+DRIFT = "drift: "  # the error of a probe answered by another release than the soaking one
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,6 +541,15 @@ def _restarts(engines: Sequence[EngineSample]) -> tuple[int, int]:
     return restarts, ooms
 
 
+def _routing_row(probes: Sequence[Sample]) -> SloRow:
+    drifted = [s for s in probes if s.error is not None and s.error.startswith(DRIFT)]
+    note = ""
+    if drifted:
+        first = drifted[0].error or ""
+        note = f"first: {first[len(DRIFT) :]}"
+    return SloRow("answered by another release (soak)", 0, len(drifted), not drifted, note=note)
+
+
 def _engine_rows(engines: Sequence[EngineSample], slo: SloConfig, now: float) -> list[SloRow]:
     trend = slo.trend_window_seconds
     label = f"memory growth (last {format_duration(trend)} vs first)"
@@ -633,6 +646,8 @@ def judge_soak(
     rows = _probe_rows(totals, "soak", slo, judged=totals.probes >= slo.min_samples)
     rows += _probe_rows(recent, window_label, slo, recent.probes >= slo.window_min_samples)
     rows += _engine_rows(engines, slo, now)
+    routing = _routing_row(probes)
+    rows.append(routing)
 
     baseline = list(baseline_latencies_ms)
     baseline_sorted = sorted(baseline)
@@ -655,6 +670,7 @@ def judge_soak(
     gap_seconds = sum(g.seconds for g in gaps)
     breached_seconds = observed - counted
     failed = [r for r in rows if r.ok is False]
+    failed.sort(key=lambda r: r is not routing)  # another release answered: that first
     reasons: list[str]
     if failed:
         state: State = BREACHED
