@@ -308,6 +308,21 @@ def test_a_long_engine_recovery_ends_its_grace(tmp_path: Path) -> None:
     assert result.verdict is not None and result.verdict.state == BREACHED
 
 
+def test_failures_while_a_stopping_engine_still_answers_are_its_outage(tmp_path: Path) -> None:
+    """A stopping engine kills the containers first and answers a ping ~1.5 s longer: the
+    probes that failed in those seconds are part of the gap, not failures of the release. A
+    failure the engine does not follow is recorded (3 s later)."""
+    clock = Clock()
+    engine = FakeEngine(clock, down=((T0 + 50, T0 + 60),))
+    probe = make_probe(engine, refused=spans((T0 + 48, T0 + 50), (T0 + 80, T0 + 81)))
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 120)
+    with SoakStore.open(tmp_path) as store:
+        samples = store.probe_samples(result.soak_id)
+    assert [s.t for s in samples if not s.ok] == [T0 + 80]
+    assert result.dropped == 2 + 10
+    assert result.outages == [{"start": T0 + 50, "end": T0 + 60}]
+
+
 # --- who answered: drift -------------------------------------------------------------------------
 
 

@@ -124,6 +124,7 @@ class MonitorSettings:
     batch_seconds: float = 5.0
     recovery_grace: float = 120.0
     confirm_delay: float = 0.25  # before the second look at a probe another release answered
+    failure_hold: float = 3.0  # a failed probe waits this long: an engine going down takes it
 
     @classmethod
     def for_slo(cls, slo: SloConfig, **overrides: Any) -> MonitorSettings:
@@ -456,6 +457,7 @@ class _Monitor:
         self._counter_last: tuple[float, float] | None = None
         self.started_at = clock()
         self.engine_trouble = False
+        self.held: list[Sample] = []  # failed probes not recorded yet (see probe_tick)
         self.drift_judged = False  # a drift streak was judged at once: not on every probe
         self.finished = False  # the soak was ended (rollback, stage gone): nothing to close
 
@@ -619,6 +621,8 @@ class _Monitor:
         assert self.result is not None and self.recorder is not None
         if self.down_since is not None:
             self.result.outages[-1]["end"] = self.clock()
+        else:
+            self.release_held(None)
         self.recorder.flush()
         verdict, _ = self.judge()
         self.result.verdict = verdict
@@ -687,16 +691,36 @@ class _Monitor:
             dropped = "engine down"
         elif self.recovering_until is not None and now < self.recovering_until:
             dropped = "engine recovering"
-        if dropped is None:
-            self.recorder.add(sample)
-            self.probes.append(sample)
-            self.result.probes += 1
-            return sample, None
-        self.result.dropped += 1
-        if self.clock() - self.last_beat >= self.settings.batch_seconds:
-            self.recorder.beat()  # no samples come: keep the heartbeat fresh
-            self.last_beat = self.clock()
-        return None, dropped
+        if dropped is not None:
+            # the failures just before the engine stopped answering were its outage too (a
+            # stopping engine kills the containers first, while it still answers a ping)
+            self.result.dropped += len(self.held) if dropped == "engine down" else 0
+            if dropped == "engine down":
+                self.held.clear()
+            self.result.dropped += 1
+            if self.clock() - self.last_beat >= self.settings.batch_seconds:
+                self.recorder.beat()  # no samples come: keep the heartbeat fresh
+                self.last_beat = self.clock()
+            return None, dropped
+        hold = self.settings.failure_hold
+        if not sample.ok and hold > 0 and not (sample.error or "").startswith(DRIFT):
+            self.held.append(sample)
+            self.release_held(now - hold)
+            return None, None
+        self.release_held(None)
+        self._record(sample)
+        return sample, None
+
+    def _record(self, sample: Sample) -> None:
+        assert self.result is not None and self.recorder is not None
+        self.recorder.add(sample)
+        self.probes.append(sample)
+        self.result.probes += 1
+
+    def release_held(self, before: float | None) -> None:
+        """Record the held failed probes taken before ``before`` (None: all of them)."""
+        while self.held and (before is None or self.held[0].t <= before):
+            self._record(self.held.pop(0))
 
     def routed(self, sample: RoutedSample, now: float) -> Sample:
         """The sample to store: failed with ``"drift: …"`` when another release answered it,
