@@ -13,12 +13,20 @@ import hashlib
 import http.client
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.docker_light import LightDocker
+from soakgate.adapters.secret_files import (
+    image_owner,
+    remove_secret_files,
+    restore_secret_files,
+    secret_mount,
+    write_secret_files,
+)
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import (
     UPSTREAM_HEADER,
@@ -49,17 +57,19 @@ class AppSpec:
     memory_mb: int = 256
     cpus: float = 1.0
     envs: dict[str, str] = field(default_factory=dict)
+    secrets_tag: str = ""  # keyed fingerprint of the secret values (secret_files.fingerprint)
 
     def spec_hash(self) -> str:
-        payload = json.dumps(
-            {
-                "port": self.port,
-                "health_path": self.health_path,
-                "memory_mb": self.memory_mb,
-                "cpus": self.cpus,
-                "envs": sorted(self.envs.items()),
-            }
-        )
+        fields: dict[str, Any] = {
+            "port": self.port,
+            "health_path": self.health_path,
+            "memory_mb": self.memory_mb,
+            "cpus": self.cpus,
+            "envs": sorted(self.envs.items()),
+        }
+        if self.secrets_tag:  # absent when there are none: the hash of a stage without stays
+            fields["secrets"] = self.secrets_tag
+        payload = json.dumps(fields)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -78,10 +88,18 @@ def hardening(memory_mb: int, cpus: float) -> dict[str, Any]:
 
 
 def run_kwargs(
-    names: StageNames, slot: str, digest: str, spec: AppSpec, name: str
+    names: StageNames,
+    slot: str,
+    digest: str,
+    spec: AppSpec,
+    name: str,
+    volumes: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Docker SDK ``containers.run`` arguments of a hardened app container."""
+    """Docker SDK ``containers.run`` arguments of a hardened app container; ``volumes`` mounts
+    its secret files (never environment variables: ``docker inspect`` shows those)."""
+    extra: dict[str, Any] = {"volumes": volumes} if volumes else {}
     return {
+        **extra,
         "image": digest,
         "name": name,
         "detach": True,
@@ -203,8 +221,11 @@ class StageEngine:
         return str(address)
 
     # --- deploying (the Docker SDK is imported here only: the flip path does without) ------
-    def start_candidate(self, slot: str, digest: str, spec: AppSpec) -> str:
-        """Start ``digest`` beside the slot (as ``<slot>-next``); return the container name."""
+    def start_candidate(
+        self, slot: str, digest: str, spec: AppSpec, secrets: Mapping[str, str] | None = None
+    ) -> str:
+        """Start ``digest`` beside the slot (as ``<slot>-next``), its ``secrets`` as files at
+        /run/secrets (owned by the image's USER); return the container name."""
         import docker.errors
 
         from soakgate.adapters import docker_engine
@@ -212,8 +233,14 @@ class StageEngine:
         name = self.names.candidate(slot)
         docker_engine.remove_container(name)  # left by an interrupted deploy
         try:
+            volumes = None
+            if secrets:
+                user = docker_engine.client().images.get(digest).attrs["Config"].get("User")
+                volumes = write_secret_files(
+                    self.names, slot, secrets, image_owner(user or ""), tag=spec.secrets_tag
+                )
             docker_engine.client().containers.run(
-                **run_kwargs(self.names, slot, digest, spec, name)
+                **run_kwargs(self.names, slot, digest, spec, name, volumes)
             )
         except docker.errors.ImageNotFound:
             raise DeployFailed(f"release {digest} is not present on this Docker host") from None
@@ -257,14 +284,52 @@ class StageEngine:
         return output.decode(errors="replace").rstrip()
 
     def adopt_candidate(self, slot: str) -> str:
-        """Replace the slot's old container by its healthy candidate; return the new id."""
+        """Replace the slot's old container by its healthy candidate; return the new id. The
+        old container's secret files go with it."""
         from soakgate.adapters import docker_engine
 
         name = self.names.app(slot)
         docker_engine.remove_container(name)
         candidate = docker_engine.client().containers.get(self.names.candidate(slot))
         candidate.rename(name)
+        data = self.light.inspect(name)
+        remove_secret_files(self.names, slot, keep=secret_mount(data) if data else None)
         return str(candidate.id)
+
+    def _secret_dirs(self, spec: AppSpec) -> list[tuple[str, Path, str]]:
+        """(slot, secret directory, image USER) of the slots that run with ``spec``'s values."""
+        found = []
+        for slot in SLOTS:
+            data = self.light.inspect(self.names.app(slot))
+            if data is None:
+                continue
+            config = data.get("Config") or {}
+            directory = secret_mount(data)
+            if directory is not None and (config.get("Labels") or {}).get(LABEL_SPEC) == (
+                spec.spec_hash()
+            ):
+                found.append((slot, directory, str(config.get("User") or "")))
+        return found
+
+    def secrets_lost(self, spec: AppSpec, secrets: Mapping[str, str]) -> list[str]:
+        """The slots running with these values whose secret files are gone (a reboot)."""
+        return [
+            slot
+            for slot, directory, _ in self._secret_dirs(spec)
+            if secrets
+            if not all((directory / name).is_file() for name in secrets)
+        ]
+
+    def restore_secrets(self, spec: AppSpec, secrets: Mapping[str, str]) -> list[str]:
+        """Write the secret files again of every slot that runs with these values (same spec
+        hash) and lost them (a reboot empties /dev/shm); the slots it wrote for."""
+        if not secrets:
+            return []
+        return [
+            slot
+            for slot, directory, user in self._secret_dirs(spec)
+            if restore_secret_files(directory, secrets, image_owner(user))
+        ]
 
     # --- switching -----------------------------------------------------------------------
     def write_upstream(self, target: UpstreamTarget | str) -> None:
@@ -364,3 +429,4 @@ class StageEngine:
         for slot in SLOTS:
             docker_engine.remove_container(self.names.candidate(slot))
             docker_engine.remove_container(self.names.app(slot))
+            remove_secret_files(self.names, slot)

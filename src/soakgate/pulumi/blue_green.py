@@ -7,9 +7,11 @@ release in the inactive slot, waits for its health, switches the proxy gracefull
 the old slot running, warm. A release that never gets healthy fails the update and leaves
 traffic where it was. ``diff`` compares the desired release with what the engine and the proxy
 really run (not with the last recorded outputs), so a flip, a crash or an engine restart since
-the last ``up`` is seen by a plain ``pulumi up``. Create, update and delete hold the stage's
-lock (the one every soakgate command takes): a plain ``pulumi up`` during a rollback is
-refused with the rollback's description, and one under ``soakgate deploy`` shares its lock.
+the last ``up`` is seen by a plain ``pulumi up``; the spec hash holds a keyed fingerprint of
+``secret_env``, so a changed secret value is a blue/green update too. Create, update and
+delete hold the stage's lock (the one every soakgate command takes): a plain ``pulumi up``
+during a rollback is refused with the rollback's description, and one under ``soakgate
+deploy`` shares its lock.
 
     BlueGreen("slots", BlueGreenArgs(stage="staging", conf_dir="/…/proxy", proxy_port=18081,
                                      release="sha256:…", spec={...}))
@@ -17,7 +19,7 @@ refused with the rollback's description, and one under ``soakgate deploy`` share
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from soakgate.adapters.secret_files import fingerprint
 from soakgate.adapters.stage_engine import AppSpec, StageEngine
 from soakgate.adapters.stage_lock import stage_lock
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
@@ -47,6 +50,11 @@ class BlueGreenArgs:
     release: str
     spec: dict[str, Any] = field(default_factory=dict)
     namespace: str = ""
+    secret_env: Any = None  # a Pulumi secret Output of {NAME: value}, or None
+
+
+def _secrets(props: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (props.get("secret_env") or {}).items()}
 
 
 def _spec(props: dict[str, Any]) -> AppSpec:
@@ -59,6 +67,7 @@ def _spec(props: dict[str, Any]) -> AppSpec:
         memory_mb=int(raw.get("memory_mb", 256)),
         cpus=float(raw.get("cpus", 1.0)),
         envs={str(k): str(v) for k, v in (raw.get("envs") or {}).items()},
+        secrets_tag=fingerprint(state_dir_of(props), _secrets(props)),
     )
 
 
@@ -108,9 +117,12 @@ def _converge(props: dict[str, Any]) -> dict[str, Any]:
     spec = _spec(props)
     desired = Desired(props["release"], spec.spec_hash())
     expected = engine.upstream()
+    secrets = _secrets(props)
+    for slot in engine.restore_secrets(spec, secrets):
+        pulumi.log.warn(f"{engine.names.app(slot)} had lost its secret files: written again")
     plan = plan_deploy(engine.read_slots(), desired)
     if plan.action is Action.DEPLOY:
-        candidate = engine.start_candidate(plan.slot, desired.digest, spec)
+        candidate = engine.start_candidate(plan.slot, desired.digest, spec, secrets)
         seconds = engine.wait_healthy(candidate, spec)
         pulumi.log.info(f"{candidate} healthy after {seconds:.1f} s")
         engine.adopt_candidate(plan.slot)
@@ -131,16 +143,28 @@ def _real_table(news: dict[str, Any], olds: dict[str, Any]) -> SlotTable:
         return table_from_outputs(olds)
 
 
+def _secrets_lost(news: dict[str, Any], spec: AppSpec) -> bool:
+    """A running slot lost its secret files (a reboot): an update writes them again."""
+    try:
+        return bool(_engine(news).secrets_lost(spec, _secrets(news)))
+    except (SoakgateError, OSError):
+        return False
+
+
 class BlueGreenProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=f"bluegreen-{props['stage']}", outs=converge(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in PLACEMENT_INPUTS if olds.get(key, "") != news.get(key, "")]
-        desired = Desired(news["release"], _spec(news).spec_hash())
+        spec = _spec(news)
+        desired = Desired(news["release"], spec.spec_hash())
         plan = plan_deploy(_real_table(news, olds), desired)
         changed = (
-            bool(replaces) or plan.action is not Action.NONE or olds.get("spec") != news.get("spec")
+            bool(replaces)
+            or plan.action is not Action.NONE
+            or olds.get("spec") != news.get("spec")
+            or _secrets_lost(news, spec)
         )
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
@@ -166,4 +190,9 @@ class BlueGreen(Resource):
         self, name: str, args: BlueGreenArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         outputs = {"slots": None, "active": None, "active_release": None, "warm_release": None}
-        super().__init__(BlueGreenProvider(), name, {**asdict(args), **outputs}, opts)
+        # asdict() would deep-copy the secret Output: it goes in as it is, and its output
+        # stays a secret (encrypted in the state) whatever the engine infers
+        inputs = {**asdict(replace(args, secret_env=None)), "secret_env": args.secret_env}
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_env"])
+        opts = pulumi.ResourceOptions.merge(opts, secret)
+        super().__init__(BlueGreenProvider(), name, {**inputs, **outputs}, opts)

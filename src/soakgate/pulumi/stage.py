@@ -46,6 +46,7 @@ class StageArgs:
     proxy_image: str
     namespace: str = ""
     bind_address: str = "127.0.0.1"
+    secret_env: pulumi.Output[dict[str, str]] | None = None  # files at /run/secrets
 
 
 def write_proxy_conf(conf_dir: Path, names: StageNames | None = None) -> None:
@@ -93,9 +94,9 @@ class Stage(pulumi.ComponentResource):
                 name=names.proxy,
                 command=["nginx", "-c", f"{CONF_DIR}/nginx.conf", "-g", "daemon off;"],
                 labels=labels,
-                # "always", not "unless-stopped": the engine (20.10) counts every signal sent
-                # through its kill API — the SIGHUP of each switch — as a manual stop, and
-                # does not bring an unless-stopped container back after it restarts.
+                # "always", and switches signal nginx's process, never through the engine's
+                # kill API: the engine (20.10) counts such a signal as a manual stop, and then
+                # brings the proxy back neither after a crash nor after it restarts.
                 restart="always",
                 memory=64,
                 read_only=True,
@@ -121,6 +122,7 @@ class Stage(pulumi.ComponentResource):
                 proxy_port=args.port,
                 release=args.release,
                 spec=asdict(args.spec),
+                secret_env=args.secret_env,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.proxy]),
         )

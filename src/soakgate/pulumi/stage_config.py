@@ -80,7 +80,7 @@ def stage_args(project: Path, config: pulumi.Config) -> StageArgs:
     release = _value(config, stack, "release", "")
     if not release:
         raise _fail(stack, "release", "expected an image digest sha256:<64 hex digits>, got ''")
-    secret_env(config, stack)  # validated with the rest, before any resource is declared
+    secrets = secret_env(config, stack)  # validated with the rest, before any resource
     spec = AppSpec(
         port=settings.service.port,
         health_path=_value(config, stack, "healthPath", settings.service.health_path),
@@ -97,4 +97,5 @@ def stage_args(project: Path, config: pulumi.Config) -> StageArgs:
         conf_dir=state_dir() / "stages" / stage / "proxy",
         proxy_image=_value(config, stack, "proxyImage", PROXY_IMAGE),
         namespace=settings.namespace,
+        secret_env=secrets,
     )
