@@ -48,7 +48,7 @@ def clear_bad(project: object, python: str) -> None:
 
 
 def flip_floor(project: object, samples: int = 10) -> list[float]:
-    """The floor of a warm flip: rewrite the upstream file, HUP the proxy over the engine API,
+    """The floor of a warm flip: rewrite the upstream file, SIGHUP to nginx's process,
     first healthy answer from the other slot through the proxy (no lock, no probe, no plan)."""
     engine = StageEngine(
         "production",
@@ -129,7 +129,7 @@ def main() -> None:
             "note": "restored = process start of `soakgate rollback` → first healthy response of"
             " the restored release through the proxy; done = command end incl. Pulumi reconcile and"
             " testinfra verification. Cold: previous image present, its container removed."
-            " Floor: upstream rewritten + SIGHUP over the engine API + first answer from the other"
+            " Floor: upstream rewritten + SIGHUP to nginx's process + first answer from the other"
             " slot, nothing else (no lock, no plan, no health probe).",
             "targets": TARGETS,
             "within_targets": {

@@ -225,6 +225,15 @@ def test_emergency_rollback_during_a_plain_pulumi_up(
         assert not rollbacks, "a refused rollback left a ledger entry"
         assert up.returncode == 0, output[-2000:]
         assert release == good.digest, "pulumi up finished, but its release does not serve"
+    plain = [
+        e
+        for e in history(scratch, "production")
+        if e["kind"] == "deploy" and (e.get("data") or {}).get("path") == "pulumi up"
+    ]
+    if rollback.returncode != 0:  # the switch was pulumi up's own: the ledger knows it
+        assert [(e["from_release"], e["to_release"]) for e in plain] == [
+            (bad.digest, good.digest)
+        ], plain
     preview = scratch.pulumi("preview", "--stack", "production")
     assert preview.returncode == 0, preview.stdout[-2000:] + preview.stderr[-2000:]
     outcome = {  # which interleaving this run met, for the record

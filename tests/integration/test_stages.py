@@ -125,6 +125,31 @@ def test_release_that_never_gets_healthy_fails_and_keeps_traffic(
     ]
 
 
+def test_a_plain_pulumi_up_that_switches_is_on_the_ledger_once(
+    scratch: ScratchProject, releases: dict[str, Release]
+) -> None:
+    """soakgate records its own deploys; a plain ``pulumi up`` (which took the stage lock
+    itself) records its switch through the provider, so every switch is on the ledger once."""
+    old, new = releases["3.12"], releases["3.14"]
+    deploy(scratch, "dev", old, "--skip-verify")
+    deploy(scratch, "dev", new, "--skip-verify")
+    config = scratch.pulumi("config", "set", "soakgate:release", old.digest, "--stack", "dev")
+    assert config.returncode == 0, config.stderr
+    up = scratch.pulumi("up", "--yes", "--stack", "dev")
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    assert served(scratch, "dev")[0] == old.digest
+    result = scratch.soakgate("history", "dev", "--json")
+    assert result.returncode == 0, result.stderr
+    deploys = [e for e in json.loads(result.stdout) if e["kind"] == "deploy"]
+    paths = [((e.get("data") or {}).get("path"), e["to_release"]) for e in deploys]
+    assert paths == [(None, old.digest), (None, new.digest), ("pulumi up", old.digest)], paths
+    assert deploys[-1]["from_release"] == new.digest
+    again = scratch.pulumi("up", "--yes", "--stack", "dev")  # nothing to switch: no entry
+    assert again.returncode == 0, again.stderr
+    result = scratch.soakgate("history", "dev", "--json")
+    assert len([e for e in json.loads(result.stdout) if e["kind"] == "deploy"]) == 3
+
+
 def test_three_stages_side_by_side(
     scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
 ) -> None:

@@ -19,6 +19,9 @@ deploy`` shares its lock.
 
 from __future__ import annotations
 
+import getpass
+import os
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from soakgate.adapters.ledger_store import LedgerStore
 from soakgate.adapters.secret_files import fingerprint
 from soakgate.adapters.stage_engine import AppSpec, StageEngine
 from soakgate.adapters.stage_lock import stage_lock
@@ -107,9 +111,45 @@ def state_dir_of(props: dict[str, Any]) -> Path:
 
 
 def converge(props: dict[str, Any]) -> dict[str, Any]:
-    """Make the desired release the active one, with the fewest steps; return the outputs."""
-    with stage_lock(state_dir_of(props), props["stage"], f"pulumi up --stack {props['stage']}"):
-        return _converge(props)
+    """Make the desired release the active one, with the fewest steps; return the outputs.
+    Under ``soakgate`` (which holds the lock for us) the command records the change; a plain
+    ``pulumi up`` that took the lock itself records it here, so the ledger knows every switch."""
+    stage, state = props["stage"], state_dir_of(props)
+    with stage_lock(state, stage, f"pulumi up --stack {stage}") as holder:
+        started = time.time()
+        before = _active_release(props)
+        outs = _converge(props)
+        after = outs.get("active_release") or None
+        if holder.get("pid") == os.getpid() and after != before:
+            _record_plain_up(state, stage, before, after, time.time() - started)
+        return outs
+
+
+def _active_release(props: dict[str, Any]) -> str | None:
+    active = _engine(props).read_slots().active_slot
+    return active.digest if active is not None and not active.empty else None
+
+
+def _record_plain_up(
+    state: Path, stage: str, before: str | None, after: str | None, seconds: float
+) -> None:
+    """The ledger's "deploy" of a plain ``pulumi up``; a ledger that cannot take it is a
+    warning (traffic has moved already: failing the update now would only hide that)."""
+    try:
+        ledger = LedgerStore.open(state)
+        try:
+            ledger.append(
+                "deploy",
+                actor=f"pulumi up ({getpass.getuser()})",
+                stage=stage,
+                from_release=before,
+                to_release=after,
+                data={"path": "pulumi up", "seconds": round(seconds, 2)},
+            )
+        finally:
+            ledger.close()
+    except (SoakgateError, OSError) as exc:
+        pulumi.log.warn(f"the switch of {stage} is not on the ledger: {exc}")
 
 
 def _converge(props: dict[str, Any]) -> dict[str, Any]:
