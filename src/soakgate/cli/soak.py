@@ -28,6 +28,7 @@ from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+from typer._click import exceptions as click_exceptions  # the click that typer vendors
 
 from soakgate.cli.output import console, err_console, report_error, safe
 from soakgate.cli.project import project_root
@@ -375,14 +376,9 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted", markup=False)
         code = 130
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            code = error.exit_code
-        else:
-            raise
+    except click_exceptions.ClickException as error:  # a usage error: the click typer vendors
+        error.show()
+        code = error.exit_code
     sys.exit(code if isinstance(code, int) else 0)
 
 
