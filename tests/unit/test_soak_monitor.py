@@ -50,6 +50,7 @@ from soakgate.core.soak import (
     Sample,
     SloConfig,
     Verdict,
+    is_drift,
     judge_soak,
 )
 from soakgate.errors import LockHeld, RollbackFailed
@@ -387,7 +388,7 @@ def test_the_proxy_serving_the_other_slot_is_drift_and_breaches_the_soak_at_once
     assert result.stopped_because.startswith(f"rolled back to {B}")
     with SoakStore.open(tmp_path) as store:
         samples = store.probe_samples(result.soak_id)
-    drifted = [s for s in samples if (s.error or "").startswith(DRIFT)]
+    drifted = [s for s in samples if is_drift(s)]
     assert len(drifted) == 1 and not drifted[0].ok
     assert all(s.ok for s in samples if s not in drifted)  # nothing else was lost or failed
 
@@ -421,7 +422,7 @@ def test_an_answer_from_another_address_is_drift_though_the_slot_header_agrees(
     assert event.data["policy"] == "alert"
     with SoakStore.open(tmp_path) as store:
         samples = store.probe_samples(result.soak_id)
-    assert sum(1 for s in samples if (s.error or "").startswith(DRIFT)) == 80
+    assert sum(1 for s in samples if is_drift(s)) == 80
     # the cached address was looked up afresh before each mismatch counted
     assert len(addresses.lookups) >= 80
 

@@ -93,12 +93,6 @@ class LightDocker:
         data: dict[str, Any] = json.loads(body)
         return data
 
-    def kill(self, name: str, signal: str) -> None:
-        """Send ``signal`` to the container's main process."""
-        status, body = self.request("POST", f"/containers/{quote(name)}/kill?signal={signal}")
-        if status != 204:
-            raise DockerError(f"signalling {name} ({signal}) failed ({status}): {body[:200]!r}")
-
     def reload(self, name: str) -> None:
         """SIGHUP the container's main process (nginx re-reads its files), keeping its restart
         policy in force: from this host when the engine is local and the PID is the

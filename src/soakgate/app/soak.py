@@ -64,7 +64,7 @@ from soakgate.adapters.stage_engine import SLOT_HEADER
 from soakgate.adapters.state_db import StateDB
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import STAGES, ProjectConfig
-from soakgate.core.proxy_conf import UPSTREAM_HEADER
+from soakgate.core.proxy_conf import UPSTREAM_HEADER, answered_address
 from soakgate.core.soak import (
     BREACHED,
     DRIFT,
@@ -72,6 +72,7 @@ from soakgate.core.soak import (
     Sample,
     SloConfig,
     Verdict,
+    is_drift,
     judge_soak,
 )
 from soakgate.errors import ConfigError, LockHeld, SoakgateError
@@ -208,13 +209,6 @@ class RoutedSample(Sample):
         if error is None:
             return Sample(self.t, self.ok, self.status, self.latency_ms, self.error)
         return Sample(self.t, False, self.status, self.latency_ms, error)
-
-
-def answered_address(upstream: str) -> str:
-    """The address of the last upstream nginx tried: ``"172.18.0.3"`` of
-    ``"172.18.0.2:8000, 172.18.0.3:8000"`` (nginx lists every try)."""
-    last = upstream.replace(",", " ").split()[-1] if upstream.strip() else ""
-    return last.rsplit(":", 1)[0] if ":" in last else last
 
 
 class RouteCheck:
@@ -577,7 +571,7 @@ class _Monitor:
                 taken += 1
                 if settings.metrics_every and self.scrape and taken % settings.metrics_every == 0:
                     self.scrape_tick()
-                drifted = sample is not None and (sample.error or "").startswith(DRIFT)
+                drifted = sample is not None and is_drift(sample)
                 judge_now = drifted and not self.drift_judged  # drift breaches at once
                 self.drift_judged = drifted
                 verdict = None
@@ -703,7 +697,7 @@ class _Monitor:
                 self.last_beat = self.clock()
             return None, dropped
         hold = self.settings.failure_hold
-        if not sample.ok and hold > 0 and not (sample.error or "").startswith(DRIFT):
+        if not sample.ok and hold > 0 and not is_drift(sample):
             self.held.append(sample)
             self.release_held(now - hold)
             return None, None

@@ -10,6 +10,7 @@ from soakgate.adapters.stack_file import stack_config
 from soakgate.adapters.stage_engine import StageEngine, http_answer
 from soakgate.adapters.state_db import StateDB
 from soakgate.core.config import ProjectConfig
+from soakgate.core.proxy_conf import answered_address
 from soakgate.errors import SoakgateError
 
 
@@ -79,7 +80,7 @@ def routing_drift(engine: StageEngine, path: str, active: str | None) -> str:
         return ""
     if answer.slot != active:
         return f"DRIFT: the proxy serves {answer.slot or 'no slot'}, the record says {active}"
-    answered = (answer.upstream or "").rsplit(":", 1)[0]
+    answered = answered_address(answer.upstream or "")
     try:
         expected = engine.address(engine.names.app(active))
     except SoakgateError:

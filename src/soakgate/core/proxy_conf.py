@@ -32,6 +32,13 @@ class UpstreamTarget:
     digest: str
 
 
+def answered_address(upstream: str) -> str:
+    """The address in an ``X-Soakgate-Upstream`` header that answered: the last one nginx
+    tried, without its port (``"172.18.0.3"`` of ``"172.18.0.2:8000, 172.18.0.3:8000"``)."""
+    last = upstream.replace(",", " ").split()[-1] if upstream.strip() else ""
+    return last.rsplit(":", 1)[0] if ":" in last else last
+
+
 def render_upstream(target: UpstreamTarget) -> str:
     """The upstream file routing all traffic to ``target``."""
     return (

@@ -541,8 +541,13 @@ def _restarts(engines: Sequence[EngineSample]) -> tuple[int, int]:
     return restarts, ooms
 
 
+def is_drift(sample: Sample) -> bool:
+    """Was ``sample`` answered by another release than the soaking one?"""
+    return sample.error is not None and sample.error.startswith(DRIFT)
+
+
 def _routing_row(probes: Sequence[Sample]) -> SloRow:
-    drifted = [s for s in probes if s.error is not None and s.error.startswith(DRIFT)]
+    drifted = [s for s in probes if is_drift(s)]
     note = ""
     if drifted:
         first = drifted[0].error or ""
