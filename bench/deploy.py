@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import summary, timed, toolchain_env, write_result
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker import engine as docker_engine
 from tests.integration.scratch import STAGES, built_stages, releases_of
 
 RUNS = 5

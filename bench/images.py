@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from bench.common import summary, timed, toolchain_env, write_result
-from soakgate.adapters import docker_engine
 from soakgate.adapters.config_file import load_config
+from soakgate.adapters.docker import engine as docker_engine
 from soakgate.pulumi.image import build_image
 from soakgate.pulumi.service_image import ServiceImageArgs, image_args
 from tests.integration.scratch import make_scratch

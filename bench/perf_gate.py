@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import toolchain_env, write_result
-from soakgate.adapters import docker_engine
-from soakgate.adapters.evidence_perf import PerfPlan, compare_releases
-from soakgate.adapters.state_db import StateDB, state_dir
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.evidence.perf import PerfPlan, compare_releases
+from soakgate.adapters.state.releases import StateDB, state_dir
 from soakgate.core.evidence import parse_bench
 from soakgate.core.gates import DEFAULT_THRESHOLDS
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from bench.common import summary, toolchain_env, write_result
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.load import LoadGenerator
-from soakgate.adapters.stage_engine import StageEngine
+from soakgate.adapters.stage.engine import StageEngine
 from soakgate.core.proxy_conf import UpstreamTarget
 from tests.integration.scratch import built_stages
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_result
-from soakgate.adapters.soak_report import load_series, render_report
-from soakgate.adapters.soak_store import SoakRecorder, SoakStore
+from soakgate.adapters.soak.report import load_series, render_report
+from soakgate.adapters.state.soaks import SoakRecorder, SoakStore
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
 
 WEEK_SECONDS = 7 * 86400

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, toolchain_env, write_result
-from soakgate.adapters import docker_engine
-from soakgate.adapters.engine_stats import EngineStats
-from soakgate.adapters.soak_store import SoakStore
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.docker.stats import EngineStats
+from soakgate.adapters.state.releases import StateDB
+from soakgate.adapters.state.soaks import SoakStore
 from soakgate.core.release import Release
 from tests.integration.scratch import ScratchProject, make_scratch
 

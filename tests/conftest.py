@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from soakgate.adapters.envfile import ENV_FILE, parse_env_file
-from soakgate.adapters.host_image import TOOLBOX_IMAGE, make_host_image
+from soakgate.adapters.images.host_image import TOOLBOX_IMAGE, make_host_image
 from soakgate.core.release import Release
 from tests.integration.scratch import ScratchProject, make_scratch, releases_of
 from tests.integration.setup_missing import missing
@@ -70,8 +70,8 @@ def cleanup_containers(engine: docker.DockerClient) -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def base_images(engine: docker.DockerClient) -> None:
     """The Python base images and the proxy image, made offline unless up to date."""
-    from soakgate.adapters.proxy_image import make_proxy_image
-    from soakgate.adapters.rootfs import DebootstrapBuilder
+    from soakgate.adapters.images.proxy_image import make_proxy_image
+    from soakgate.adapters.images.rootfs import DebootstrapBuilder
     from soakgate.app.bases import make_bases
     from soakgate.core.base_recipes import DEFAULT_NAME_PREFIX
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from soakgate.adapters.proxy_image import PROXY_IMAGE
+from soakgate.adapters.images.proxy_image import PROXY_IMAGE
 from soakgate.core.release import Release
 from tests.integration.scratch import ROOT, STAGES, ScratchProject, make_scratch
 from tests.integration.setup_missing import missing

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from soakgate.adapters.soak_store import DB_FILE
+from soakgate.adapters.state.soaks import DB_FILE
 from soakgate.core.release import Release
 from tests.integration.scratch import ROOT, ScratchProject
 

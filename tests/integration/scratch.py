@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.releases import StateDB
 from soakgate.core.release import Release
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import shutil
 import docker
 import pytest
 
-from soakgate.adapters.rootfs import DebootstrapBuilder
+from soakgate.adapters.images.rootfs import DebootstrapBuilder
 from soakgate.app.bases import UP_TO_DATE, BaseResult, make_bases
 from soakgate.core.base_recipes import DEFAULT_NAME_PREFIX
 

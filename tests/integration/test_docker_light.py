@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from soakgate.adapters.docker_light import LightDocker
+from soakgate.adapters.docker.light import LightDocker
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from soakgate.adapters.docker_engine import build_from
-from soakgate.adapters.evidence_perf import compare_releases
+from soakgate.adapters.docker.engine import build_from
+from soakgate.adapters.evidence.perf import compare_releases
 from soakgate.app.evidence import load_evidence
 from soakgate.core.evidence import parse_bench
 from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates

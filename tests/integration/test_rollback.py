@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from soakgate.adapters.load import LoadGenerator
-from soakgate.adapters.stage_lock import is_locked
+from soakgate.adapters.stage.lock import is_locked
 from soakgate.core.release import Release
 
 from .scratch import ROOT, ScratchProject
@@ -172,7 +172,7 @@ def test_live_lock_holder_is_refused(scratch: ScratchProject, releases: dict[str
     deploy(scratch, "staging", releases["3.12"])
     deploy(scratch, "staging", releases["3.14"])
     hold = (
-        "import sys, time; from pathlib import Path; from soakgate.adapters.stage_lock import"
+        "import sys, time; from pathlib import Path; from soakgate.adapters.stage.lock import"
         " stage_lock\nwith stage_lock(Path(sys.argv[1]), 'staging', 'ana deploying'):"
         " print('held', flush=True); time.sleep(60)"
     )

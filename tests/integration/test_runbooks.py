@@ -21,7 +21,7 @@ import httpx
 import invoke
 import pytest
 
-from soakgate.adapters.stage_lock import describe_holder, is_locked, lock_path, stage_lock
+from soakgate.adapters.stage.lock import describe_holder, is_locked, lock_path, stage_lock
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import parse_upstream, render_upstream
 from soakgate.core.release import Release

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from soakgate.adapters.secret_files import CONTAINER_DIR, SECRETS_ROOT, secret_mount
+from soakgate.adapters.stage.secret_files import CONTAINER_DIR, SECRETS_ROOT, secret_mount
 from soakgate.core.release import Release
 
 from .scratch import ScratchProject

@@ -38,8 +38,8 @@ import numpy as np
 import pytest
 
 from soakgate.adapters.load import LoadGenerator
-from soakgate.adapters.soak_report import load_series, render_report
-from soakgate.adapters.soak_store import DB_FILE, SoakStore
+from soakgate.adapters.soak.report import load_series, render_report
+from soakgate.adapters.state.soaks import DB_FILE, SoakStore
 from soakgate.core.evidence import parse_soak
 from soakgate.core.release import Release
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
@@ -397,7 +397,7 @@ def test_a_release_that_stops_answering_is_rolled_back_by_the_policy(
             with contextlib.suppress(docker.errors.APIError):
                 paused.unpause()
 
-    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.adapters.state.ledger import LedgerStore
 
     ledger = LedgerStore.open(scratch.state)
     try:
@@ -434,8 +434,8 @@ def test_traffic_sent_to_the_warm_slot_behind_the_records_back_is_drift_and_a_br
     answer is a 200, so only who answered can tell: the monitor stores drift and the soak is
     breached within a few probes (policy alert: on record, nothing flipped)."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.ledger_store import LedgerStore
-    from soakgate.adapters.stage_engine import UPSTREAM_FILE
+    from soakgate.adapters.stage.engine import UPSTREAM_FILE
+    from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.app.stages import stage_engine
     from soakgate.core.proxy_conf import parse_upstream
 
@@ -579,7 +579,7 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 def test_the_report_of_a_week_renders_in_a_browser(tmp_path: Path) -> None:
     from PIL import Image
 
-    from soakgate.adapters.soak_report import AVAILABILITY, P95, STATE_COLOURS
+    from soakgate.adapters.soak.report import AVAILABILITY, P95, STATE_COLOURS
 
     browser = chromium()
     verdict, series, slo = simulated_week(tmp_path)

@@ -10,7 +10,7 @@ import docker
 import httpx
 import pytest
 
-from soakgate.adapters.docker_engine import build_from
+from soakgate.adapters.docker.engine import build_from
 from soakgate.adapters.load import LoadGenerator
 from soakgate.core.release import Release
 
@@ -246,7 +246,7 @@ def test_lock_held_by_a_live_process_is_refused(
 ) -> None:
     import os
 
-    from soakgate.adapters.stage_lock import stage_lock
+    from soakgate.adapters.stage.lock import stage_lock
 
     with stage_lock(scratch.state, "staging", "soakgate deploy staging") as held:
         result = scratch.soakgate("deploy", "staging", "--release", releases["3.12"].digest)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.releases import StateDB
 from soakgate.core.release import Release
 
 ROOT = Path(__file__).resolve().parents[2]

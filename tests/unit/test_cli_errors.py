@@ -34,7 +34,7 @@ def test_usage_errors_exit_2_with_the_usage_message(
 def test_up_refuses_an_unbuilt_python_before_doing_anything(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import soakgate.adapters.rootfs as rootfs
+    import soakgate.adapters.images.rootfs as rootfs
 
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("soakgate up started building before refusing --python 3.13")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from soakgate.adapters import rootfs
+from soakgate.adapters.images import rootfs
 from soakgate.adapters.process import Result
 from soakgate.core.base_recipes import RECIPES
 from soakgate.errors import MissingPart

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from soakgate.adapters.evidence_audit import (
+from soakgate.adapters.evidence.audit import (
     PipAuditRun,
     audit_document,
     audit_packages,
@@ -21,7 +21,7 @@ from soakgate.adapters.evidence_audit import (
     sbom_json,
     sbom_packages,
 )
-from soakgate.adapters.evidence_mutation import (
+from soakgate.adapters.evidence.mutation import (
     MutationOutcome,
     configure_mutmut,
     install_argv,
@@ -31,9 +31,8 @@ from soakgate.adapters.evidence_mutation import (
     source_fingerprint,
     venv_argv,
 )
-from soakgate.adapters.evidence_perf import PerfPlan, SideStats, percentiles, run_kwargs
-from soakgate.adapters.evidence_store import EvidenceStore, EvidenceTampered
-from soakgate.adapters.evidence_tests import (
+from soakgate.adapters.evidence.perf import PerfPlan, SideStats, percentiles, run_kwargs
+from soakgate.adapters.evidence.tests import (
     TestsOutcome,
     container_kwargs,
     coverage_json_argv,
@@ -42,6 +41,7 @@ from soakgate.adapters.evidence_tests import (
     pip_install_argv,
     pytest_argv,
 )
+from soakgate.adapters.state.evidence import EvidenceStore, EvidenceTampered
 from soakgate.app.evidence import (
     check_request,
     collect_evidence,
@@ -472,7 +472,7 @@ def test_every_piece_collected(tmp_path: Path) -> None:
 
 
 def test_one_failing_piece_does_not_stop_the_others(tmp_path: Path) -> None:
-    from soakgate.adapters.evidence_store import CollectFailed
+    from soakgate.adapters.state.evidence import CollectFailed
 
     collectors = FakeCollectors(tmp_path, fail={"tests": CollectFailed("image gone"),
                                                 "inventory": RuntimeError("boom")})  # fmt: skip
@@ -490,7 +490,7 @@ def test_one_failing_piece_does_not_stop_the_others(tmp_path: Path) -> None:
 
 
 def test_a_later_failure_removes_older_evidence(tmp_path: Path) -> None:
-    from soakgate.adapters.evidence_store import CollectFailed
+    from soakgate.adapters.state.evidence import CollectFailed
 
     collect(tmp_path, FakeCollectors(tmp_path))
     bundle = collect(tmp_path, FakeCollectors(tmp_path, fail={"perf": CollectFailed("no room")}))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.releases import StateDB
 from soakgate.core.ledger import GENESIS, Event, event_hash, head, make_event, verify_chain
 from soakgate.core.release import Release
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from soakgate.adapters.ledger_store import HEAD_FILE, SCHEMA, LedgerStore
+from soakgate.adapters.state.ledger import HEAD_FILE, SCHEMA, LedgerStore
 from soakgate.cli.ledger import render_events, run_anchor, run_verify
 from soakgate.core.ledger import (
     GENESIS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from soakgate.adapters.soak_store import SoakStore
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.releases import StateDB
+from soakgate.adapters.state.soaks import SoakStore
 from soakgate.app.promote import with_live_soak
 from soakgate.core.config import ProjectConfig
 from soakgate.core.evidence import Evidence

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from soakgate.adapters.process import process_alive
-from soakgate.adapters.pulumi_stacks import bound_wrapper
+from soakgate.adapters.stage.pulumi_stacks import bound_wrapper
 
 PARENT = """
 import subprocess, sys

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from soakgate.adapters.pulumi_locks import recover_stack_lock, stack_locks
+from soakgate.adapters.stage.pulumi_locks import recover_stack_lock, stack_locks
 from soakgate.errors import DeployFailed
 
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from soakgate import runbook
-from soakgate.adapters.stage_lock import lock_path, read_holder, stage_lock
+from soakgate.adapters.stage.lock import lock_path, read_holder, stage_lock
 from soakgate.core import proxy_conf
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream

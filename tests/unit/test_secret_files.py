@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from soakgate.adapters.secret_files import (
+from soakgate.adapters.stage.engine import AppSpec, run_kwargs
+from soakgate.adapters.stage.secret_files import (
     CONTAINER_DIR,
     KEY_FILE,
     fingerprint,
@@ -19,7 +20,6 @@ from soakgate.adapters.secret_files import (
     secret_mount,
     write_secret_files,
 )
-from soakgate.adapters.stage_engine import AppSpec, run_kwargs
 from soakgate.core.names import StageNames
 from soakgate.errors import ConfigError
 

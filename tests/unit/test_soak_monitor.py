@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from soakgate.adapters.engine_stats import (
+from soakgate.adapters.docker.stats import (
     cgroup_files,
     frame_cpu_percent,
     frame_memory,
     stat_value,
     working_set,
 )
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.soak_store import SoakStore
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.soaks import SoakStore
 from soakgate.app.soak import (
     MonitorSettings,
     NothingDeployed,

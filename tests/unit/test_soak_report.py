@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soakgate.adapters.soak_report import (
+from soakgate.adapters.soak.report import (
     load_series,
     pick_bucket,
     render_report,
     series_from_rows,
     series_from_samples,
 )
-from soakgate.adapters.soak_store import SoakStore
+from soakgate.adapters.state.soaks import SoakStore
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
 
 T0 = 1_700_000_000.0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from soakgate.adapters.soak_store import DB_FILE, SoakStore
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.releases import StateDB
+from soakgate.adapters.state.soaks import DB_FILE, SoakStore
 from soakgate.core.soak import EngineSample, Sample
 from soakgate.errors import LockHeld, SoakgateError
 
@@ -189,7 +189,7 @@ def test_a_corrupt_database_is_one_line_naming_the_file_and_the_fix(tmp_path: Pa
     with pytest.raises(SoakgateError) as raised:
         SoakStore.open(tmp_path)
     message = raised.value.message
-    assert message.startswith(f"soak database {path} is corrupt (file is not a database)")
+    assert message.startswith(f"state database {path} is corrupt (file is not a database)")
     assert f"mv {path} {path}.corrupt" in message
     assert "\n" not in message
 
@@ -202,7 +202,7 @@ def test_a_locked_database_is_one_line_and_keeps_the_batch(tmp_path: Path) -> No
         blocker.execute("BEGIN IMMEDIATE")
         with pytest.raises(SoakgateError) as raised:
             recorder.flush()
-        assert raised.value.message.startswith(f"soak database {tmp_path / DB_FILE} is locked")
+        assert raised.value.message.startswith(f"state database {tmp_path / DB_FILE} is locked")
         assert "\n" not in raised.value.message
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -223,7 +223,7 @@ def test_a_week_of_probes_stays_compact(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from soakgate.adapters.soak_store import SoakStore
+from soakgate.adapters.state.soaks import SoakStore
 from soakgate.core.soak import Sample
 
 store = SoakStore.open(Path(sys.argv[1]))

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from soakgate.adapters.stack_file import stack_config
+from soakgate.adapters.stage.stack_file import stack_config
 from soakgate.errors import ConfigError
 from soakgate.pulumi import stage_config
 from soakgate.pulumi.stage_config import secret_env, stage_args

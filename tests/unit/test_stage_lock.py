@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from soakgate.adapters.stage_lock import (
+from soakgate.adapters.stage.lock import (
     TOKENS_ENV,
     inherited_tokens,
     is_locked,
@@ -26,7 +26,7 @@ from soakgate.errors import LockHeld
 HOLD = """
 import sys, time
 from pathlib import Path
-from soakgate.adapters.stage_lock import stage_lock
+from soakgate.adapters.stage.lock import stage_lock
 with stage_lock(Path(sys.argv[1]), sys.argv[2], "holder"):
     print("held", flush=True)
     time.sleep(60)
@@ -96,7 +96,7 @@ def test_garbage_in_the_lock_file_is_only_a_description(tmp_path: Path) -> None:
 def test_children_share_the_holders_lock_through_its_token(tmp_path: Path) -> None:
     """``pulumi up`` under ``soakgate deploy``: the provider enters; a stranger does not."""
     child = (
-        "import sys; from pathlib import Path; from soakgate.adapters.stage_lock import"
+        "import sys; from pathlib import Path; from soakgate.adapters.stage.lock import"
         " stage_lock\nwith stage_lock(Path(sys.argv[1]), 'dev', 'provider'): print('in')"
     )
     with stage_lock(tmp_path, "dev", "soakgate deploy") as record:

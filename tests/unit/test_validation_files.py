@@ -11,7 +11,7 @@ import pytest
 
 from soakgate.adapters.envfile import load_env
 from soakgate.adapters.private_files import private_dir, tighten_state, write_private
-from soakgate.adapters.secret_files import remove_secret_files, secret_dir, write_secret_files
+from soakgate.adapters.stage.secret_files import remove_secret_files, secret_dir, write_secret_files
 from soakgate.cli.output import safe
 from soakgate.core.names import StageNames
 from soakgate.errors import ConfigError

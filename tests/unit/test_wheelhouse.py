@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from soakgate.adapters.images.wheelhouse import STAMP, download_argv, download_wheelhouse
 from soakgate.adapters.process import Result
-from soakgate.adapters.wheelhouse import STAMP, download_argv, download_wheelhouse
 from soakgate.errors import CommandFailed, ConfigError, MissingPart, SoakgateError
 
 WHEELS = {

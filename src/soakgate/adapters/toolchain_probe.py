@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from soakgate.adapters import rootfs
+from soakgate.adapters.images import rootfs
 from soakgate.adapters.process import run
 from soakgate.core.doctor import HOST_COMMANDS, Readings
 from soakgate.errors import SoakgateError

@@ -10,7 +10,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from soakgate.adapters.config_file import load_config
-from soakgate.adapters.pulumi_stacks import error_summary, select_stack
+from soakgate.adapters.stage.pulumi_stacks import error_summary, select_stack
 from soakgate.errors import ConfigError, SoakgateError
 from soakgate.pulumi.service_image import base_image
 

@@ -18,13 +18,13 @@ from typing import Any
 import docker.errors
 from pulumi import automation as auto
 
-from soakgate.adapters import docker_engine
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.pulumi_locks import clear_pending, recover_stack_lock
-from soakgate.adapters.pulumi_stacks import error_summary, select_stack
-from soakgate.adapters.stack_file import stack_config
-from soakgate.adapters.stage_lock import stage_lock
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.stage.lock import stage_lock
+from soakgate.adapters.stage.pulumi_locks import clear_pending, recover_stack_lock
+from soakgate.adapters.stage.pulumi_stacks import error_summary, select_stack
+from soakgate.adapters.stage.stack_file import stack_config
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.releases import StateDB
 from soakgate.app.stages import stage_port
 from soakgate.core.config import STAGES, ProjectConfig
 from soakgate.core.names import StageNames

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.releases import StateDB
 from soakgate.app.promote import running_release
 from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
 from soakgate.core.config import STAGES, ProjectConfig
@@ -37,7 +37,7 @@ class DrillResult:
 
 def make_drill_release(good: Release, delay_ms: int = DRILL_DELAY_MS) -> Release:
     """A copy of ``good`` that answers every work request ``delay_ms`` late (built locally)."""
-    from soakgate.adapters import docker_engine
+    from soakgate.adapters.docker import engine as docker_engine
 
     tag = f"{good.image.rsplit(':', 1)[0]}:drill-{good.short}"
     image = docker_engine.build_from(

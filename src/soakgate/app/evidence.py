@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from soakgate.adapters.evidence_audit import (
+from soakgate.adapters.evidence.audit import (
     AuditResult,
     PipAuditRun,
     audit_document,
@@ -38,14 +38,14 @@ from soakgate.adapters.evidence_audit import (
     sbom_json,
     sbom_packages,
 )
-from soakgate.adapters.evidence_mutation import MutationOutcome, mutation_document
-from soakgate.adapters.evidence_store import (
+from soakgate.adapters.evidence.mutation import MutationOutcome, mutation_document
+from soakgate.adapters.evidence.tests import APP_PACKAGE, TestsOutcome
+from soakgate.adapters.state.evidence import (
     CollectFailed,
     EvidenceRecord,
     EvidenceStore,
     one_line,
 )
-from soakgate.adapters.evidence_tests import APP_PACKAGE, TestsOutcome
 from soakgate.core.config import ProjectConfig
 from soakgate.core.evidence import (
     Audit,
@@ -160,7 +160,7 @@ class DockerCollectors:
     """The real collectors: the local Docker engine, mutmut, pip-audit and bandit."""
 
     def tests(self, release: Release, context: Path, cache: Path, work: Path) -> TestsOutcome:
-        from soakgate.adapters.evidence_tests import download_test_wheels, run_tests_in_image
+        from soakgate.adapters.evidence.tests import download_test_wheels, run_tests_in_image
 
         wheels = download_test_wheels(context, release.python_series, cache)
         return run_tests_in_image(release, context, wheels, work)
@@ -168,39 +168,39 @@ class DockerCollectors:
     def mutation(
         self, context: Path, cache: Path, work: Path, requirements: tuple[str, ...]
     ) -> MutationOutcome:
-        from soakgate.adapters.evidence_mutation import run_mutation
+        from soakgate.adapters.evidence.mutation import run_mutation
 
         return run_mutation(context, cache=cache, work=work, requirements=requirements)
 
     def fingerprint(self, context: Path) -> str:
-        from soakgate.adapters.evidence_mutation import source_fingerprint
+        from soakgate.adapters.evidence.mutation import source_fingerprint
 
         return source_fingerprint(context)
 
     def same_code(self, release: Release, context: Path) -> bool:
-        from soakgate.adapters.evidence_mutation import app_files, image_app_files
+        from soakgate.adapters.evidence.mutation import app_files, image_app_files
 
         return app_files(context) == image_app_files(release.digest)
 
     def inventory(self, release: Release) -> dict[str, str]:
-        from soakgate.adapters.evidence_audit import installed_distributions
+        from soakgate.adapters.evidence.audit import installed_distributions
 
         return installed_distributions(release.digest)
 
     def pip_audit(self, installed: Mapping[str, str]) -> PipAuditRun:
-        from soakgate.adapters.evidence_audit import run_pip_audit
+        from soakgate.adapters.evidence.audit import run_pip_audit
 
         return run_pip_audit(installed)
 
     def bandit(self, source: Path) -> tuple[str, str | None]:
-        from soakgate.adapters.evidence_audit import run_bandit
+        from soakgate.adapters.evidence.audit import run_bandit
 
         return run_bandit(source)
 
     def perf(
         self, baseline: str, candidate: str, port: int, health_path: str, namespace: str
     ) -> dict[str, Any]:
-        from soakgate.adapters.evidence_perf import compare_releases
+        from soakgate.adapters.evidence.perf import compare_releases
 
         return compare_releases(
             baseline, candidate, port=port, health_path=health_path, namespace=namespace
@@ -337,7 +337,7 @@ def collect_evidence(
     A failing piece never stops the others: its reason lands in ``bundle.failures`` and in
     the manifest, and its kinds are removed (their gates fail closed).
     """
-    from soakgate.adapters.evidence_store import now_iso
+    from soakgate.adapters.state.evidence import now_iso
 
     started = time.monotonic()
     check_request(skip, files)

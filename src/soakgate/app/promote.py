@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.releases import StateDB
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import ProjectConfig
 from soakgate.core.gates import GateResult, all_clear, evaluate_gates

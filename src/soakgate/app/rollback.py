@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.docker_light import LightDocker
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.stack_file import stack_config
-from soakgate.adapters.stage_engine import StageEngine
-from soakgate.adapters.stage_lock import stage_lock
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.docker.light import LightDocker
+from soakgate.adapters.stage.engine import StageEngine
+from soakgate.adapters.stage.lock import stage_lock
+from soakgate.adapters.stage.stack_file import stack_config
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.releases import StateDB
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import STAGES, ProjectConfig
 from soakgate.core.ledger import Event

@@ -57,11 +57,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from soakgate.adapters.ledger_store import LedgerStore
 from soakgate.adapters.process import process_alive
-from soakgate.adapters.soak_store import Soak, SoakRecorder, SoakStore
-from soakgate.adapters.stage_engine import SLOT_HEADER
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.stage.engine import SLOT_HEADER
+from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.adapters.state.releases import StateDB
+from soakgate.adapters.state.soaks import Soak, SoakRecorder, SoakStore
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import STAGES, ProjectConfig
 from soakgate.core.proxy_conf import UPSTREAM_HEADER, answered_address
@@ -917,7 +917,7 @@ def run_monitor(
 
     Every adapter is injectable (a week runs in seconds with a fake clock, probe and engine);
     the defaults are the real ones: :class:`HttpProbe` through the stage's proxy,
-    :class:`~soakgate.adapters.engine_stats.EngineStats`, the engine's slot table.
+    :class:`~soakgate.adapters.docker.stats.EngineStats`, the engine's slot table.
 
         run_monitor(project, config, state, "staging", until=time.time() + 60, policy="alert")
     """
@@ -944,7 +944,7 @@ def run_monitor(
             if route is None:
                 route = RouteCheck(stage_engine(project, config, state, stage).address, clock)
         if engine_reader is None:
-            from soakgate.adapters.engine_stats import EngineStats
+            from soakgate.adapters.docker.stats import EngineStats
 
             stats = EngineStats()
             closers.append(stats.close)
@@ -1218,7 +1218,7 @@ def write_report(
     state: Path, stage: str, slo: SloConfig, path: Path, *, clock: Callable[[], float] = time.time
 ) -> Path:
     """Render the stage's soak (open, else newest) as one self-contained HTML file."""
-    from soakgate.adapters.soak_report import load_series, render_report
+    from soakgate.adapters.soak.report import load_series, render_report
 
     status = soak_status(state, stage, slo, clock=clock)
     store = SoakStore.open(state)

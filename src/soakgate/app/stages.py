@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from soakgate.adapters.stack_file import stack_config
-from soakgate.adapters.stage_engine import StageEngine, http_answer
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.stage.engine import StageEngine, http_answer
+from soakgate.adapters.stage.stack_file import stack_config
+from soakgate.adapters.state.releases import StateDB
 from soakgate.core.config import ProjectConfig
 from soakgate.core.proxy_conf import answered_address
 from soakgate.errors import SoakgateError

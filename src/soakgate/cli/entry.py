@@ -34,7 +34,7 @@ def _flip_first(stage: str, reason: str) -> None:
     started = process_started_at()
     from soakgate.adapters.config_file import load_config
     from soakgate.adapters.envfile import find_project, load_env
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.rollback import RollbackRequest, flip_now
     from soakgate.errors import SoakgateError
 

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.state.releases import StateDB
 from soakgate.app.evidence import EvidenceBundle, EvidenceIncomplete
 from soakgate.cli.output import console, safe
 from soakgate.errors import ConfigError
@@ -109,7 +109,7 @@ def collect(
 ) -> None:
     """Collect the evidence of RELEASE into <state>/evidence/<digest>/ (manifest.json)."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.evidence import collect_evidence
     from soakgate.cli.project import project_root
 

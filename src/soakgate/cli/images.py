@@ -52,7 +52,7 @@ def _epoch() -> int | None:
 
 def _proxy(mirror: str | None) -> None:
     """The stages' proxy (Debian's nginx-light), made the same offline way."""
-    from soakgate.adapters.proxy_image import make_proxy_image
+    from soakgate.adapters.images.proxy_image import make_proxy_image
 
     with console.status("proxy image: debootstrap bookworm + nginx-light"):
         proxy = make_proxy_image(mirror=mirror)
@@ -92,7 +92,7 @@ def bases(
     ] = None,
 ) -> None:
     """Make the base images <prefix>:3.12 and <prefix>:3.14, and the proxy image, offline."""
-    from soakgate.adapters.rootfs import DebootstrapBuilder
+    from soakgate.adapters.images.rootfs import DebootstrapBuilder
 
     results = make_bases(
         python or list(SUPPORTED_VERSIONS),

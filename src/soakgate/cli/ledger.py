@@ -8,7 +8,7 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.table import Table
 
-from soakgate.adapters.ledger_store import LedgerStore
+from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.cli.output import console, err_console
 from soakgate.core.ledger import Event
 from soakgate.errors import LedgerBroken

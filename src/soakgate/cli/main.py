@@ -78,9 +78,9 @@ def up(
 ) -> None:
     """The main job on local defaults: base images, both service images, dev deployed."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.proxy_image import make_proxy_image
-    from soakgate.adapters.rootfs import DebootstrapBuilder
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.images.proxy_image import make_proxy_image
+    from soakgate.adapters.images.rootfs import DebootstrapBuilder
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.bases import make_bases
     from soakgate.app.build import build as run_build
     from soakgate.app.deploy import DeployRequest
@@ -144,8 +144,8 @@ def releases(
     reason: Annotated[str, typer.Option(help="Why (with --mark-bad/--clear-bad).")] = "",
 ) -> None:
     """List the releases (built images) soakgate knows, newest first, with their quarantine."""
-    from soakgate.adapters.ledger_store import LedgerStore
-    from soakgate.adapters.state_db import StateDB, state_dir
+    from soakgate.adapters.state.ledger import LedgerStore
+    from soakgate.adapters.state.releases import StateDB, state_dir
     from soakgate.cli.releases import releases_json, render_releases
     from soakgate.core.rollback import QUARANTINE, bad_marks
 
@@ -181,7 +181,7 @@ def releases(
 
 def _views(stages: list[str]) -> list[Any]:
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import StateDB, state_dir
+    from soakgate.adapters.state.releases import StateDB, state_dir
     from soakgate.app.stages import view_stage
 
     project = project_root()
@@ -209,7 +209,7 @@ def deploy(
 ) -> None:
     """Deploy a release to a stage: inactive slot, health gate, graceful switch."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.deploy import DeployRequest
     from soakgate.app.deploy import deploy as run_deploy
     from soakgate.cli.progress import PulumiProgress
@@ -300,7 +300,7 @@ def gates(
 ) -> None:
     """The gates between two stages for the release running in FROM; non-zero if any fails."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.promote import gate_report
     from soakgate.cli.gates import gates_json, render_gates
 
@@ -338,7 +338,7 @@ def promote(
 ) -> None:
     """Promote the release running in FROM to TO by digest, through its gates."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.deploy import DeployRequest
     from soakgate.app.deploy import deploy as run_deploy
     from soakgate.app.promote import GateReport
@@ -403,7 +403,7 @@ def rollback(
 
     started = process_started_at()
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.rollback import RollbackRequest
     from soakgate.app.rollback import rollback as run_rollback
     from soakgate.cli.rollback import render_plan, render_result
@@ -443,7 +443,7 @@ def _verify_quiet(project: Path, stage: str) -> tuple[bool, list[str]]:
 def drill(stage: Annotated[str, typer.Argument(help="dev, staging or production")]) -> None:
     """Rehearse a rollback: deploy a slow copy of the running release, roll back, record the RTO."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.deploy import DeployRequest
     from soakgate.app.deploy import deploy as run_deploy
     from soakgate.app.drill import drill as run_drill
@@ -471,7 +471,7 @@ def drill(stage: Annotated[str, typer.Argument(help="dev, staging or production"
 def drills() -> None:
     """Recorded rollback drills: RTO percentiles per stage against the stage's budget."""
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.app.drill import drill_stats
     from soakgate.cli.rollback import render_drill_stats
 
@@ -489,7 +489,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The ledger: every build, deploy, promotion, override, rollback and drill."""
-    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.cli.ledger import events_json, render_events
 
     store = LedgerStore.open()
@@ -511,7 +511,7 @@ app.add_typer(ledger_app, name="ledger")
 def ledger_verify() -> None:
     """Check the ledger: an edited, deleted, reordered or truncated entry, or a rewritten chain,
     is named (the chain's head is also kept outside SQLite, in ledger.head)."""
-    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.cli.ledger import run_verify
 
     store = LedgerStore.open()
@@ -526,7 +526,7 @@ def ledger_anchor(
     reason: Annotated[str, typer.Option(help="Why the ledger is accepted as it is.")],
 ) -> None:
     """Accept the ledger as it is now (after checking it) and anchor its head again."""
-    from soakgate.adapters.ledger_store import LedgerStore
+    from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.cli.ledger import run_anchor
 
     if not reason.strip():

@@ -59,7 +59,7 @@ PolicyOption = Annotated[
 
 def _context(stage: str | None = None) -> tuple[Path, Any, Path]:
     from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state_db import state_dir
+    from soakgate.adapters.state.releases import state_dir
 
     if stage is not None and stage not in STAGES:
         raise ConfigError(

@@ -36,10 +36,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from soakgate.adapters.ledger_store import LedgerStore
-from soakgate.adapters.secret_files import fingerprint
-from soakgate.adapters.stage_engine import AppSpec, StageEngine
-from soakgate.adapters.stage_lock import stage_lock
+from soakgate.adapters.stage.engine import AppSpec, StageEngine
+from soakgate.adapters.stage.lock import stage_lock
+from soakgate.adapters.stage.secret_files import fingerprint
+from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
 from soakgate.errors import SoakgateError
 

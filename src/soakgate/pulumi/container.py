@@ -25,7 +25,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker import engine as docker_engine
 
 # Inputs whose change means a new container. Everything a container is made from.
 SPEC_KEYS = (
@@ -136,7 +136,7 @@ class ContainerProvider(ResourceProvider):
     """Creates, diffs, reads and deletes one container through the Docker API."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        import docker.errors  # on first use: see soakgate.adapters.docker_engine
+        import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
         engine = docker_engine.client()
         try:

@@ -25,8 +25,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from soakgate.adapters import docker_engine
-from soakgate.adapters.state_db import StateDB
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.state.releases import StateDB
 from soakgate.core.release import Release
 
 BUILD_INPUTS = ("context", "dockerfile", "tags", "build_args", "labels", "target", "context_hash")
@@ -141,7 +141,7 @@ class ImageProvider(ResourceProvider):
         return UpdateResult(outs=self._build(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        import docker.errors  # on first use: see soakgate.adapters.docker_engine
+        import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
         try:
             image = docker_engine.client().images.get(id_)

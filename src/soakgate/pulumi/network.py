@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker import engine as docker_engine
 
 
 @dataclass
@@ -26,7 +26,7 @@ class NetworkProvider(ResourceProvider):
     """Creates (or adopts an existing one of the same name), reads and deletes a network."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        import docker.errors  # on first use: see soakgate.adapters.docker_engine
+        import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
         engine = docker_engine.client()
         try:

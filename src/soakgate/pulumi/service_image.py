@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pulumi
 
-from soakgate.adapters import docker_engine
-from soakgate.adapters.build_context import context_hash, source_revision
-from soakgate.adapters.wheelhouse import download_wheelhouse
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.images.build_context import context_hash, source_revision
+from soakgate.adapters.images.wheelhouse import download_wheelhouse
 from soakgate.core.config import ProjectConfig
 from soakgate.errors import ConfigError
 from soakgate.pulumi.image import Image, ImageArgs
@@ -33,7 +33,7 @@ class ServiceImageArgs:
 
 def base_image(reference: str) -> tuple[str, str]:
     """Return (id, full Python version) of a base image, or fail naming the fix."""
-    import docker.errors  # on first use: see soakgate.adapters.docker_engine
+    import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
     try:
         image = docker_engine.client().images.get(reference)

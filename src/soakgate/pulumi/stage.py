@@ -15,8 +15,8 @@ from pathlib import Path
 import pulumi
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.docker_light import LightDocker
-from soakgate.adapters.stage_engine import UPSTREAM_FILE, AppSpec
+from soakgate.adapters.docker.light import LightDocker
+from soakgate.adapters.stage.engine import UPSTREAM_FILE, AppSpec
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import (
     CONF_DIR,

@@ -21,9 +21,9 @@ from typing import Any
 import pulumi
 
 from soakgate.adapters.config_file import load_config
-from soakgate.adapters.stack_file import check_stack_value
-from soakgate.adapters.stage_engine import AppSpec
-from soakgate.adapters.state_db import state_dir
+from soakgate.adapters.stage.engine import AppSpec
+from soakgate.adapters.stage.stack_file import check_stack_value
+from soakgate.adapters.state.releases import state_dir
 from soakgate.core.validation import ConfigInvalid, env_map
 from soakgate.errors import ConfigError
 from soakgate.pulumi.stage import StageArgs

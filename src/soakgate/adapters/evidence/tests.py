@@ -31,9 +31,9 @@ from typing import Any
 
 import docker.errors
 
-from soakgate.adapters import docker_engine
-from soakgate.adapters.evidence_store import CollectFailed, one_line
-from soakgate.adapters.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
+from soakgate.adapters.state.evidence import CollectFailed, one_line
 from soakgate.core.release import Release
 
 TEST_REQUIREMENTS = "requirements-test.txt"

@@ -4,7 +4,7 @@ Python 3.12 with the service's and the test requirements installed from hash-pin
 
 mutmut's own wheels are pinned, with their hashes, from soakgate's ``uv.lock`` (the versions
 soakgate's environment runs), minus what the service already pins; ``pip download`` fetches
-them once per pin set into the cache, as :mod:`soakgate.adapters.wheelhouse` does for images.
+them once per pin set into the cache, as :mod:`soakgate.adapters.images.wheelhouse` does for images.
 
     outcome = run_mutation(Path("images/service"), cache=Path(".soakgate/cache"),
                            work=Path("/tmp/m"))
@@ -34,8 +34,7 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
-from soakgate.adapters.evidence_store import CollectFailed, one_line
-from soakgate.adapters.evidence_tests import (
+from soakgate.adapters.evidence.tests import (
     APP_DIR,
     APP_PACKAGE,
     TEST_CONFIG_FILES,
@@ -45,8 +44,9 @@ from soakgate.adapters.evidence_tests import (
     pip_wheel,
     run_in_image,
 )
+from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
 from soakgate.adapters.process import Result, run
-from soakgate.adapters.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
+from soakgate.adapters.state.evidence import CollectFailed, one_line
 from soakgate.core.evidence import MutationRun, summarize_mutmut_meta
 
 MUTATION_SERIES = "3.12"

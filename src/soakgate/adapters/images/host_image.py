@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker.errors
 
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.process import run
 from soakgate.errors import ConfigError
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker.errors
 
-from soakgate.adapters import docker_engine
+from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.process import Result, run
 from soakgate.core.base_recipes import (
     ENV_PATH,

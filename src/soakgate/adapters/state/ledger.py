@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.state_db import DB_FILE, state_dir
+from soakgate.adapters.state.db import DB_FILE, connect, file_of, with_retry
 from soakgate.core.ledger import (
     ANCHOR,
     Event,
@@ -115,14 +115,11 @@ class LedgerStore:
         self.connection = connection
         self.clock = clock
         if head_path is None:
-            main = next(
-                (row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"),
-                "",
-            )
-            head_path = Path(main).parent / HEAD_FILE if main else None
+            database = file_of(connection)
+            head_path = database.parent / HEAD_FILE if database else None
         self.head_path = head_path
         try:
-            connection.executescript(SCHEMA)
+            with_retry(lambda: connection.executescript(SCHEMA))
         except sqlite3.DatabaseError as exc:
             raise SoakgateError(
                 f"cannot create the ledger table ({exc})",
@@ -133,19 +130,16 @@ class LedgerStore:
     def open(
         cls, directory: Path | None = None, clock: Callable[[], datetime] = _now
     ) -> LedgerStore:
-        """Open ``<state dir>/soakgate.db`` as StateDB does (WAL, synchronous=NORMAL)."""
-        path = (directory or state_dir()) / DB_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise SoakgateError(
-                f"state database {path} is unusable ({exc})",
-                hint="move it aside and re-run; keep the old file: it holds the ledger",
-            ) from exc
-        return cls(connection, clock, path.parent / HEAD_FILE)
+        """Open ``<state dir>/soakgate.db`` (:func:`soakgate.adapters.state.db.connect`)."""
+        connection = connect(directory)
+        database = file_of(connection)
+        return cls(connection, clock, database.parent / HEAD_FILE if database else None)
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.connection.close()

@@ -32,7 +32,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from soakgate.adapters.soak_store import SoakStore
+from soakgate.adapters.state.soaks import SoakStore
 from soakgate.core.soak import (
     BREACHED,
     HEALTHY,

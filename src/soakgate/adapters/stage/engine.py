@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.docker_light import LightDocker
-from soakgate.adapters.secret_files import (
+from soakgate.adapters.docker.light import LightDocker
+from soakgate.adapters.stage.secret_files import (
     image_owner,
     remove_secret_files,
     restore_secret_files,
@@ -228,7 +228,7 @@ class StageEngine:
         /run/secrets (owned by the image's USER); return the container name."""
         import docker.errors
 
-        from soakgate.adapters import docker_engine
+        from soakgate.adapters.docker import engine as docker_engine
 
         name = self.names.candidate(slot)
         docker_engine.remove_container(name)  # left by an interrupted deploy
@@ -254,7 +254,7 @@ class StageEngine:
 
         Fails with the container's last log lines when it exits or the timeout passes.
         """
-        from soakgate.adapters import docker_engine
+        from soakgate.adapters.docker import engine as docker_engine
 
         started = time.monotonic()
         deadline = started + spec.health_timeout
@@ -275,7 +275,7 @@ class StageEngine:
         )
 
     def logs_tail(self, name: str) -> str:
-        from soakgate.adapters import docker_engine
+        from soakgate.adapters.docker import engine as docker_engine
 
         container = docker_engine.find_container(name)
         if container is None:
@@ -286,7 +286,7 @@ class StageEngine:
     def adopt_candidate(self, slot: str) -> str:
         """Replace the slot's old container by its healthy candidate; return the new id. The
         old container's secret files go with it."""
-        from soakgate.adapters import docker_engine
+        from soakgate.adapters.docker import engine as docker_engine
 
         name = self.names.app(slot)
         docker_engine.remove_container(name)
@@ -424,7 +424,7 @@ class StageEngine:
         )
 
     def remove_all(self) -> None:
-        from soakgate.adapters import docker_engine
+        from soakgate.adapters.docker import engine as docker_engine
 
         for slot in SLOTS:
             docker_engine.remove_container(self.names.candidate(slot))

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soakgate.adapters.evidence_store import CollectFailed, one_line
-from soakgate.adapters.evidence_tests import run_in_image
+from soakgate.adapters.evidence.tests import run_in_image
 from soakgate.adapters.process import run
+from soakgate.adapters.state.evidence import CollectFailed, one_line
 from soakgate.core.evidence import (
     Audit,
     EvidenceError,

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soakgate.adapters.state.db import connect, with_retry
 from soakgate.core.release import Release
 from soakgate.errors import SoakgateError
 
-DB_FILE = "soakgate.db"  # the same file as soakgate.adapters.state_db
 EVIDENCE_DIR = "evidence"
 MANIFEST = "manifest.json"
 SCHEMA = """
@@ -106,19 +106,12 @@ class EvidenceStore:
 
     @classmethod
     def open(cls, state: Path) -> EvidenceStore:
-        path = state / DB_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise SoakgateError(
-                f"state database {path} is unusable ({exc})",
-                hint="move it aside and re-run; evidence is re-collected by soakgate evidence"
-                " collect",
-            ) from exc
+        return cls(state, connect(state, schema=SCHEMA))
+
+    @classmethod
+    def on(cls, state: Path, connection: sqlite3.Connection) -> EvidenceStore:
+        """The evidence tables of an open connection (created if needed)."""
+        with_retry(lambda: connection.executescript(SCHEMA))
         return cls(state, connection)
 
     def close(self) -> None:

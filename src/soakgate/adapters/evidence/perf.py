@@ -35,10 +35,10 @@ from typing import Any
 
 import docker.errors
 
-from soakgate.adapters import docker_engine
-from soakgate.adapters.evidence_store import CollectFailed
-from soakgate.adapters.evidence_tests import LABELS
-from soakgate.adapters.stage_engine import hardening
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.evidence.tests import LABELS
+from soakgate.adapters.stage.engine import hardening
+from soakgate.adapters.state.evidence import CollectFailed
 
 LIGHT = "/work/pydantic?items=400"  # ~3 ms on Python 3.14 here
 DEFAULT_CYCLE = (

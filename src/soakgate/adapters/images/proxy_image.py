@@ -14,9 +14,8 @@ from pathlib import Path
 
 import docker.errors
 
-from soakgate.adapters import docker_engine
-from soakgate.adapters.process import run
-from soakgate.adapters.rootfs import (
+from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.images.rootfs import (
     archive_keyring,
     debian_mirror,
     debootstrap_command,
@@ -26,6 +25,7 @@ from soakgate.adapters.rootfs import (
     strip_root,
     write_tar,
 )
+from soakgate.adapters.process import run
 from soakgate.core.base_recipes import ROOT_STRIP, SOURCE_DATE_EPOCH
 from soakgate.errors import CommandFailed
 

@@ -1,24 +1,21 @@
-"""soakgate's durable state in SQLite (WAL): releases now; soak samples and more later.
+"""The releases table of soakgate.db: every image built, by digest.
 
-db = StateDB.open(state_dir)
-db.record_release(release)
-db.releases()        # newest first
+with StateDB.open(state) as db:     # or StateDB.on(connection), sharing one
+    db.record_release(release)
+    db.releases()                   # newest first
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from soakgate.adapters.envfile import find_project
+from soakgate.adapters.state.db import DB_FILE, connect, state_dir, with_retry
 from soakgate.core.release import Release, matches
-from soakgate.errors import ConfigError, SoakgateError
+from soakgate.errors import ConfigError
 
-DB_FILE = "soakgate.db"
+__all__ = ["DB_FILE", "StateDB", "state_dir"]
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS releases (
     digest TEXT PRIMARY KEY,
@@ -33,44 +30,6 @@ CREATE TABLE IF NOT EXISTS releases (
 """
 
 
-def state_dir() -> Path:
-    """Return soakgate's state directory: $SOAKGATE_HOME, else ``.soakgate`` of the project."""
-    home = os.environ.get("SOAKGATE_HOME")
-    if home:
-        return Path(home)
-    project = find_project()
-    if project is None:
-        raise ConfigError(
-            "no soakgate state directory", hint="run ./bootstrap, or set SOAKGATE_HOME"
-        )
-    return project / ".soakgate"
-
-
-def _with_retry(action: Callable[[], object], seconds: float = 10.0) -> None:
-    """Run ``action``, retrying while another process holds the lock it needs.
-
-    Switching a new database to WAL needs an exclusive lock, and SQLite answers "database is
-    locked" at once (without its busy wait) when two processes race for it, as two image
-    builds recording their releases at the same moment do.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            action()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _private(path: Path) -> None:
-    """soakgate.db and its WAL files: 0600 whatever the umask (the ledger is in there)."""
-    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
-        with contextlib.suppress(OSError):
-            os.chmod(path.parent / name, 0o600)
-
-
 class StateDB:
     """One connection to the state database; every write is committed at once."""
 
@@ -79,20 +38,19 @@ class StateDB:
 
     @classmethod
     def open(cls, directory: Path | None = None) -> StateDB:
-        path = (directory or state_dir()) / DB_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
-            _with_retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))
-            connection.execute("PRAGMA synchronous=NORMAL")
-            _with_retry(lambda: connection.executescript(SCHEMA))
-            _private(path)
-        except sqlite3.DatabaseError as exc:
-            raise SoakgateError(
-                f"state database {path} is unusable ({exc})",
-                hint="move it aside and re-run; releases are re-recorded by the next build",
-            ) from exc
+        return cls(connect(directory, schema=SCHEMA))
+
+    @classmethod
+    def on(cls, connection: sqlite3.Connection) -> StateDB:
+        """The releases of an open connection (its table created if needed)."""
+        with_retry(lambda: connection.executescript(SCHEMA))
         return cls(connection)
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.connection.close()

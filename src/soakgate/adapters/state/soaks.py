@@ -38,11 +38,19 @@ from types import TracebackType
 from typing import Any
 
 from soakgate.adapters.process import process_alive
-from soakgate.adapters.state_db import state_dir
+from soakgate.adapters.state.db import (
+    DB_FILE,
+    connect,
+    database_error,
+    database_path,
+    file_of,
+    with_retry,
+)
 from soakgate.core.soak import NOT_ENOUGH_DATA, EngineSample, Sample
 from soakgate.errors import LockHeld, SoakgateError
 
-DB_FILE = "soakgate.db"  # the same file as soakgate.adapters.state_db
+__all__ = ["DB_FILE", "Soak", "SoakRecorder", "SoakStore"]
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS soaks (
     id INTEGER PRIMARY KEY,
@@ -126,31 +134,6 @@ def _seconds(ms: Any) -> float:
     return int(ms) / 1000.0
 
 
-def database_error(path: Path, error: sqlite3.Error) -> SoakgateError:
-    """One line naming the file, what is wrong and what to do."""
-    text = str(error).replace("\n", " ")
-    lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
-        return SoakgateError(
-            f"soak database {path} is locked ({text}): another process holds it;"
-            " stop that process or retry in a moment"
-        )
-    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-        return SoakgateError(
-            f"soak database {path} is corrupt ({text}): move it aside"
-            f" (mv {path} {path}.corrupt) and start the soak again"
-        )
-    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
-        return SoakgateError(
-            f"soak database {path} cannot be written ({text}):"
-            f" check that {path.parent} exists and is writable by you"
-        )
-    return SoakgateError(
-        f"soak database {path} failed ({text}): move it aside"
-        f" (mv {path} {path}.broken) and start the soak again"
-    )
-
-
 class SoakStore:
     """Soaks and samples in ``<state_dir>/soakgate.db``; reads here, writes via a recorder."""
 
@@ -161,28 +144,15 @@ class SoakStore:
 
     @classmethod
     def open(cls, directory: Path | None = None, *, busy_timeout: float = 5.0) -> SoakStore:
-        """Open (creating if needed) the state database with WAL, synchronous=NORMAL."""
-        path = (directory or state_dir()) / DB_FILE
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SoakgateError(
-                f"soak database {path} cannot be created ({exc.strerror}):"
-                f" check that {path.parent} is writable by you"
-            ) from exc
-        connection: sqlite3.Connection | None = None
-        try:
-            connection = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            connection.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            if connection is not None:
-                connection.close()
-            raise database_error(path, exc) from exc
+        """Open (creating if needed) the state database; usable from the monitor's threads."""
+        path = database_path(directory)
+        return cls(connect(directory, schema=SCHEMA, busy_timeout=busy_timeout, threads=True), path)
+
+    @classmethod
+    def on(cls, connection: sqlite3.Connection) -> SoakStore:
+        """The soaks of an open connection (its tables created if needed)."""
+        with_retry(lambda: connection.executescript(SCHEMA))
+        path = file_of(connection) or Path(":memory:")
         return cls(connection, path)
 
     def close(self) -> None:

@@ -1,0 +1,1 @@
+"""The Docker engine: the SDK client, the light socket client, container statistics."""

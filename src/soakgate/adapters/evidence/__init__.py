@@ -1,0 +1,1 @@
+"""Evidence collectors: tests and coverage, mutation, audit (SBOM, advisories), performance."""

@@ -1,0 +1,1 @@
+"""Images: base root filesystems, wheelhouses, build contexts, the host and proxy images."""

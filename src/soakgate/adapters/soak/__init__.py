@@ -1,0 +1,1 @@
+"""The soak monitor's outside world: probes, the monitor process, the report."""

@@ -1,0 +1,1 @@
+"""soakgate.db and its repositories (releases, ledger, soaks, evidence); one db.connect()."""
