@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from soakgate.adapters.stage.engine import LABEL_RELEASE, SLOT_HEADER, UPSTREAM_FILE
+from soakgate.adapters.stage.engine import LABEL_RELEASE, UPSTREAM_FILE
 from soakgate.adapters.stage.lock import describe_holder, parse_holder
 from soakgate.core.names import StageNames
-from soakgate.core.proxy_conf import UpstreamTarget, parse_upstream, render_upstream
+from soakgate.core.proxy_conf import SLOT_HEADER, UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS
 from soakgate.errors import (
     BadRelease,

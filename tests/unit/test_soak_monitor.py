@@ -24,29 +24,28 @@ from soakgate.adapters.docker.stats import (
     stat_value,
     working_set,
 )
+from soakgate.adapters.soak.monitor_file import monitor_file
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.soaks import SoakStore
-from soakgate.app.soak import (
+from soakgate.app.soak.monitor import (
     MonitorSettings,
     NothingDeployed,
     RouteCheck,
-    RoutedSample,
     StageTarget,
     Tick,
-    monitor_file,
-    release_verdict,
     resolve_policy,
     run_monitor,
-    soak_status,
-    traffic_counters,
 )
+from soakgate.app.soak.status import release_verdict, soak_status
 from soakgate.cli.soak import render_status
 from soakgate.core.config import ProjectConfig, StageConfig
+from soakgate.core.metrics import traffic_counters
 from soakgate.core.soak import (
     BREACHED,
     DRIFT,
     HEALTHY,
     EngineSample,
+    RoutedSample,
     Sample,
     SloConfig,
     Verdict,

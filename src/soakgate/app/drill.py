@@ -17,6 +17,7 @@ from typing import Any
 
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
+from soakgate.app.ports import Stages, World, real_world
 from soakgate.app.promote import running_release
 from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
 from soakgate.core.config import STAGES, ProjectConfig
@@ -35,18 +36,13 @@ class DrillResult:
     rollback: RollbackResult
 
 
-def make_drill_release(good: Release, delay_ms: int = DRILL_DELAY_MS) -> Release:
+def make_drill_release(stages: Stages, good: Release, delay_ms: int = DRILL_DELAY_MS) -> Release:
     """A copy of ``good`` that answers every work request ``delay_ms`` late (built locally)."""
-    from soakgate.adapters.docker import engine as docker_engine
-
     tag = f"{good.image.rsplit(':', 1)[0]}:drill-{good.short}"
-    image = docker_engine.build_from(
-        good.digest, [f"ENV SERVICE_DELAY_MS={delay_ms}", 'LABEL soakgate.drill="true"'], tag
-    )
-    return Release(
-        str(image.id), good.python, f"{good.app_version}-drill", good.revision, good.created,
-        int(image.attrs.get("Size", 0)), tag,
-    )  # fmt: skip
+    lines = [f"ENV SERVICE_DELAY_MS={delay_ms}", 'LABEL soakgate.drill="true"']
+    digest, size = stages.build_variant(good.digest, lines, tag)
+    return Release(digest, good.python, f"{good.app_version}-drill", good.revision, good.created,
+                   size, tag)  # fmt: skip
 
 
 def drill(
@@ -58,30 +54,26 @@ def drill(
     deploy_release: Callable[[Release], None],
     verify: Callable[[str], tuple[bool, list[str]]] | None = None,
     warn: Callable[[str], None] = lambda message: None,
+    world: World | None = None,
 ) -> DrillResult:
     """Deploy a slow copy of the running release, roll it back, record the drill."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
-    db = StateDB.open(state)
-    try:
-        good = running_release(project, config, state, stage, db)
-        bad = make_drill_release(good)
+    world = world or real_world(project, config, state)
+    with StateDB.open(state) as db:
+        good = running_release(world.stages, stage, db)
+        bad = make_drill_release(world.stages, good)
         db.record_release(bad)
-    finally:
-        db.close()
     deploy_release(bad)
     started = time.time()
     result = rollback(
         project, config, state,
         RollbackRequest(stage, to=good.digest, emergency=True, reason="rollback drill"),
-        started=started, verify=verify, warn=warn,
+        started=started, verify=verify, warn=warn, world=world,
     )  # fmt: skip
-    ledger = LedgerStore.open(state)
-    try:
+    with LedgerStore.open(state) as ledger:
         ledger.append("drill", stage=stage, from_release=bad.digest, to_release=good.digest,
                       data={**result.as_dict(), "drill_delay_ms": DRILL_DELAY_MS})  # fmt: skip
-    finally:
-        ledger.close()
     return DrillResult(stage, good, bad, result)
 
 

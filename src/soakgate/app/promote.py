@@ -15,7 +15,7 @@ from typing import Any
 
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
-from soakgate.app.stages import stage_engine
+from soakgate.app.ports import Stages, World, real_world
 from soakgate.core.config import ProjectConfig
 from soakgate.core.gates import GateResult, all_clear, evaluate_gates
 from soakgate.core.release import Release
@@ -50,11 +50,9 @@ def transition_of(source: str, target: str) -> str:
         ) from None
 
 
-def running_release(
-    project: Path, config: ProjectConfig, state: Path, stage: str, db: StateDB
-) -> Release:
+def running_release(stages: Stages, stage: str, db: StateDB) -> Release:
     """The release the stage's active slot runs, as recorded."""
-    active = stage_engine(project, config, state, stage).read_slots().active_slot
+    active = stages.engine(stage).read_slots().active_slot
     if active is None or not active.digest or not active.running:
         raise ConfigError(
             f"nothing runs in {stage}", hint=f"deploy it first: soakgate deploy {stage}"
@@ -71,7 +69,7 @@ def with_live_soak(evidence: Any, state: Path, digest: str, config: ProjectConfi
     import json
     from dataclasses import replace
 
-    from soakgate.app.soak import release_verdict
+    from soakgate.app.soak.status import release_verdict
     from soakgate.core.evidence import EvidenceError, parse_soak
     from soakgate.errors import SoakgateError as Problem
 
@@ -92,12 +90,13 @@ def gate_report(
     release_ref: str | None = None,
     overrides: dict[str, str] | None = None,
     load_evidence: Callable[[Path, str], Any] | None = None,
+    world: World | None = None,
 ) -> GateReport:
     """Judge the gates of ``source → target`` for the release running in ``source``."""
     transition = transition_of(source, target)
-    db = StateDB.open(state)
-    try:
-        release = running_release(project, config, state, source, db)
+    stages = (world or real_world(project, config, state)).stages
+    with StateDB.open(state) as db:
+        release = running_release(stages, source, db)
         if release_ref is not None:
             named = db.require_release(release_ref)
             if named.digest != release.digest:
@@ -105,8 +104,6 @@ def gate_report(
                     f"release {named.short} is not the one running in {source} ({release.short})",
                     hint=f"promotion moves what {source} runs; deploy it there first",
                 )
-    finally:
-        db.close()
     if load_evidence is None:
         from soakgate.app.evidence import load_evidence as load_stored
 
@@ -134,11 +131,11 @@ def promote(
     overrides: dict[str, str] | None = None,
     deploy_release: Callable[[Release], None],
     load_evidence: Callable[[Path, str], Any] | None = None,
+    world: World | None = None,
 ) -> GateReport:
     """Promote when every gate passes (or is overridden with a reason on record)."""
-    report = gate_report(
-        project, config, state, source, target, overrides=overrides, load_evidence=load_evidence
-    )
+    report = gate_report(project, config, state, source, target, overrides=overrides,
+                         load_evidence=load_evidence, world=world)  # fmt: skip
     gates = [result.to_dict() for result in report.results]
     ledger = LedgerStore.open(state)
     try:

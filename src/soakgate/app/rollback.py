@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -28,16 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.docker.light import LightDocker
-from soakgate.adapters.stage.engine import StageEngine
-from soakgate.adapters.stage.lock import stage_lock
-from soakgate.adapters.stage.stack_file import stack_config
+from soakgate.adapters.state.db import StoreError
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
-from soakgate.app.stages import stage_engine
+from soakgate.app.ports import Stacks, StageEngine, World, real_world
 from soakgate.core.config import STAGES, ProjectConfig
 from soakgate.core.ledger import Event
-from soakgate.core.names import StageNames
 from soakgate.core.rollback import (
     BudgetCheck,
     RollbackPlan,
@@ -279,7 +274,7 @@ def read_records(state: Path, request: RollbackRequest) -> Records:
             db.close()
     except RollbackFailed:
         raise
-    except (sqlite3.DatabaseError, SoakgateError) as exc:
+    except (StoreError, SoakgateError) as exc:
         raise RollbackFailed(
             f"{state / 'soakgate.db'}: unreadable ({getattr(exc, 'message', exc)})",
             hint="restore it from a backup, or move it aside; the emergency flip"
@@ -421,33 +416,6 @@ def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> Non
     )
 
 
-def engine_for(
-    project: Path, config: ProjectConfig, state: Path, stage: str, warn: Warn
-) -> StageEngine:
-    """The stage's engine; a broken stack file falls back to soakgate.toml's port."""
-    try:
-        return stage_engine(project, config, state, stage)
-    except ConfigError as broken:
-        conf_dir = state / "stages" / stage / "proxy"
-        port = published_port(StageNames(stage, config.namespace).proxy)
-        warn(f"{broken.message}; using the port the {stage} proxy publishes ({port})")
-        return StageEngine(stage, conf_dir, port or config.stages[stage].port, config.namespace)
-
-
-def published_port(proxy: str) -> int | None:
-    """The host port the proxy container publishes (the truth when the stack file is not)."""
-    try:
-        data = LightDocker().inspect(proxy)
-    except SoakgateError:
-        return None
-    bindings = ((data or {}).get("HostConfig") or {}).get("PortBindings") or {}
-    for binding in bindings.values():
-        for entry in binding or []:
-            with contextlib.suppress(TypeError, ValueError, KeyError):
-                return int(entry["HostPort"])
-    return None
-
-
 def rollback(
     project: Path,
     config: ProjectConfig,
@@ -458,11 +426,13 @@ def rollback(
     dry_run: bool = False,
     verify: Callable[[str], tuple[bool, list[str]]] | None = None,
     warn: Warn = lambda message: None,
+    world: World | None = None,
 ) -> RollbackResult:
     """Roll the stage back; ``started`` is the command's start (epoch seconds)."""
     began = time.time() if started is None else started
     check_stage(request.stage)
-    engine = engine_for(project, config, state, request.stage, warn)
+    stages, stacks = world or real_world(project, config, state)
+    engine = stages.engine(request.stage, warn)
     if dry_run:
         steps = ("finish it: reconcile the Pulumi stack, verify, record it on the ledger",)
         pending = read_journal(state, request.stage, warn)
@@ -472,11 +442,9 @@ def rollback(
         if flipped is not None:
             return RollbackResult(replace(flipped, steps=steps), resumed=True)
         return RollbackResult(choose_plan(project, config, state, request, engine, warn))
-    with stage_lock(
-        state, request.stage, f"soakgate rollback {request.stage}", wait=request.lock_wait
-    ):
+    with stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait):
         adopt_runbook_flips(state, request.stage, warn)
-        resumed = _resume(project, config, state, request, engine, began, verify, warn)
+        resumed = _resume(stacks, config, state, request, engine, began, verify, warn)
         if resumed is not None:
             return resumed
         plan = choose_plan(project, config, state, request, engine, warn)
@@ -487,38 +455,30 @@ def rollback(
             if plan.path == "emergency":
                 _flip(engine, config, plan)
             else:
-                _reconcile(project, state, plan, warn)  # health-gated, into the idle slot
+                _reconcile(stacks, state, plan, warn)  # health-gated, into the idle slot
         except SoakgateError:
             journal.unlink(missing_ok=True)  # nothing switched: nothing to finish later
             raise
         result.seconds_to_restored = time.time() - began
         result.budget = check_budget(result.seconds_to_restored, budget)
-        _finish(project, config, state, result, began, verify, request.actor, warn)
+        _finish(stacks, state, result, began, verify, request.actor, warn)
     return result
 
 
-def _reconcile(
-    project: Path, state: Path, plan: RollbackPlan, warn: Warn = lambda message: None
-) -> None:
+def _reconcile(stacks: Stacks, state: Path, plan: RollbackPlan, warn: Warn) -> None:
     """Set the stack config to the restored release and run ``up``: after an emergency flip it
     finds the slots as wanted and only records outputs; for a cold rollback it deploys."""
-    from soakgate.app.deploy import up_with_release
-
-    db = StateDB.open(state)
-    try:
+    with StateDB.open(state) as db:
         release = db.find_release(plan.to_release)
-    finally:
-        db.close()
     if release is None:
         raise RollbackFailed(
             f"release {plan.to_release[:19]} is not recorded", hint="see soakgate releases"
         )
-    up_with_release(project, plan.stage, release, None, warn)
+    stacks.up(plan.stage, release, None, warn)
 
 
 def _finish(
-    project: Path,
-    config: ProjectConfig,
+    stacks: Stacks,
     state: Path,
     result: RollbackResult,
     began: float,
@@ -532,10 +492,8 @@ def _finish(
     journal = journal_path(state, plan.stage)
     problem = ""
     try:
-        if plan.path != "cold" or stack_config(project, plan.stage).get("release") != (
-            plan.to_release
-        ):
-            _reconcile(project, state, plan, warn)
+        if plan.path != "cold" or stacks.config(plan.stage).get("release") != plan.to_release:
+            _reconcile(stacks, state, plan, warn)
         result.reconciled = True
     except SoakgateError as failed:
         problem = failed.message.splitlines()[0]
@@ -556,7 +514,7 @@ def _finish(
                 data={**result.as_dict(), **({"reconcile_error": problem} if problem else {})},
             )
             events = ledger.events()
-    except (SoakgateError, sqlite3.DatabaseError) as exc:
+    except (SoakgateError, StoreError) as exc:
         raise RollbackFailed(
             f"{restored}, but it is not on the ledger: {getattr(exc, 'message', exc)}",
             hint=f"repair {state / 'soakgate.db'}, then run soakgate rollback {plan.stage}"
@@ -583,7 +541,7 @@ def _finish(
 
 
 def _resume(
-    project: Path,
+    stacks: Stacks,
     config: ProjectConfig,
     state: Path,
     request: RollbackRequest,
@@ -612,7 +570,7 @@ def _resume(
     restored = float(restored_at) if restored_at is not None else time.time()
     result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)
     result.seconds_to_restored = result.budget.seconds
-    _finish(project, config, state, result, began, verify, request.actor, warn)
+    _finish(stacks, state, result, began, verify, request.actor, warn)
     return result
 
 
@@ -626,6 +584,7 @@ def flip_now(
     request: RollbackRequest,
     started: float,
     warn: Warn = lambda message: None,
+    world: World | None = None,
 ) -> bool:
     """The first half of an emergency rollback, for the CLI's fast path: take the stage lock
     and keep it for the rest of the process (the full command, in the same process, then
@@ -635,17 +594,16 @@ def flip_now(
     global _HELD
     if request.stage not in STAGES:
         return False
+    stages = (world or real_world(project, config, state)).stages
     held = contextlib.ExitStack()
     held.enter_context(
-        stage_lock(
-            state, request.stage, f"soakgate rollback {request.stage}", wait=request.lock_wait
-        )
+        stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait)
     )
     _HELD = held
     adopt_runbook_flips(state, request.stage, warn)
     if read_journal(state, request.stage, warn) is not None:
         return False  # an interrupted rollback is finished by the full command, never redone
-    engine = engine_for(project, config, state, request.stage, warn)
+    engine = stages.engine(request.stage, warn)
     plan = choose_plan(project, config, state, request, engine, warn)
     if plan.path != "emergency":
         return False
@@ -660,9 +618,15 @@ def flip_now(
 
 
 def emergency_rollback(
-    project: Path, config: ProjectConfig, state: Path, stage: str, *, reason: str, actor: str = ""
+    project: Path,
+    config: ProjectConfig,
+    state: Path,
+    stage: str,
+    *,
+    reason: str,
+    actor: str = "",
+    world: World | None = None,
 ) -> RollbackResult:
     """Flip the stage to its warm slot now (the soak policy's path); verify-less, on record."""
-    return rollback(
-        project, config, state, RollbackRequest(stage, emergency=True, reason=reason, actor=actor)
-    )
+    request = RollbackRequest(stage, emergency=True, reason=reason, actor=actor)
+    return rollback(project, config, state, request, world=world)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from soakgate.adapters.stage.engine import StageEngine, http_answer
 from soakgate.adapters.stage.stack_file import stack_config
+from soakgate.adapters.stage.stages import EngineStages
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.config import ProjectConfig
 from soakgate.core.proxy_conf import answered_address
@@ -47,17 +48,8 @@ class StageView:
         return any(slot.container for slot in self.slots)
 
 
-def stage_port(project: Path, config: ProjectConfig, stage: str) -> int:
-    return int(stack_config(project, stage).get("port") or config.stages[stage].port)
-
-
 def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) -> StageEngine:
-    return StageEngine(
-        stage,
-        state / "stages" / stage / "proxy",
-        stage_port(project, config, stage),
-        config.namespace,
-    )
+    return EngineStages(project, config, state).engine(stage)
 
 
 def probe_health(port: int, path: str, active: str | None) -> str:

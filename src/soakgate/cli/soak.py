@@ -38,7 +38,8 @@ from soakgate.core.validation import ConfigInvalid, parse_duration
 from soakgate.errors import ConfigError, SoakgateError
 
 if TYPE_CHECKING:
-    from soakgate.app.soak import SoakStatus, Tick
+    from soakgate.app.soak.monitor import Tick
+    from soakgate.app.soak.status import SoakStatus
 
 soak_app = typer.Typer(
     help="Soak a stage: probe it, judge it against the SLOs, act on a breach.",
@@ -114,7 +115,7 @@ def _log(stage: str, message: str) -> None:
 @soak_app.command()
 def start(stage: StageArg = "staging", policy: PolicyOption = None) -> None:
     """Start the stage's soak monitor in the background (resumes its open soak)."""
-    from soakgate.app.soak import start_monitor
+    from soakgate.app.soak.control import start_monitor
 
     project, config, state = _context(stage)
     started = start_monitor(project, config, state, stage, policy=policy)
@@ -135,7 +136,7 @@ def stop(
     ] = False,
 ) -> None:
     """Stop the stage's soak monitor (SIGTERM: it commits what it holds); the soak stays open."""
-    from soakgate.app.soak import stop_monitor
+    from soakgate.app.soak.control import stop_monitor
 
     _, _, state = _context(stage)
     stopped = stop_monitor(state, stage, end=end)
@@ -160,7 +161,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the soak monitor in the foreground; Ctrl-C (or SIGTERM) stops it cleanly."""
-    from soakgate.app.soak import MonitorSettings, run_monitor
+    from soakgate.app.soak.monitor import MonitorSettings, run_monitor
 
     overrides: dict[str, float] = {}
     every = _seconds("--judge-every", judge_every)
@@ -218,7 +219,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Observed time against the required soak, the SLO table, the verdict, gaps, monitor."""
-    from soakgate.app.soak import soak_status
+    from soakgate.app.soak.status import soak_status
 
     _, config, state = _context(stage)
     found = soak_status(state, stage, config.slo)
@@ -237,7 +238,7 @@ def report(
     ] = None,
 ) -> None:
     """Write the soak's self-contained HTML report and print its path."""
-    from soakgate.app.soak import write_report
+    from soakgate.app.soak.status import write_report
 
     project, config, state = _context(stage)
     path = output or project / "reports" / f"soak-{stage}.html"
@@ -251,7 +252,7 @@ def verdict(
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON file to write.")],
 ) -> None:
     """Write the verdict JSON of the release's soak (what the production gate reads)."""
-    from soakgate.app.soak import release_verdict
+    from soakgate.app.soak.status import release_verdict
 
     _, config, state = _context()
     document = release_verdict(state, release, config.slo)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 PROXY_PORT = 8080  # inside the proxy container
 CONF_DIR = "/etc/soakgate/proxy"
 ENGINE_DNS = "127.0.0.11"  # the engine's embedded DNS inside every user-defined network
+SLOT_HEADER = "x-soakgate-slot"
 UPSTREAM_HEADER = "x-soakgate-upstream"
 _MARKER = re.compile(r"^# soakgate upstream: slot=(\w+) release=(\S+) address=(\S+):(\d+)$", re.M)
 

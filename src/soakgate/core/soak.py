@@ -86,6 +86,21 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutedSample(Sample):
+    """A probe's sample and who answered it, as the stage's proxy says (its headers); the
+    monitor checks these and stores the plain :class:`Sample`."""
+
+    slot: str | None = None  # X-Soakgate-Slot: the slot the proxy routed to
+    upstream: str | None = None  # X-Soakgate-Upstream: the address that answered
+
+    def plain(self, error: str | None = None) -> Sample:
+        """The stored sample; with ``error``, a failed one (the answer does not count)."""
+        if error is None:
+            return Sample(self.t, self.ok, self.status, self.latency_ms, self.error)
+        return Sample(self.t, False, self.status, self.latency_ms, error)
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSample:
     """What the Docker engine says about the release's container at ``t``."""
 

@@ -29,6 +29,7 @@ from soakgate.adapters.stage.secret_files import (
 )
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import (
+    SLOT_HEADER,
     UPSTREAM_HEADER,
     UpstreamTarget,
     parse_upstream,
@@ -38,7 +39,6 @@ from soakgate.core.slots import SLOTS, Slot, SlotTable
 from soakgate.errors import DeployFailed, SwitchRefused
 
 UPSTREAM_FILE = "upstream.conf"
-SLOT_HEADER = "x-soakgate-slot"
 PROXY_PROBE = "/__soakgate/proxy"  # answered by nginx itself, with the slot it routes to
 LABEL_STAGE = "soakgate.stage"
 LABEL_SLOT = "soakgate.slot"

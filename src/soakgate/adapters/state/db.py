@@ -24,6 +24,9 @@ from soakgate.errors import ConfigError, SoakgateError
 DB_FILE = "soakgate.db"
 BUSY_TIMEOUT = 10.0  # seconds a statement waits for another writer
 T = TypeVar("T")
+# What a repository raises when the file under it breaks mid-use (a page is corrupt, the disk
+# is full): the use cases catch this name and never import sqlite3 themselves.
+StoreError = sqlite3.DatabaseError
 
 
 def state_dir() -> Path:

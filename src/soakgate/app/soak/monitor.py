@@ -43,13 +43,7 @@ week goes on when monitoring does; ``soak stop --end`` ends it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -57,29 +51,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from soakgate.adapters.process import process_alive
-from soakgate.adapters.stage.engine import SLOT_HEADER
+from soakgate.adapters.soak.monitor_file import (
+    log_file,
+    read_monitor_file,
+    write_monitor_file,
+)
 from soakgate.adapters.state.ledger import LedgerStore
-from soakgate.adapters.state.releases import StateDB
 from soakgate.adapters.state.soaks import Soak, SoakRecorder, SoakStore
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import STAGES, ProjectConfig
-from soakgate.core.proxy_conf import UPSTREAM_HEADER, answered_address
+from soakgate.core.metrics import traffic_counters
+from soakgate.core.proxy_conf import answered_address
 from soakgate.core.soak import (
     BREACHED,
     DRIFT,
     EngineSample,
+    RoutedSample,
     Sample,
     SloConfig,
     Verdict,
     is_drift,
     judge_soak,
 )
-from soakgate.errors import ConfigError, LockHeld, SoakgateError
+from soakgate.errors import ConfigError, SoakgateError
 
 POLICIES = ("alert", "rollback")
 ACTOR = "soakgate soak monitor"
-MONITOR_DIR = "soak"
 MAX_OUTAGES = 50
 
 
@@ -196,21 +193,6 @@ def stage_locator(
     return locate
 
 
-@dataclass(frozen=True, slots=True)
-class RoutedSample(Sample):
-    """A probe's sample and who answered it, as the stage's proxy says (its headers); the
-    monitor checks these and stores the plain :class:`Sample`."""
-
-    slot: str | None = None  # X-Soakgate-Slot: the slot the proxy routed to
-    upstream: str | None = None  # X-Soakgate-Upstream: the address that answered
-
-    def plain(self, error: str | None = None) -> Sample:
-        """The stored sample; with ``error``, a failed one (the answer does not count)."""
-        if error is None:
-            return Sample(self.t, self.ok, self.status, self.latency_ms, self.error)
-        return Sample(self.t, False, self.status, self.latency_ms, error)
-
-
 class RouteCheck:
     """Did the active release answer? The slot header must name the active slot and the
     address that answered must be the active container's. Addresses come from the engine,
@@ -260,111 +242,6 @@ class RouteCheck:
             f"answered by {answered}, but the active slot {target.active_slot}"
             f" ({target.container}) is at {expected}"
         )
-
-
-class HttpProbe:
-    """Probes one URL with a short timeout; each probe is a fresh connection, like a client's.
-
-    probe = HttpProbe("http://127.0.0.1:18081/health", timeout=1.6)
-    probe(time.time())     # RoutedSample(t, ok=True, status=200, latency_ms=2.1, slot="blue",
-                           #              upstream="172.18.0.3:8000")
-    """
-
-    def __init__(self, url: str, timeout: float, metrics_url: str | None = None) -> None:
-        import httpx  # imported here: the status command does not need it
-
-        self.url = url
-        self.metrics_url = metrics_url
-        self._httpx = httpx
-        self._client = httpx.Client(
-            timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0)
-        )
-
-    def __call__(self, t: float) -> Sample:
-        httpx = self._httpx
-        started = time.perf_counter()
-        try:
-            response = self._client.get(self.url)
-        except httpx.HTTPError as exc:
-            return Sample(t, False, None, None, type(exc).__name__)
-        latency = (time.perf_counter() - started) * 1000.0
-        ok = 200 <= response.status_code < 300
-        return RoutedSample(
-            t,
-            ok,
-            response.status_code,
-            latency,
-            None if ok else f"HTTP {response.status_code}",
-            response.headers.get(SLOT_HEADER),
-            response.headers.get(UPSTREAM_HEADER),
-        )
-
-    def scrape(self) -> str | None:
-        """The service's ``/metrics`` text, or None when it has none (or did not answer)."""
-        if self.metrics_url is None:
-            return None
-        try:
-            response = self._client.get(self.metrics_url)
-        except self._httpx.HTTPError:
-            return None
-        return response.text if response.status_code == 200 else None
-
-    def close(self) -> None:
-        self._client.close()
-
-
-_REQUESTS = re.compile(r"^http_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)", re.M)
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def traffic_counters(metrics_text: str, skip_paths: tuple[str, ...]) -> tuple[float, float]:
-    """(requests, 5xx answers) of ``http_requests_total`` in Prometheus text, without the
-    probes' own paths.
-
-        traffic_counters('http_requests_total{path="/x",status="502"} 3.0', ("/health",))  # (3, 3)
-    """
-    requests = errors = 0.0
-    for labels, value in _REQUESTS.findall(metrics_text):
-        found = dict(_LABEL.findall(labels))
-        if found.get("path") in skip_paths:
-            continue
-        requests += float(value)
-        if found.get("status", "").startswith("5"):
-            errors += float(value)
-    return requests, errors
-
-
-# --- the monitor file: policy, pid, log, outages, traffic ------------------------------------
-
-
-def monitor_dir(state: Path) -> Path:
-    return state / MONITOR_DIR
-
-
-def monitor_file(state: Path, stage: str) -> Path:
-    """``<state>/soak/<stage>.json``: what the monitor of the stage is and did."""
-    return monitor_dir(state) / f"{stage}.json"
-
-
-def log_file(state: Path, stage: str) -> Path:
-    return monitor_dir(state) / f"{stage}.log"
-
-
-def read_monitor_file(state: Path, stage: str) -> dict[str, Any]:
-    """The monitor file's content; {} when there is none or it cannot be read."""
-    try:
-        data = json.loads(monitor_file(state, stage).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_monitor_file(state: Path, stage: str, data: dict[str, Any]) -> None:
-    path = monitor_file(state, stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    partial.replace(path)
 
 
 def resolve_policy(
@@ -503,7 +380,7 @@ class _Monitor:
     def save(self, status: str, because: str | None = None) -> None:
         assert self.result is not None
         verdict = self.result.verdict
-        _write_monitor_file(
+        write_monitor_file(
             self.state,
             self.stage,
             {
@@ -933,6 +810,8 @@ def run_monitor(
         if probe is None:
             target = locate()
             base = target.url or f"http://127.0.0.1:{config.stages[stage].port}"
+            from soakgate.adapters.soak.probe import HttpProbe
+
             http = HttpProbe(
                 base + config.service.health_path,
                 settings.timeout(slo),
@@ -976,289 +855,3 @@ def run_monitor(
         for close in reversed(closers):
             with contextlib.suppress(Exception):
                 close()
-
-
-# --- background monitor ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Started:
-    pid: int
-    log: Path
-    soak_id: int
-    seconds: float  # from spawn to the first heartbeat
-
-
-def monitor_command(stage: str, policy: str | None, extra: tuple[str, ...] = ()) -> list[str]:
-    """The argv of a foreground monitor (``python -m soakgate.cli.soak run STAGE``)."""
-    argv = [sys.executable, "-m", "soakgate.cli.soak", "run", stage]
-    if policy:
-        argv += ["--policy", policy]
-    return argv + list(extra)
-
-
-def start_monitor(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
-    stage: str,
-    *,
-    policy: str | None = None,
-    extra: tuple[str, ...] = (),
-    wait: float = 30.0,
-) -> Started:
-    """Spawn the monitor detached (new session, output to ``<state>/soak/<stage>.log``) and
-    return once its first heartbeat is on disk."""
-    check_stage(stage)
-    store = SoakStore.open(state)
-    try:
-        current = store.open_soak(stage)
-        if current is not None and current.pid is not None and process_alive(current.pid):
-            age = time.time() - (current.heartbeat or 0.0)
-            if age <= 30.0:
-                raise LockHeld(
-                    f"stage {stage} is already soaked by monitor pid {current.pid}"
-                    f" (soak #{current.id})",
-                    hint=f"soakgate soak status {stage}; stop it with: soakgate soak stop {stage}",
-                )
-        if policy is not None:
-            resolve_policy(state, stage, config, store, policy)
-        target = stage_locator(project, config, state, stage)()
-        if target.release is None:
-            raise NothingDeployed(
-                f"nothing deployed on {stage}: deploy first",
-                hint=f"soakgate deploy {stage} --release DIGEST",
-            )
-        log = log_file(state, stage)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        spawned = time.time()
-        with open(log, "ab") as output:
-            child = subprocess.Popen(
-                monitor_command(stage, policy, extra),
-                cwd=project,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
-        deadline = spawned + wait
-        while time.time() < deadline:
-            if child.poll() is not None:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
-                raise SoakgateError(
-                    f"the soak monitor of {stage} exited at once"
-                    f" (exit {child.returncode}):\n{tail}",
-                    hint=f"see {log}",
-                )
-            soak = store.open_soak(stage)
-            if soak is not None and soak.pid == child.pid and (soak.heartbeat or 0) >= spawned - 1:
-                return Started(child.pid, log, soak.id, time.time() - spawned)
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signal.SIGTERM)
-        raise SoakgateError(
-            f"the soak monitor of {stage} (pid {child.pid}) did not report within {wait:.0f}s",
-            hint=f"see {log}",
-        )
-    finally:
-        store.close()
-
-
-@dataclass(frozen=True)
-class Stopped:
-    pid: int | None
-    soak_id: int | None
-    ended: bool
-    seconds: float
-
-
-def stop_monitor(state: Path, stage: str, *, end: bool = False, wait: float = 30.0) -> Stopped:
-    """SIGTERM the stage's monitor and wait for it to commit and go; ``end`` also ends the
-    soak (a later start begins a new one)."""
-    check_stage(stage)
-    began = time.time()
-    store = SoakStore.open(state)
-    try:
-        soak = store.open_soak(stage)
-        pid = soak.pid if soak is not None else None
-        if pid is None or not process_alive(pid):
-            pid = read_monitor_file(state, stage).get("pid")
-            if not isinstance(pid, int) or not process_alive(pid) or not _is_monitor(pid):
-                pid = None
-        if pid is None and not (end and soak is not None):
-            raise SoakgateError(
-                f"no soak monitor runs for {stage}", hint=f"soakgate soak status {stage}"
-            )
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.time() + wait
-            while process_alive(pid):
-                if time.time() > deadline:
-                    raise SoakgateError(
-                        f"the soak monitor of {stage} (pid {pid}) did not stop within {wait:.0f}s",
-                        hint=f"kill it: kill -KILL {pid} (committed samples are kept)",
-                    )
-                time.sleep(0.1)
-        ended = False
-        if end:
-            soak = store.open_soak(stage)
-            if soak is not None:
-                recorder = store.begin(stage, soak.release, soak.baseline)
-                recorder.finish(because="stopped")
-                ended = True
-                previous = read_monitor_file(state, stage)
-                if previous:
-                    previous.update(status="stopped", stopped_because="soak ended by soak stop")
-                    _write_monitor_file(state, stage, previous)
-        return Stopped(pid, soak.id if soak else None, ended, time.time() - began)
-    finally:
-        store.close()
-
-
-def _is_monitor(pid: int) -> bool:
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"soakgate.cli.soak" in command or (b"soak" in command and b"run" in command)
-
-
-# --- reading soaks -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MonitorInfo:
-    pid: int | None
-    alive: bool
-    policy: str | None
-    status: str | None  # "running", "stopped", "crashed" (as the monitor last wrote it)
-    stopped_because: str | None
-    heartbeat_age: float | None
-    log: str | None
-    outages: list[dict[str, Any]]
-    traffic: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SoakStatus:
-    stage: str
-    soak: Soak
-    verdict: Verdict
-    monitor: MonitorInfo
-    slo: SloConfig
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "soak": dataclasses.asdict(self.soak),
-            "monitor": dataclasses.asdict(self.monitor),
-            "verdict": self.verdict.as_dict(),
-        }
-
-
-def judge_stored(store: SoakStore, soak: Soak, slo: SloConfig, now: float) -> Verdict:
-    """Judge a stored soak at ``now`` (an ended soak at its end); a soak ended by a policy
-    rollback stays breached."""
-    at = soak.ended_at if soak.ended_at is not None else now
-    verdict = judge_soak(
-        store.probe_samples(soak.id),
-        store.engine_samples(soak.id),
-        store.baseline_latencies_ms(soak),
-        slo,
-        now=at,
-        started_at=soak.started_at,
-    )
-    reason = soak.end_reason or ""
-    ended_by_policy = soak.state == BREACHED and reason.startswith(("rolled", "breached"))
-    if verdict.state != BREACHED and ended_by_policy:
-        verdict = dataclasses.replace(verdict, state=BREACHED, reasons=[reason, *verdict.reasons])
-    return verdict
-
-
-def soak_status(
-    state: Path, stage: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
-) -> SoakStatus:
-    """The stage's open soak (else its newest), judged now, and its monitor."""
-    check_stage(stage)
-    store = SoakStore.open(state)
-    try:
-        soak = store.open_soak(stage)
-        if soak is None:
-            soaks = store.soaks(stage)
-            if not soaks:
-                raise SoakgateError(
-                    f"no soak of {stage} yet", hint=f"start one: soakgate soak start {stage}"
-                )
-            soak = soaks[0]
-        now = clock()
-        verdict = judge_stored(store, soak, slo, now)
-    finally:
-        store.close()
-    data = read_monitor_file(state, stage)
-    same = data.get("soak_id") == soak.id
-    pid = soak.pid if soak.pid is not None else (data.get("pid") if same else None)
-    running = soak.pid == pid or data.get("status") == "running"  # else: it let the soak go
-    alive = isinstance(pid, int) and running and process_alive(pid)
-    monitor = MonitorInfo(
-        pid=pid if isinstance(pid, int) else None,
-        alive=alive,
-        policy=data.get("policy") if same else None,
-        status=(data.get("status") if same else None),
-        stopped_because=data.get("stopped_because") if same else None,
-        heartbeat_age=None if soak.heartbeat is None else max(0.0, now - soak.heartbeat),
-        log=data.get("log") if same else None,
-        outages=list(data.get("engine_outages") or []) if same else [],
-        traffic=dict(data.get("traffic") or {}) if same else {},
-    )
-    return SoakStatus(stage, soak, verdict, monitor, slo)
-
-
-def write_report(
-    state: Path, stage: str, slo: SloConfig, path: Path, *, clock: Callable[[], float] = time.time
-) -> Path:
-    """Render the stage's soak (open, else newest) as one self-contained HTML file."""
-    from soakgate.adapters.soak.report import load_series, render_report
-
-    status = soak_status(state, stage, slo, clock=clock)
-    store = SoakStore.open(state)
-    try:
-        series = load_series(store, status.soak.id)
-    finally:
-        store.close()
-    return render_report(
-        status.verdict,
-        series,
-        path,
-        slo=slo,
-        stage=stage,
-        release=status.soak.release,
-        baseline=status.soak.baseline,
-    )
-
-
-def release_verdict(
-    state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
-) -> dict[str, Any]:
-    """The verdict JSON the production gate reads: ``{"release": digest, **verdict}`` of the
-    newest soak of ``release`` (a digest, 12+ digit prefix or tag), staging's first."""
-    db = StateDB.open(state)
-    try:
-        found = db.find_release(release)
-    finally:
-        db.close()
-    store = SoakStore.open(state)
-    try:
-        soaks = store.soaks()
-        digest = found.digest if found is not None else release
-        mine = [s for s in soaks if s.release == digest]
-        if not mine:
-            raise SoakgateError(
-                f"release {release} has not been soaked",
-                hint="deploy it to staging and run: soakgate soak start staging",
-            )
-        mine.sort(key=lambda s: (s.stage != "staging", -s.id))
-        verdict = judge_stored(store, mine[0], slo, clock())
-    finally:
-        store.close()
-    return {"release": digest, **verdict.as_dict()}
