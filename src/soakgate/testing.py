@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from soakgate.core.doctor import HOST_COMMANDS, PULUMI_VERSION, Readings
+from soakgate.core.names import StageNames
+from soakgate.core.proxy_conf import UpstreamTarget, render_upstream
+from soakgate.core.release import Release
+from soakgate.core.slots import EMPTY, Slot, SlotTable
+from soakgate.errors import DeployFailed, LockHeld, SwitchRefused
 
 
 class FakeToolchain:
@@ -102,3 +109,140 @@ class FakeProcesses:
 
     def is_monitor(self, pid: int) -> bool:
         return self.monitors.get(pid, False)
+
+
+class FakeStageEngine:
+    """One stage's slots and proxy in memory. ``run(slot, digest)`` puts a release in a slot;
+    ``switch`` is the same compare-and-swap as the real one (``SwitchRefused`` when the
+    upstream is not ``expect`` or the slot is in ``unhealthy``)."""
+
+    def __init__(self, stage: str, proxy_port: int = 18080) -> None:
+        self.stage = stage
+        self.names = StageNames(stage)
+        self.conf_dir = Path(f"/fake/{stage}/proxy")
+        self.proxy_port = proxy_port
+        self.table = EMPTY
+        self.unhealthy: set[str] = set()
+        self.switches: list[tuple[str, str]] = []
+        self.upstream_broken = False
+
+    def run(self, slot: str, digest: str | None, *, running: bool = True) -> None:
+        container = None if digest is None else f"id-{self.names.app(slot)}"
+        self.table = self.table.with_slot(Slot(slot, container, digest, "spec", running))
+
+    def activate(self, slot: str | None) -> None:
+        self.table = replace(self.table, active=slot)
+
+    def read_slots(self) -> SlotTable:
+        return self.table
+
+    def upstream(self) -> UpstreamTarget | None:
+        active = self.table.active_slot
+        if self.upstream_broken or active is None or active.digest is None:
+            return None
+        return UpstreamTarget(active.name, self.names.app(active.name), 8000, active.digest)
+
+    def upstream_text(self) -> str | None:
+        target = self.upstream()
+        if target is None:
+            return "garbage" if self.upstream_broken else None
+        return render_upstream(target)
+
+    def address(self, name: str) -> str:
+        return f"10.0.0.{1 + ('green' in name)}"
+
+    def switch(
+        self,
+        slot: str,
+        digest: str,
+        port: int,
+        health_path: str,
+        timeout: float = 10.0,
+        *,
+        expect: UpstreamTarget | None = None,
+        probe_timeout: float = 1.0,
+    ) -> float:
+        if expect is not None and self.upstream() != expect:
+            raise SwitchRefused(f"the {self.stage} proxy changed meanwhile: nothing switched")
+        if slot in self.unhealthy or self.table.slot(slot).digest != digest:
+            raise SwitchRefused(f"the {slot} slot of {self.stage} is not healthy")
+        self.activate(slot)
+        self.switches.append((slot, digest))
+        return 0.01
+
+
+class FakeStages:
+    """The stages without an engine: a :class:`FakeStageEngine` per stage named in
+    ``engines``, images present from ``images``, a lock that refuses a second holder."""
+
+    def __init__(self, engines: dict[str, FakeStageEngine], images: set[str] | None = None):
+        self.engines = engines
+        self.images = set(images or ())
+        self.taken: dict[str, int] = {}  # stage -> port another process holds
+        self.held: set[str] = set()
+        self.locks: list[str] = []
+        self.built: list[tuple[str, list[str], str]] = []
+
+    def engine(self, stage: str, warn: Callable[[str], None] | None = None) -> FakeStageEngine:
+        if stage not in self.engines:
+            raise AssertionError(f"FakeStages: no engine for stage {stage!r}")
+        return self.engines[stage]
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, command: str, wait: float | None) -> Iterator[object]:
+        if stage in self.held:
+            raise LockHeld(f"stage {stage} is locked by another command")
+        self.held.add(stage)
+        self.locks.append(command)
+        try:
+            yield {}
+        finally:
+            self.held.discard(stage)
+
+    def image_present(self, digest: str) -> bool:
+        return digest in self.images
+
+    def port_taken(self, stage: str) -> int | None:
+        return self.taken.get(stage)
+
+    def build_variant(self, digest: str, lines: list[str], tag: str) -> tuple[str, int]:
+        self.built.append((digest, lines, tag))
+        variant = "sha256:" + hashlib.sha256(f"{digest}{lines}".encode()).hexdigest()
+        self.images.add(variant)
+        return variant, 1234
+
+
+class FakeStacks:
+    """Pulumi stacks in memory. ``up`` does what the BlueGreen resource does to the fake
+    engine (switch to a warm slot running the release, else start it in the idle slot and
+    switch) unless ``fail`` holds an error message; the config is put back on failure."""
+
+    def __init__(self, stages: FakeStages, fail: str | None = None) -> None:
+        self.stages = stages
+        self.fail = fail
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.ups: list[tuple[str, str]] = []
+
+    def config(self, stage: str) -> dict[str, Any]:
+        return dict(self.configs.get(stage, {}))
+
+    def up(
+        self,
+        stage: str,
+        release: Release,
+        on_event: Callable[[Any], None] | None = None,
+        warn: Callable[[str], None] = lambda message: None,
+    ) -> dict[str, Any]:
+        self.ups.append((stage, release.digest))
+        if self.fail is not None:
+            raise DeployFailed(f"deploy of {release.short} to {stage} failed: {self.fail}")
+        engine = self.stages.engine(stage)
+        table = engine.read_slots()
+        active = table.active_slot
+        if active is None or active.digest != release.digest:
+            idle = table.inactive_name
+            if table.slot(idle).digest != release.digest:
+                engine.run(idle, release.digest)
+            engine.activate(idle)
+        self.configs.setdefault(stage, {})["release"] = release.digest
+        return {"release": release.digest, "active": engine.read_slots().active}

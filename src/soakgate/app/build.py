@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pulumi import automation as auto
-
 from soakgate.adapters.config_file import load_config
-from soakgate.adapters.stage.pulumi_stacks import error_summary, select_stack
-from soakgate.errors import ConfigError, SoakgateError
+from soakgate.adapters.stage.stages import PulumiStacks
+from soakgate.errors import ConfigError
 from soakgate.pulumi.service_image import base_image
 
 BUILD_STACK = "dev"
@@ -40,18 +38,7 @@ def preflight(project: Path) -> None:
 def build(project: Path, on_event: Callable[[Any], None] | None = None) -> list[BuiltImage]:
     """Run ``up`` on the dev stack, which builds (or finds unchanged) every configured image."""
     preflight(project)
-    stack = select_stack(project, BUILD_STACK)
-    if stack.get_all_config().get("soakgate:buildImages", auto.ConfigValue("")).value != "true":
-        stack.set_config("soakgate:buildImages", auto.ConfigValue("true"))
-    try:
-        result = stack.up(on_event=on_event, color="never")
-    except auto.errors.CommandError as error:
-        raise SoakgateError(
-            f"build failed:\n{error_summary(error)}",
-            hint="fix the build, then run soakgate build again",
-        ) from None
-    images = result.outputs.get("images")
-    built = images.value if images else {}
+    built = PulumiStacks(project).build_images(BUILD_STACK, on_event)
     return [
         BuiltImage(python, str(entry["digest"]), tuple(entry["tags"]))
         for python, entry in sorted(built.items())

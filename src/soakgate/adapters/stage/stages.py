@@ -157,3 +157,21 @@ class PulumiStacks:
                 hint=f"see soakgate status; the stack config of {stage} is back as it was",
             ) from None
         return {key: output.value for key, output in result.outputs.items()}
+
+    def build_images(
+        self, stack_name: str, on_event: Callable[[Any], None] | None = None
+    ) -> dict[str, Any]:
+        """``up`` on ``stack_name`` with ``soakgate:buildImages``: its ``images`` output."""
+        stack = select_stack(self.project, stack_name)
+        flag = stack.get_all_config().get("soakgate:buildImages", auto.ConfigValue(""))
+        if flag.value != "true":
+            stack.set_config("soakgate:buildImages", auto.ConfigValue("true"))
+        try:
+            result = stack.up(on_event=on_event, color="never")
+        except auto.errors.CommandError as error:
+            raise SoakgateError(
+                f"build failed:\n{error_summary(error)}",
+                hint="fix the build, then run soakgate build again",
+            ) from None
+        images = result.outputs.get("images")
+        return dict(images.value) if images else {}
