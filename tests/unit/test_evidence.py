@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.version import Version as PackagingVersion
 
 from soakgate.core.evidence import (
     UNKNOWN,
@@ -35,7 +34,6 @@ from soakgate.core.evidence import (
     parse_soak,
     summarize_mutmut_meta,
 )
-from soakgate.core.versions import canonical_name, parse_version
 
 OSV_DIR = Path(__file__).resolve().parents[1] / "data" / "osv"
 
@@ -127,18 +125,19 @@ def test_suite_counts_are_used_when_there_are_no_testcases() -> None:
         (b"", "JUnit XML: the file is empty"),
         ("  \n", "JUnit XML: the file is empty"),
         (b"\xff\xfe<x/>", "JUnit XML: not UTF-8 text"),
-        ('<testsuites><testsuite tests="1"><testcase name="a">', "is never closed"),
-        ("<testsuites><testsuite></testsuites>", "unexpected </testsuites> at line 1"),
-        ("<testsuites>\n<testcase name=a/></testsuites>", "malformed markup at line 2"),
+        ('<testsuites><testsuite tests="1"><testcase name="a">', r"\(truncated file\?\) at"),
+        ("<testsuites><testsuite></testsuites>", "does not match the open element at line 1"),
+        ("<testsuites>\n<testcase name=a/></testsuites>", "malformed markup .* at line 2"),
         ('<coverage line-rate="0.8"/>', "root element is <coverage>"),
-        ("<testsuites/><testsuites/>", "a second root element"),
-        ("garbage<testsuites/>", "text outside the root element"),
+        ("<testsuites/><testsuites/>", "a second root element after the root element"),
+        ("garbage<testsuites/>", "malformed markup .* at line 1"),
+        ('<testsuites><testsuite name="&#1;"/></testsuites>', "names no XML character"),
         ('<testsuite tests="many"/>', 'tests="many" is not a number'),
         (
             '<!DOCTYPE lolz [<!ENTITY lol "lol">]><testsuites>&lol;</testsuites>',
             "DOCTYPE or ENTITY declarations are not accepted",
         ),
-        ('{"tests": 3}', "text outside the root element"),
+        ('{"tests": 3}', "malformed markup .* at line 1"),
     ],
 )
 def test_malformed_junit(data: str | bytes, message: str) -> None:
@@ -504,47 +503,6 @@ def test_combining_matches_by_alias() -> None:
     ghsa = Vulnerability("starlette", "0.24.0", "GHSA-74m5-2c7w-9w3x", severity="HIGH")
     (merged,) = combine_audits(Audit((pysec,)), Audit((ghsa,))).vulnerabilities
     assert (merged.id, merged.severity) == ("PYSEC-2023-48", "HIGH")
-
-
-# --- versions -------------------------------------------------------------------------------
-
-ORDERED = [
-    "0.9",
-    "1.0.dev0",
-    "1.0a1.dev1",
-    "1.0a1",
-    "1.0b2",
-    "1.0rc1",
-    "1.0",
-    "1.0+abc",
-    "1.0+5",
-    "1.0.post1.dev0",
-    "1.0.post1",
-    "1.0.1",
-    "1.1.dev1",
-    "1.10",
-    "2!0.1",
-]
-
-
-def test_version_order_matches_packaging() -> None:
-    assert sorted(ORDERED, key=parse_version) == ORDERED
-    assert sorted(reversed(ORDERED), key=PackagingVersion) == ORDERED
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [("1.0", "1.0.0"), ("1.0alpha1", "1.0a1"), ("1.0-1", "1.0.post1"), ("v1.2", "1.2")],
-)
-def test_equivalent_spellings(a: str, b: str) -> None:
-    assert parse_version(a) == parse_version(b)
-    assert PackagingVersion(a) == PackagingVersion(b)
-
-
-def test_invalid_versions_and_names() -> None:
-    with pytest.raises(ValueError, match="not a PEP 440 version"):
-        parse_version("1.0-custom-build")
-    assert canonical_name("Zope.Interface_x") == "zope-interface-x"
 
 
 # --- performance and soak -------------------------------------------------------------------

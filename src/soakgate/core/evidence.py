@@ -26,7 +26,7 @@ Formats:
   ``skip_reason`` could not be audited. pip-audit gives no severity: it is ``UNKNOWN`` until
   an OSV advisory supplies it (:func:`combine_audits`).
 - OSV advisories (``github/advisory-database`` JSON files): :func:`match_advisories`.
-  Version ranges use PEP 440 ordering from :mod:`soakgate.core.versions` (stdlib only).
+  Version ranges use PEP 440 ordering from ``packaging``.
 - Benchmark comparison (ours)::
 
       {"baseline": {"release": "sha256:…", "throughput": 812.0, "p50": 11.2, "p95": 40.1,
@@ -50,11 +50,17 @@ from __future__ import annotations
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from soakgate.core.versions import Version, canonical_name, is_valid_version
+from cvss import CVSS3
+from cvss.exceptions import CVSSError
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml import ElementTree as DefusedET
+from packaging.utils import canonicalize_name as canonical_name
+from packaging.version import InvalidVersion, Version
 
 
 class EvidenceError(ValueError):
@@ -108,19 +114,6 @@ class TestRun:
 
 
 _JUNIT = "JUnit XML"
-_IGNORABLE = re.compile(r"<!--|<!\[CDATA\[|<\?")
-_CLOSERS = {
-    "<!--": ("-->", "comment"),
-    "<![CDATA[": ("]]>", "CDATA section"),
-    "<?": ("?>", "<?…?>"),
-}
-_NAME = r"[A-Za-z_][\w.:-]*"
-_TAG = re.compile(
-    rf"<(/?)({_NAME})((?:\s+{_NAME}\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*)\s*(/?)>", re.DOTALL
-)
-_ATTR = re.compile(rf"({_NAME})\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
-_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
 
 def _text(kind: str, data: str | bytes) -> str:
@@ -134,102 +127,37 @@ def _text(kind: str, data: str | bytes) -> str:
     return data
 
 
-def _xml_char(code: int) -> bool:
-    """XML 1.0's Char production: what a character reference may name."""
-    return (
-        code in (0x9, 0xA, 0xD)
-        or 0x20 <= code <= 0xD7FF
-        or 0xE000 <= code <= 0xFFFD
-        or 0x10000 <= code <= 0x10FFFF
-    )
+_XML_PROBLEMS = {  # expat's words → ours
+    "no element found": "the document ends before its elements are closed (truncated file?)",
+    "mismatched tag": "a closing tag does not match the open element",
+    "junk after document element": "text or a second root element after the root element",
+    "reference to invalid character number": "a character reference names no XML character",
+}
 
 
-def _unescape(value: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        ref = match.group(1)
-        if ref.startswith("#"):
-            digits = ref[2:] if ref.startswith("#x") else ref[1:]
-            code = int(digits, 16 if ref.startswith("#x") else 10) if len(digits) <= 8 else -1
-            if not _xml_char(code):
-                raise EvidenceError(f"{_JUNIT}: &{ref[:12]}; is not an XML character")
-            return chr(code)
-        return _NAMED[ref]
-
-    return _ENTITY.sub(one, value)
-
-
-def _line(text: str, index: int) -> int:
-    return text.count("\n", 0, index) + 1
+def _junit_root(text: str) -> ET.Element:
+    """The parsed report; defusedxml refuses DTDs and entities (no billion laughs)."""
+    try:
+        root: ET.Element = DefusedET.fromstring(text, forbid_dtd=True)
+    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
+        raise EvidenceError(f"{_JUNIT}: DOCTYPE or ENTITY declarations are not accepted") from None
+    except ET.ParseError as exc:
+        reason = str(exc).split(":", 1)[0]
+        line = exc.position[0]
+        what = _XML_PROBLEMS.get(reason, f"malformed markup ({reason})")
+        raise EvidenceError(f"{_JUNIT}: {what} at line {line}") from None
+    return root
 
 
-def _blank_ignorable(text: str) -> str:
-    """Comments, CDATA and processing instructions blanked out, line numbers kept; one pass
-    (a lazy regex rescans the rest of the file for each unclosed ``<!--``: quadratic)."""
-    parts: list[str] = []
-    position = 0
-    while True:
-        match = _IGNORABLE.search(text, position)
-        if match is None:
-            parts.append(text[position:])
-            return "".join(parts)
-        closer, what = _CLOSERS[match.group()]
-        end = text.find(closer, match.end())
-        if end < 0:
-            raise EvidenceError(f"{_JUNIT}: unclosed {what} at line {_line(text, match.start())}")
-        end += len(closer)
-        parts.append(text[position : match.start()])
-        parts.append(re.sub(r"[^\n]", " ", text[match.start() : end]))
-        position = end
-
-
-def _elements(text: str) -> Iterable[tuple[str, str, dict[str, str]]]:
-    """Yield ("open"|"close"|"empty", name, attributes) for a well-formed XML document."""
-    if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
-        raise EvidenceError(f"{_JUNIT}: DOCTYPE or ENTITY declarations are not accepted")
-    text = _blank_ignorable(text)
-    stack: list[str] = []
-    roots = 0
-    position = 0
-    while True:
-        start = text.find("<", position)
-        if not stack and text[position : start if start >= 0 else len(text)].strip():
-            line = _line(text, position)
-            raise EvidenceError(f"{_JUNIT}: text outside the root element at line {line}")
-        if start < 0:
-            break
-        match = _TAG.match(text, start)
-        if not match:
-            raise EvidenceError(f"{_JUNIT}: malformed markup at line {_line(text, start)}")
-        closing, name, raw_attrs, empty = match.groups()
-        if closing:
-            if raw_attrs or empty or not stack or stack[-1] != name:
-                expected = f"</{stack[-1]}>" if stack else "no closing tag"
-                raise EvidenceError(
-                    f"{_JUNIT}: unexpected </{name}> at line {_line(text, start)}"
-                    f" (expected {expected})"
-                )
-            stack.pop()
-            yield "close", name, {}
-        else:
-            if not stack:
-                roots += 1
-                if roots > 1:
-                    line = _line(text, start)
-                    raise EvidenceError(f"{_JUNIT}: a second root element at line {line}")
-            attrs = {
-                m.group(1): _unescape(m.group(2) if m.group(2) is not None else m.group(3))
-                for m in _ATTR.finditer(raw_attrs)
-            }
-            if empty:
-                yield "empty", name, attrs
-            else:
-                stack.append(name)
-                yield "open", name, attrs
-        position = match.end()
-    if stack:
-        raise EvidenceError(f"{_JUNIT}: <{stack[-1]}> is never closed (truncated file?)")
-    if not roots:
-        raise EvidenceError(f"{_JUNIT}: no XML element found")
+def _elements(element: ET.Element) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """Yield ("open"|"close"|"empty", tag, attributes) for ``element`` and its descendants."""
+    if len(element) == 0:
+        yield "empty", element.tag, dict(element.attrib)
+        return
+    yield "open", element.tag, dict(element.attrib)
+    for child in element:
+        yield from _elements(child)
+    yield "close", element.tag, {}
 
 
 def _count(attrs: dict[str, str], key: str) -> int:
@@ -271,7 +199,7 @@ def parse_junit(data: str | bytes) -> TestRun:
         elif "skipped" in outcome:
             skipped += 1
 
-    for event, name, attrs in _elements(text):
+    for event, name, attrs in _elements(_junit_root(text)):
         if root is None:
             root = name
             if name not in ("testsuites", "testsuite"):
@@ -544,42 +472,14 @@ def parse_pip_audit(data: str | bytes) -> Audit:
 # --- OSV advisories -------------------------------------------------------------------------
 
 _OSV = "OSV advisory"
-_CVSS3 = {
-    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
-    "AC": {"L": 0.77, "H": 0.44},
-    "UI": {"N": 0.85, "R": 0.62},
-    "C": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "I": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "A": {"H": 0.56, "L": 0.22, "N": 0.0},
-}
-_CVSS3_PR = {"U": {"N": 0.85, "L": 0.62, "H": 0.27}, "C": {"N": 0.85, "L": 0.68, "H": 0.5}}
-
-
-def _roundup(value: float) -> float:
-    """CVSS 3.1 Roundup: the smallest number with one decimal ≥ value."""
-    integer = round(value * 100000)
-    return integer / 100000.0 if integer % 10000 == 0 else (math.floor(integer / 10000) + 1) / 10.0
 
 
 def cvss3_base_score(vector: str) -> float:
     """The base score of a CVSS 3.0/3.1 vector (``CVSS:3.1/AV:N/AC:L/…``); ValueError if bad."""
-    parts = vector.strip().split("/")
-    if not parts or parts[0] not in ("CVSS:3.0", "CVSS:3.1"):
-        raise ValueError(f"not a CVSS 3 vector: {vector!r}")
-    metrics = dict(part.split(":", 1) for part in parts[1:] if ":" in part)
     try:
-        scope = metrics["S"]
-        weights = {key: table[metrics[key]] for key, table in _CVSS3.items()}
-        privileges = _CVSS3_PR[scope][metrics["PR"]]
-    except KeyError as exc:
-        raise ValueError(f"incomplete CVSS 3 vector {vector!r} ({exc.args[0]})") from None
-    iss = 1 - (1 - weights["C"]) * (1 - weights["I"]) * (1 - weights["A"])
-    changed = scope != "U"
-    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
-    exploitability = 8.22 * weights["AV"] * weights["AC"] * privileges * weights["UI"]
-    if impact <= 0:
-        return 0.0
-    return _roundup(min((1.08 if changed else 1.0) * (impact + exploitability), 10))
+        return float(CVSS3(vector.strip()).base_score)
+    except CVSSError as exc:
+        raise ValueError(f"not a CVSS 3 vector {vector!r}: {exc}") from None
 
 
 def cvss_rating(score: float) -> str:
@@ -619,6 +519,14 @@ def parse_advisory(data: str | bytes) -> dict[str, Any]:
     if not isinstance(document.get("id"), str) or not document["id"]:
         raise EvidenceError(f"{_OSV}: no id")
     return document
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def _version(advisory_id: str, text: Any) -> Version:
@@ -689,9 +597,9 @@ def match_advisories(
                 if isinstance(r, dict) and r.get("type") == "ECOSYSTEM"
             ]
             hit = text in listed
-            if not hit and is_valid_version(text):
+            if not hit and _is_version(text):
                 version = Version(text)
-                hit = any(is_valid_version(v) and Version(v) == version for v in listed) or any(
+                hit = any(_is_version(v) and Version(v) == version for v in listed) or any(
                     _in_range(advisory_id, version, list(r.get("events") or [])) for r in ranges
                 )
             elif not hit and ranges:

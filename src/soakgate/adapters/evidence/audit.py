@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from soakgate.adapters.evidence.tests import run_in_image
 from soakgate.adapters.process import run
 from soakgate.adapters.state.evidence import CollectFailed, one_line
@@ -39,7 +41,6 @@ from soakgate.core.evidence import (
     parse_pip_audit,
 )
 from soakgate.core.release import Release
-from soakgate.core.versions import canonical_name
 
 PIP_AUDIT_TIMEOUT = 300.0
 BANDIT_TIMEOUT = 300.0
@@ -109,8 +110,8 @@ def sbom_json(release: Release, installed: Mapping[str, str]) -> str:
     )
     bom.metadata.component = root
     libraries = []
-    for name, version in sorted(installed.items(), key=lambda item: canonical_name(item[0])):
-        purl = PackageURL(type="pypi", name=canonical_name(name), version=version)
+    for name, version in sorted(installed.items(), key=lambda item: canonicalize_name(item[0])):
+        purl = PackageURL(type="pypi", name=canonicalize_name(name), version=version)
         library = Component(
             name=name,
             version=version,
@@ -193,7 +194,7 @@ def relevant(
 ) -> list[dict[str, Any]]:
     """The advisories naming a PyPI package that is installed (kept in the bundle, so the
     severities can be read again later without the advisory directory)."""
-    names = {canonical_name(name) for name in installed}
+    names = {canonicalize_name(name) for name in installed}
     kept = []
     for advisory in advisories:
         for affected in advisory.get("affected") or []:
@@ -201,7 +202,7 @@ def relevant(
             if (
                 isinstance(package, dict)
                 and package.get("ecosystem") == "PyPI"
-                and canonical_name(str(package.get("name", ""))) in names
+                and canonicalize_name(str(package.get("name", ""))) in names
             ):
                 kept.append(dict(advisory))
                 break
@@ -220,7 +221,7 @@ def audit_packages(
 ) -> AuditResult:
     """Combine the two sources. A package is unaudited when no source checked it; the reasons
     of every source that tried are kept."""
-    packages = {canonical_name(name): version for name, version in installed.items()}
+    packages: dict[str, str] = {canonicalize_name(name): v for name, v in installed.items()}
     checked: set[str] = set()
     why: dict[str, list[str]] = {name: [] for name in packages}
     sources: dict[str, str] = {}
@@ -290,8 +291,8 @@ def audit_document(installed: Mapping[str, str], audit: Audit) -> dict[str, Any]
         by_package.setdefault(vuln.package, []).append(vuln)
     reasons = dict(entry.split(": ", 1) for entry in audit.unaudited if ": " in entry)
     dependencies: list[dict[str, Any]] = []
-    for raw_name, version in sorted(installed.items(), key=lambda i: canonical_name(i[0])):
-        name = canonical_name(raw_name)
+    for raw_name, version in sorted(installed.items(), key=lambda i: canonicalize_name(i[0])):
+        name = canonicalize_name(raw_name)
         if name in reasons:
             dependencies.append({"name": name, "skip_reason": reasons[name]})
             continue
