@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import soakgate
+from soakgate.core.names import digest_ref
 
 soakgate.allow_ssh()  # before Fabric's imports: soakgate switches paramiko off unless asked
 
@@ -92,7 +93,7 @@ def rollback(
             code=2,
         ) from None
     print(
-        f"{stage}: traffic on {result['to']} ({result['to_release'][:19]})"
+        f"{stage}: traffic on {result['to']} ({digest_ref(result['to_release'])})"
         f" after {result['seconds']:.2f} s (flip {result['flip_seconds']:.2f} s)"
     )
     print(json.dumps(result))

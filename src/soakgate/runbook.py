@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from soakgate.adapters.stage.engine import LABEL_RELEASE, UPSTREAM_FILE
 from soakgate.adapters.stage.lock import describe_holder, parse_holder
-from soakgate.core.names import StageNames
+from soakgate.core.names import StageNames, digest_ref
 from soakgate.core.proxy_conf import SLOT_HEADER, UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS
 from soakgate.errors import (
@@ -436,10 +436,10 @@ def flip_to_warm(
         again = _run(c, read_command(paths.upstream), check=False)
         if not again.ok or again.stdout != read.stdout:
             now = parse_upstream(again.stdout) if again.ok else None
-            seen = f"slot {now.slot}, {now.digest[:19]}" if now else "unreadable"
+            seen = f"slot {now.slot}, {digest_ref(now.digest)}" if now else "unreadable"
             raise SwitchRefused(
                 f"the {stage} proxy changed meanwhile (now {seen}; expected slot"
-                f" {current.slot}, {current.digest[:19]}): nothing switched",
+                f" {current.slot}, {digest_ref(current.digest)}): nothing switched",
                 hint="someone else flipped it: look at the stage, then decide again",
             )
         inspected = _run(c, inspect_command(names.app(warm)), check=False)
@@ -455,7 +455,7 @@ def flip_to_warm(
         marked = _bad_releases(c, paths, warn).get(target.digest)
         if marked:
             raise BadRelease(
-                f"the warm slot {warm} of {stage} runs {target.digest[:19]}, marked bad in"
+                f"the warm slot {warm} of {stage} runs {digest_ref(target.digest)}, marked bad in"
                 f" {marked}: no flip to it",
                 hint=f"roll forward or back to a good release from the control machine:"
                 f" soakgate rollback {stage} --to RELEASE",

@@ -60,6 +60,7 @@ from soakgate.core.evidence import (
     parse_pip_audit,
     parse_soak,
 )
+from soakgate.core.names import short_digest
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, SoakgateError
 
@@ -602,7 +603,7 @@ def load_evidence(state: Path, release: Release | str) -> Evidence:
     ``files`` maps each gate to its file. A file changed since collection raises
     EvidenceTampered; missing evidence is None (its gate fails closed)."""
     digest = release.digest if isinstance(release, Release) else release
-    short = digest.removeprefix("sha256:")[:12]
+    short = short_digest(digest)
     store = EvidenceStore.open(state)
     try:
         data = {kind: store.read(digest, kind) for kind in store.records(digest)}

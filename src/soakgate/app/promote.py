@@ -18,6 +18,7 @@ from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.core.config import ProjectConfig
 from soakgate.core.gates import GateResult, all_clear, evaluate_gates
+from soakgate.core.names import digest_ref
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, GateFailed
 
@@ -59,7 +60,9 @@ def running_release(stages: Stages, stage: str, db: StateDB) -> Release:
         )
     release = db.find_release(active.digest)
     if release is None:
-        raise ConfigError(f"{stage} runs {active.digest[:19]}, which soakgate never recorded")
+        raise ConfigError(
+            f"{stage} runs {digest_ref(active.digest)}, which soakgate never recorded"
+        )
     return release
 
 

@@ -33,6 +33,7 @@ from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stacks, StageEngine, World, real_world
 from soakgate.core.config import STAGES, ProjectConfig
 from soakgate.core.ledger import Event
+from soakgate.core.names import digest_ref
 from soakgate.core.rollback import (
     BudgetCheck,
     RollbackPlan,
@@ -344,7 +345,7 @@ def choose_plan(
         warn(f"{unreadable.message}; choosing the warm slot, checked against {state / BAD_FILE}")
         if warm.digest and warm.digest in read_bad_file(state):
             raise RollbackFailed(
-                f"the warm slot of {request.stage} runs {warm.digest[:19]}, which is"
+                f"the warm slot of {request.stage} runs {digest_ref(warm.digest)}, which is"
                 " quarantined: no emergency flip",
                 hint=f"name a release: soakgate rollback {request.stage} --to RELEASE",
             ) from None
@@ -362,7 +363,8 @@ def choose_plan(
     )
     if choice.target is None:
         raise RollbackFailed(
-            f"no rollback of {request.stage}: {choice.why}; traffic stays on {active.digest[:19]}",
+            f"no rollback of {request.stage}: {choice.why};"
+            f" traffic stays on {digest_ref(active.digest)}",
             hint="name one: soakgate rollback STAGE --to RELEASE (see soakgate releases)"
             if to is None
             else "give --allow-bad --reason TEXT to restore it anyway",
@@ -370,7 +372,7 @@ def choose_plan(
     target = choice.target
     if target == active.digest:
         raise RollbackFailed(
-            f"{request.stage} already runs {target[:19]}",
+            f"{request.stage} already runs {digest_ref(target)}",
             hint="nothing to roll back to; see soakgate status",
         )
     plan = plan_rollback(
@@ -383,8 +385,10 @@ def choose_plan(
     )
     if request.emergency and plan.path != "emergency":
         raise RollbackFailed(
-            f"no warm slot of {request.stage} runs {target[:19]}: no emergency flip possible",
-            hint=f"run a cold rollback: soakgate rollback {request.stage} --to {target[:19]}",
+            f"no warm slot of {request.stage} runs {digest_ref(target)}:"
+            " no emergency flip possible",
+            hint="run a cold rollback:"
+            f" soakgate rollback {request.stage} --to {digest_ref(target)}",
         )
     return plan
 
@@ -472,7 +476,7 @@ def _reconcile(stacks: Stacks, state: Path, plan: RollbackPlan, warn: Warn) -> N
         release = db.find_release(plan.to_release)
     if release is None:
         raise RollbackFailed(
-            f"release {plan.to_release[:19]} is not recorded", hint="see soakgate releases"
+            f"release {digest_ref(plan.to_release)} is not recorded", hint="see soakgate releases"
         )
     stacks.up(plan.stage, release, None, warn)
 
@@ -500,9 +504,8 @@ def _finish(
     if result.reconciled and verify is not None:
         result.verified, result.verify_failures = verify(plan.stage)
     result.seconds_total = time.time() - began
-    restored = (
-        f"traffic is on {plan.to_release[:19]} (restored in {result.seconds_to_restored:.2f} s)"
-    )
+    took = f"restored in {result.seconds_to_restored:.2f} s"
+    restored = f"traffic is on {digest_ref(plan.to_release)} ({took})"
     try:
         with _ledger(state) as ledger:
             ledger.append(
@@ -565,7 +568,8 @@ def _resume(
         return None
     fast = restored_at is not None and data.get("fast", False)
     if not fast:
-        warn(f"finishing the interrupted rollback of {request.stage} to {plan.to_release[:19]}")
+        to = digest_ref(plan.to_release)
+        warn(f"finishing the interrupted rollback of {request.stage} to {to}")
     result = RollbackResult(plan, resumed=not fast)
     restored = float(restored_at) if restored_at is not None else time.time()
     result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)

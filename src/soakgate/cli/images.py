@@ -12,6 +12,7 @@ from rich.table import Table
 from soakgate.app.bases import FAILED, BaseResult, make_bases
 from soakgate.cli.output import console
 from soakgate.core.base_recipes import DEFAULT_NAME_PREFIX, SUPPORTED_VERSIONS
+from soakgate.core.names import digest_ref, short_digest
 from soakgate.errors import ConfigError, SoakgateError
 
 images_app = typer.Typer(no_args_is_help=True)
@@ -34,7 +35,7 @@ def render_bases(results: list[BaseResult]) -> Table:
             result.reference,
             state,
             image.python_version if image else "",
-            image.image_id.removeprefix("sha256:")[:12] if image else "",
+            short_digest(image.image_id) if image else "",
             f"{image.size / 1e6:.0f} MB" if image else "",
             f"{result.seconds:.1f}",
         )
@@ -57,7 +58,9 @@ def _proxy(mirror: str | None) -> None:
     with console.status("proxy image: debootstrap bookworm + nginx-light"):
         proxy = make_proxy_image(mirror=mirror)
     state = "built" if proxy.built else "up to date"
-    console.print(f"{proxy.reference}: {state}, {proxy.size / 1e6:.0f} MB ({proxy.image_id[:19]})")
+    console.print(
+        f"{proxy.reference}: {state}, {proxy.size / 1e6:.0f} MB ({digest_ref(proxy.image_id)})"
+    )
 
 
 @images_app.command()

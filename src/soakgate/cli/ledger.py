@@ -11,6 +11,7 @@ from rich.table import Table
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.cli.output import console, err_console
 from soakgate.core.ledger import Event
+from soakgate.core.names import short_digest
 from soakgate.errors import LedgerBroken
 
 SUMMARY_KEYS = (
@@ -24,7 +25,7 @@ SUMMARY_KEYS = (
 
 
 def _short(digest: str | None) -> str:
-    return digest.removeprefix("sha256:")[:12] if digest else "-"
+    return short_digest(digest) if digest else "-"
 
 
 def _summary(event: Event) -> str:

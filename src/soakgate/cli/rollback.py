@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from soakgate.cli.output import safe
+from soakgate.core.names import digest_ref
 from soakgate.core.rollback import RollbackPlan
 
 if TYPE_CHECKING:  # the emergency path must not import the Docker SDK through app.drill
@@ -39,7 +40,9 @@ def render_plan(plan: RollbackPlan) -> Table:
 
 def render_result(result: RollbackResult) -> Table:
     plan = result.plan
-    title = f"rolled {safe(plan.stage)} back to {safe(plan.to_release[:19])} ({safe(plan.path)})"
+    title = (
+        f"rolled {safe(plan.stage)} back to {safe(digest_ref(plan.to_release))} ({safe(plan.path)})"
+    )
     table = Table(title=title, title_justify="left")
     table.add_column("measure")
     table.add_column("value")

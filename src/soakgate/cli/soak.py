@@ -33,6 +33,7 @@ from typer._click import exceptions as click_exceptions  # the click that typer 
 from soakgate.cli.output import console, err_console, report_error, safe
 from soakgate.cli.project import project_root
 from soakgate.core.config import STAGES
+from soakgate.core.names import short_digest
 from soakgate.core.soak import BREACHED, HEALTHY, format_duration, plural
 from soakgate.core.validation import ConfigInvalid, parse_duration
 from soakgate.errors import ConfigError, SoakgateError
@@ -269,7 +270,7 @@ def verdict(
 
 
 def _short(digest: str | None) -> str:
-    return "-" if not digest else digest.removeprefix("sha256:")[:12]
+    return "-" if not digest else short_digest(digest)
 
 
 def render_status(found: SoakStatus) -> Group:

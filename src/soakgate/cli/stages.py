@@ -8,12 +8,13 @@ from dataclasses import asdict
 from rich.table import Table
 
 from soakgate.app.stages import StageView
+from soakgate.core.names import short_digest
 
 
 def _release(digest: str | None, python: str) -> str:
     if not digest:
         return "-"
-    short = digest.removeprefix("sha256:")[:12]
+    short = short_digest(digest)
     return f"{short} (py {python})" if python else short
 
 
@@ -34,7 +35,7 @@ def render_stages(views: list[StageView]) -> Table:
             _release(active.digest, active.python) if active else "-",
             f"[{health_style}]{view.health}[/]" if view.deployed else view.health,
             f"{warm.name}: {_release(warm.digest, warm.python)}" if warm else "-",
-            ("[yellow]" if drift else "") + recorded.removeprefix("sha256:")[:12],
+            ("[yellow]" if drift else "") + short_digest(recorded),
         )
     return table
 

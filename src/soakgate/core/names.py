@@ -32,3 +32,13 @@ class StageNames:
     @property
     def network(self) -> str:
         return f"{self._prefix}soakgate-{self.stage}"
+
+
+def digest_ref(digest: str) -> str:
+    """A digest as messages name it: ``sha256:`` and its first 12 hex digits."""
+    return digest[:19]
+
+
+def short_digest(digest: str | None) -> str:
+    """A digest as tables show it (as ``docker images`` does): its first 12 hex digits."""
+    return (digest or "").removeprefix("sha256:")[:12]

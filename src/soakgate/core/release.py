@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from soakgate.core.names import short_digest
+
 
 @dataclass(frozen=True)
 class Release:
@@ -25,7 +27,7 @@ class Release:
     @property
     def short(self) -> str:
         """The first 12 hex digits of the digest, as ``docker images`` shows it."""
-        return self.digest.removeprefix("sha256:")[:12]
+        return short_digest(self.digest)
 
 
 def matches(release: Release, ref: str) -> bool:

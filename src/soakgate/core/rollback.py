@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from soakgate.core.ledger import Event
+from soakgate.core.names import digest_ref
 
 DEPLOYING_KINDS = ("deploy", "promote", "rollback")
 QUARANTINE = "quarantine"  # the "gate" of an override event that marks or clears a release
@@ -139,7 +140,7 @@ def choose_target(
     if to is not None:
         if to in bad and not allow_bad:
             mark = bad[to]
-            return Choice(None, f"{to[:19]} is quarantined ({mark.reason}, {mark.actor},"
+            return Choice(None, f"{digest_ref(to)} is quarantined ({mark.reason}, {mark.actor},"
                                 f" {mark.time})")  # fmt: skip
         return Choice(to, "the release named")
     python_of = dict(releases)
@@ -156,7 +157,7 @@ def choose_target(
             mark = bad[warm]
             return Choice(
                 None,
-                f"the warm slot runs {warm[:19]}, which is quarantined ({mark.reason},"
+                f"the warm slot runs {digest_ref(warm)}, which is quarantined ({mark.reason},"
                 f" {mark.actor}, {mark.time}), and no other good release is known",
             )
         return Choice(warm, "the warm slot (no history yet)")
@@ -176,14 +177,14 @@ def plan_rollback(
     steps: tuple[str, ...]
     if warm == target and warm_running:
         steps = (
-            f"switch the {stage} proxy to the warm slot running {target[:19]}",
+            f"switch the {stage} proxy to the warm slot running {digest_ref(target)}",
             "wait for its first healthy response through the proxy",
             f"set soakgate:release of {stage} to it and reconcile the Pulumi stack (no change)",
             "verify the stage with the host checks; record the rollback in the ledger",
         )
         return RollbackPlan(stage, "emergency", active, target, reason, steps)
     steps = (
-        f"start {target[:19]} in the idle slot of {stage}",
+        f"start {digest_ref(target)} in the idle slot of {stage}",
         "wait for its health check, then switch the proxy to it",
         "verify the stage with the host checks; record the rollback in the ledger",
     )

@@ -40,6 +40,7 @@ from soakgate.core.evidence import (
     parse_advisory,
     parse_pip_audit,
 )
+from soakgate.core.names import digest_ref
 from soakgate.core.release import Release
 
 PIP_AUDIT_TIMEOUT = 300.0
@@ -81,14 +82,14 @@ def installed_distributions(image: str) -> dict[str, str]:
     code, stdout, stderr = run_in_image(image, ["python", "-c", INVENTORY_SCRIPT])
     if code != 0:
         raise CollectFailed(
-            f"cannot list the packages in {image[:19]} (exit {code}): {one_line(stderr)}"
+            f"cannot list the packages in {digest_ref(image)} (exit {code}): {one_line(stderr)}"
         )
     try:
         found = json.loads(stdout)
     except json.JSONDecodeError:
-        raise CollectFailed(f"the package list of {image[:19]} is not JSON") from None
+        raise CollectFailed(f"the package list of {digest_ref(image)} is not JSON") from None
     if not isinstance(found, dict) or not found:
-        raise CollectFailed(f"no Python packages found in {image[:19]}")
+        raise CollectFailed(f"no Python packages found in {digest_ref(image)}")
     return {str(name): str(version) for name, version in found.items()}
 
 

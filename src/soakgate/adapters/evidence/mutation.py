@@ -48,6 +48,7 @@ from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheel
 from soakgate.adapters.process import Result, run
 from soakgate.adapters.state.evidence import CollectFailed, one_line
 from soakgate.core.evidence import MutationRun, summarize_mutmut_meta
+from soakgate.core.names import digest_ref
 
 MUTATION_SERIES = "3.12"
 MUTATION_TIMEOUT = 1800.0
@@ -239,7 +240,7 @@ def image_app_files(image: str, app_dir: str = APP_DIR) -> dict[str, str]:
     """{path under app/: SHA-256} of the Python source inside the release's image."""
     code, stdout, stderr = run_in_image(image, ["python", "-c", APP_FILES_SCRIPT, app_dir])
     if code != 0:
-        raise CollectFailed(f"cannot read {app_dir} in {image[:19]}: {one_line(stderr)}")
+        raise CollectFailed(f"cannot read {app_dir} in {digest_ref(image)}: {one_line(stderr)}")
     files: dict[str, str] = json.loads(stdout)
     return files
 

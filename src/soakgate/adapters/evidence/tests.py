@@ -34,6 +34,7 @@ import docker.errors
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
 from soakgate.adapters.state.evidence import CollectFailed, one_line
+from soakgate.core.names import digest_ref
 from soakgate.core.release import Release
 
 TEST_REQUIREMENTS = "requirements-test.txt"
@@ -129,13 +130,15 @@ def run_in_image(
             status = container.wait(timeout=timeout)
         except Exception as exc:  # requests' ReadTimeout or ConnectionError: the deadline
             raise CollectFailed(
-                f"{' '.join(argv[:3])} in {image[:19]} did not finish within {timeout:.0f} s"
+                f"{' '.join(argv[:3])} in {digest_ref(image)} did not finish within {timeout:.0f} s"
             ) from exc
         stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
         stderr = container.logs(stdout=False, stderr=True).decode(errors="replace")
         return int(status.get("StatusCode", -1)), stdout, stderr
     except docker.errors.APIError as exc:
-        raise CollectFailed(f"cannot run a container of {image[:19]}: {exc.explanation}") from exc
+        raise CollectFailed(
+            f"cannot run a container of {digest_ref(image)}: {exc.explanation}"
+        ) from exc
     finally:
         if container is not None:
             with contextlib.suppress(docker.errors.APIError):

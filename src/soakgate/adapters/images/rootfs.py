@@ -40,6 +40,7 @@ from soakgate.core.base_recipes import (
     is_stripped,
     mirror_from_sources,
 )
+from soakgate.core.names import digest_ref
 from soakgate.errors import CommandFailed, ConfigError, DockerError, MissingPart
 
 Progress = Callable[[str], None]
@@ -597,7 +598,7 @@ class DebootstrapBuilder:
             progress(f"Python {version} imports {', '.join(recipe.smoke_imports)}")
             tar_path = work / "rootfs.tar"
             layer = write_tar(root, tar_path, recipe.epoch)
-            progress(f"docker import {tar_path.stat().st_size / 1e6:.0f} MB ({layer[:19]})")
+            progress(f"docker import {tar_path.stat().st_size / 1e6:.0f} MB ({digest_ref(layer)})")
             changes = image_changes(recipe, image_labels(recipe, version, digest))
             image_id = import_tar(tar_path, reference, changes)
         found = inspect_base(reference)

@@ -27,7 +27,7 @@ from soakgate.adapters.stage.secret_files import (
     secret_mount,
     write_secret_files,
 )
-from soakgate.core.names import StageNames
+from soakgate.core.names import StageNames, digest_ref
 from soakgate.core.proxy_conf import (
     SLOT_HEADER,
     UPSTREAM_HEADER,
@@ -374,10 +374,14 @@ class StageEngine:
         if expect is not None:
             current = parse_upstream(before) if before is not None else None
             if current != expect:
-                now = f"slot {current.slot}, {current.digest[:19]}" if current else "unreadable"
+                now = (
+                    f"slot {current.slot}, {digest_ref(current.digest)}"
+                    if current
+                    else "unreadable"
+                )
                 raise SwitchRefused(
                     f"the {self.stage} proxy changed meanwhile (now {now}; expected slot"
-                    f" {expect.slot}, {expect.digest[:19]}): nothing switched",
+                    f" {expect.slot}, {digest_ref(expect.digest)}): nothing switched",
                     hint=f"see soakgate status {self.stage}, then decide again",
                 )
         problem = self.probe_slot(slot, port, health_path, probe_timeout)
