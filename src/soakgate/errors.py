@@ -8,6 +8,12 @@ if TYPE_CHECKING:
     from soakgate.adapters.process import Result
 
 
+# Exit codes that are not an error's own (each error class below names its code).
+EXIT_OK = 0
+EXIT_INTERNAL = 70  # a bug, not a user's mistake (EX_SOFTWARE)
+EXIT_ABORTED = 130  # Ctrl-C or a declined prompt
+
+
 class SoakgateError(Exception):
     """Base of every error the CLI turns into one line on stderr."""
 
@@ -83,9 +89,14 @@ class LedgerBroken(SoakgateError):
 
 
 class GateFailed(SoakgateError):
-    """A promotion was refused: at least one gate failed and was not overridden."""
+    """A promotion was refused: at least one gate failed and was not overridden. ``report``
+    is the gate report it was refused on (the CLI prints it; nothing is judged twice)."""
 
     exit_code = 11
+
+    def __init__(self, message: str, hint: str = "", report: object = None) -> None:
+        super().__init__(message, hint)
+        self.report = report
 
 
 class SwitchRefused(SoakgateError):

@@ -11,7 +11,8 @@ import pytest
 from soakgate.adapters import toolchain_probe
 from soakgate.cli import main as cli_main
 from soakgate.cli.doctor import missing_lines
-from soakgate.core.doctor import EXIT_MISSING, HOST_COMMANDS, MIN_FREE_BYTES, diagnose
+from soakgate.core.doctor import HOST_COMMANDS, MIN_FREE_BYTES, diagnose
+from soakgate.errors import MissingPart
 from soakgate.testing import FakeToolchain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ def test_each_missing_part_is_named_with_its_fix(
     fix: str,
 ) -> None:
     code, out, err = run_doctor(monkeypatch, capsys, FakeToolchain(**{reading: value}))
-    assert code == EXIT_MISSING
+    assert code == MissingPart.exit_code
     assert err.splitlines()[0] == f"error: missing: {part}"
     row = next(line for line in out.splitlines() if line.startswith(f"│ {part}"))
     assert "missing" in row
@@ -110,7 +111,7 @@ def test_each_missing_host_command_names_its_package(command: str, package: str)
     assert part.name == f"{command} ({package})"
     assert part.detail == f"{command} not found"
     assert part.fix == f"./bootstrap  (apt-get install {package})"
-    assert report.exit_code == EXIT_MISSING
+    assert report.exit_code == MissingPart.exit_code
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_missing_base_image_prerequisite_fails_with_its_fix(
     (part,) = report.missing
     assert part.fix.startswith(fix)
     assert "images bases" in part.needed_by
-    assert report.exit_code == EXIT_MISSING
+    assert report.exit_code == MissingPart.exit_code
 
 
 def test_missing_cpython_says_where_it_looked_and_that_debian_has_none() -> None:

@@ -247,10 +247,12 @@ def test_promotion_refused_by_its_gates_changes_nothing_but_the_ledger(tmp_path:
     world = Setup(tmp_path)
     world.deploy("dev", NEW)
     deployed: list[Release] = []
-    with pytest.raises(GateFailed, match="from dev to staging refused"):
+    with pytest.raises(GateFailed, match="from dev to staging refused") as refused:
         promote(PROJECT, CONFIG, tmp_path, "dev", "staging", deploy_release=deployed.append,
                 load_evidence=lambda state, digest: Evidence(), world=world.world)  # fmt: skip
     assert deployed == []
+    report = refused.value.report  # what the CLI prints: the gates are judged once
+    assert report is not None and report.release == NEW and not report.passed
     (refusal,) = world.events("refusal")
     assert refusal.data["action"] == "promote" and refusal.to_release == NEW.digest
     assert world.active("staging") is None

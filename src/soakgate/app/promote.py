@@ -154,6 +154,7 @@ def promote(
                 f"promotion of {report.release.short} from {source} to {target} refused:"
                 f" {', '.join(failed)} failed",
                 hint="see the table above for what to provide (soakgate evidence collect RELEASE)",
+                report=report,
             )
         for result in report.results:
             if result.overridden_reason:

@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click import exceptions as click_exceptions  # the click that typer vendors
 
 from soakgate.adapters.envfile import find_project, load_env
-from soakgate.cli.output import console, err_console, report_error, safe
+from soakgate.cli.boundary import run_app
+from soakgate.cli.output import console, err_console, safe
 from soakgate.cli.project import project_root
 from soakgate.errors import (
     ConfigError,
     GateFailed,
-    SoakgateError,
     VerifyFailed,
 )
 
@@ -367,10 +366,9 @@ def promote(
             project, config, state, source, target,
             overrides=dict.fromkeys(override or [], reason or ""), deploy_release=deploy_release,
         )  # fmt: skip
-    except GateFailed:
-        from soakgate.app.promote import gate_report
-
-        console.print(render_gates(gate_report(project, config, state, source, target)))
+    except GateFailed as refused:
+        if isinstance(refused.report, GateReport):
+            console.print(render_gates(refused.report))
         raise
     console.print(render_gates(report))
     console.print(f"{target} runs {report.release.digest} (promoted from {source})")
@@ -541,22 +539,4 @@ def ledger_anchor(
 def main() -> None:
     """Console-script entry point."""
     load_env(find_project())
-    try:
-        code = app(standalone_mode=False)
-    except SoakgateError as error:
-        code = report_error(error, _state["verbose"])
-    except typer.Abort:
-        err_console.print("aborted", markup=False)
-        code = 130
-    except click_exceptions.ClickException as error:
-        error.show()
-        code = error.exit_code
-    except Exception as error:  # a bug, not a user's mistake: one line, traceback on --verbose
-        if _state["verbose"]:
-            raise
-        err_console.print(
-            f"error: internal error: {type(error).__name__}: {error}", markup=False, highlight=False
-        )
-        err_console.print("hint: run again with --verbose for the traceback", markup=False)
-        code = 70
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(run_app(lambda: app(standalone_mode=False), lambda: bool(_state["verbose"])))

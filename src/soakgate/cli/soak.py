@@ -28,15 +28,15 @@ from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
-from typer._click import exceptions as click_exceptions  # the click that typer vendors
 
-from soakgate.cli.output import console, err_console, report_error, safe
+from soakgate.cli.boundary import run_app
+from soakgate.cli.output import console, safe
 from soakgate.cli.project import project_root
 from soakgate.core.config import STAGES
 from soakgate.core.names import short_digest
 from soakgate.core.soak import BREACHED, HEALTHY, format_duration, plural
 from soakgate.core.validation import ConfigInvalid, parse_duration
-from soakgate.errors import ConfigError, SoakgateError
+from soakgate.errors import ConfigError
 
 if TYPE_CHECKING:
     from soakgate.app.soak.monitor import Tick
@@ -371,17 +371,12 @@ def main() -> None:
     load_env(find_project())
     verbose = "--verbose" in sys.argv
     argv = [arg for arg in sys.argv[1:] if arg != "--verbose"]
-    try:
-        code = soak_app(argv, prog_name="soakgate soak", standalone_mode=False)
-    except SoakgateError as error:
-        code = report_error(error, verbose)
-    except typer.Abort:
-        err_console.print("aborted", markup=False)
-        code = 130
-    except click_exceptions.ClickException as error:  # a usage error: the click typer vendors
-        error.show()
-        code = error.exit_code
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(
+        run_app(
+            lambda: soak_app(argv, prog_name="soakgate soak", standalone_mode=False),
+            lambda: verbose,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from soakgate.errors import EXIT_OK, MissingPart
+
 PULUMI_VERSION = "v3.274.1"
 MIN_FREE_BYTES = 5 * 1024**3
-EXIT_MISSING = 3
 ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 BOOTSTRAP_ENV = "./bootstrap && source .soakgate/env"
 
@@ -64,7 +65,7 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_MISSING if self.missing else 0
+        return MissingPart.exit_code if self.missing else EXIT_OK
 
     @property
     def hint(self) -> str:
