@@ -17,7 +17,7 @@ from typing import Any
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
-from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.config import ProjectConfig, check_stage
 from soakgate.core.release import Release
 from soakgate.core.rollback import bad_marks
 from soakgate.errors import BadRelease, ConfigError, DeployFailed
@@ -31,11 +31,6 @@ class DeployRequest:
     allow_bad: bool = False  # deploy a quarantined release anyway (needs a reason)
     reason: str = ""
     lock_wait: float | None = None  # seconds to wait for the stage lock; None: refuse at once
-
-
-def check_stage(stage: str) -> None:
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
 
 
 def resolve_release(db: StateDB, stages: Stages, request: DeployRequest) -> Release:

@@ -20,10 +20,9 @@ from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.app.promote import running_release
 from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
-from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.config import STAGES, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.release import Release
-from soakgate.errors import ConfigError
 
 DRILL_DELAY_MS = 400
 
@@ -57,8 +56,7 @@ def drill(
     world: World | None = None,
 ) -> DrillResult:
     """Deploy a slow copy of the running release, roll it back, record the drill."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
+    check_stage(stage)
     world = world or real_world(project, config, state)
     with StateDB.open(state) as db:
         good = running_release(world.stages, stage, db)

@@ -31,7 +31,7 @@ from soakgate.adapters.state.db import StoreError
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stacks, StageEngine, World, real_world
-from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.config import STAGES, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.names import digest_ref
 from soakgate.core.rollback import (
@@ -42,7 +42,7 @@ from soakgate.core.rollback import (
     choose_target,
     plan_rollback,
 )
-from soakgate.errors import ConfigError, LedgerBroken, RollbackFailed, SoakgateError
+from soakgate.errors import LedgerBroken, RollbackFailed, SoakgateError
 
 Warn = Callable[[str], None]
 BAD_FILE = "bad-releases"  # one digest per line: what the host-side runbooks refuse
@@ -391,11 +391,6 @@ def choose_plan(
             f" soakgate rollback {request.stage} --to {digest_ref(target)}",
         )
     return plan
-
-
-def check_stage(stage: str) -> None:
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
 
 
 def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> None:

@@ -262,7 +262,7 @@ def verify(stage: Annotated[str, typer.Argument(help="dev, staging or production
 
 
 def _verify(stage: str) -> None:
-    from soakgate.app.deploy import check_stage
+    from soakgate.core.config import check_stage
 
     check_stage(stage)
     with console.status(f"verifying {stage}"):

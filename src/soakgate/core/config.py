@@ -25,10 +25,19 @@ from soakgate.core.validation import (
     relative_path,
     url_path,
 )
+from soakgate.errors import ConfigError
 
 __all__ = ["ConfigInvalid", "ProjectConfig", "parse_config", "parse_duration"]
 
 STAGES = ("dev", "staging", "production")
+
+
+def check_stage(stage: str) -> None:
+    """ConfigError unless ``stage`` is one of :data:`STAGES`."""
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
+
+
 PYTHONS = ("3.12", "3.14")
 
 

@@ -25,11 +25,10 @@ from soakgate.app.ports import Processes
 from soakgate.app.soak.monitor import (
     NothingDeployed,
     StageTarget,
-    check_stage,
     resolve_policy,
     stage_locator,
 )
-from soakgate.core.config import ProjectConfig
+from soakgate.core.config import ProjectConfig, check_stage
 from soakgate.errors import LockHeld, SoakgateError
 
 # --- background monitor ------------------------------------------------------------------------

@@ -59,7 +59,7 @@ from soakgate.adapters.soak.monitor_file import (
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.soaks import Soak, SoakRecorder, SoakStore
 from soakgate.app.stages import stage_engine
-from soakgate.core.config import STAGES, ProjectConfig
+from soakgate.core.config import ProjectConfig, check_stage
 from soakgate.core.metrics import traffic_counters
 from soakgate.core.proxy_conf import answered_address
 from soakgate.core.soak import (
@@ -761,11 +761,6 @@ def policy_rollback(
 
 
 # --- the use cases -----------------------------------------------------------------------------
-
-
-def check_stage(stage: str) -> None:
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
 
 
 def run_monitor(

@@ -21,7 +21,7 @@ from soakgate.adapters.state.releases import StateDB
 from soakgate.adapters.state.soaks import Soak, SoakStore
 from soakgate.app.ports import Processes
 from soakgate.app.soak.control import live_monitor
-from soakgate.app.soak.monitor import check_stage
+from soakgate.core.config import check_stage
 from soakgate.core.soak import (
     BREACHED,
     SloConfig,
