@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.common import summary, timed, toolchain_env, write_result
 from soakgate.adapters.docker import engine as docker_engine
-from tests.integration.scratch import STAGES, built_stages, releases_of
+from soakgate.scratch import STAGES, built_stages, releases_of
 
 RUNS = 5
 TARGETS = {"no_change_up_seconds": 3.0, "deploy_seconds": 15.0}

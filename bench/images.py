@@ -14,7 +14,7 @@ from soakgate.adapters.config_file import load_config
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.pulumi.image import build_image
 from soakgate.pulumi.service_image import ServiceImageArgs, image_args
-from tests.integration.scratch import make_scratch
+from soakgate.scratch import make_scratch
 
 TARGETS = {"rebuild_seconds": 8.0, "base_mb": 140.0, "service_over_base_mb": 40.0}
 REBUILD_RUNS = 3

@@ -54,7 +54,7 @@ def release_image() -> str:
             return release.digest
         except Exception:  # gone from the engine: try the next one
             continue
-    from tests.integration.scratch import make_scratch
+    from soakgate.scratch import make_scratch
 
     project = make_scratch(Path(tempfile.mkdtemp(prefix="bench-perf-")), dict(os.environ),
                            with_service=True)  # fmt: skip

@@ -18,7 +18,7 @@ from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.load import LoadGenerator
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.core.proxy_conf import UpstreamTarget
-from tests.integration.scratch import built_stages
+from soakgate.scratch import built_stages
 
 RUNS = 5
 TARGETS = {

@@ -30,7 +30,7 @@ from soakgate.adapters.docker.stats import EngineStats
 from soakgate.adapters.state.releases import StateDB
 from soakgate.adapters.state.soaks import SoakStore
 from soakgate.core.release import Release
-from tests.integration.scratch import ScratchProject, make_scratch
+from soakgate.scratch import ScratchProject, make_scratch
 
 WARM_UP_SECONDS = 10.0
 MEASURE_SECONDS = 60.0

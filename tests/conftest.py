@@ -18,7 +18,7 @@ import pytest
 from soakgate.adapters.envfile import ENV_FILE, parse_env_file
 from soakgate.adapters.images.host_image import TOOLBOX_IMAGE, make_host_image
 from soakgate.core.release import Release
-from tests.integration.scratch import ScratchProject, make_scratch, releases_of
+from soakgate.scratch import ScratchProject, make_scratch, releases_of
 from tests.integration.setup_missing import missing
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,28 @@ class FakeStacks:
             engine.activate(idle)
         self.configs.setdefault(stage, {})["release"] = release.digest
         return {"release": release.digest, "active": engine.read_slots().active}
+
+
+class Clock:
+    """Epoch seconds that move only when told: ``sleep`` (the monitor's) or ``now += s``."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class TickingClock:
+    """A datetime clock that moves ``step`` seconds on every reading (the ledger's)."""
+
+    def __init__(self, start: datetime, step: float = 1.0) -> None:
+        self.now = start
+        self.step = timedelta(seconds=step)
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now

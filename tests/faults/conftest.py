@@ -18,7 +18,7 @@ import pytest
 
 from soakgate.adapters.images.proxy_image import PROXY_IMAGE
 from soakgate.core.release import Release
-from tests.integration.scratch import ROOT, STAGES, ScratchProject, make_scratch
+from soakgate.scratch import ROOT, STAGES, ScratchProject, make_scratch
 from tests.integration.setup_missing import missing
 
 from .netns_engine import EngineFailed, NetnsEngine, NetnsUnavailable, copy_images

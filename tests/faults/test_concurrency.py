@@ -30,7 +30,7 @@ import pytest
 from soakgate.adapters.load import LoadGenerator
 from soakgate.core.proxy_conf import parse_upstream
 from soakgate.core.release import Release
-from tests.integration.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from soakgate.core.release import Release
-from tests.integration.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ import pytest
 
 from soakgate.adapters.state.soaks import DB_FILE
 from soakgate.core.release import Release
-from tests.integration.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 from .netns_engine import NetnsEngine, describe
 

@@ -16,6 +16,7 @@ from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.ledger import GENESIS, Event, event_hash, head, make_event, verify_chain
 from soakgate.core.release import Release
+from soakgate.testing import TickingClock
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
@@ -39,18 +40,9 @@ def chain(length: int = 4) -> list[Event]:
     return events
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> LedgerStore:
-    return LedgerStore.open(tmp_path, clock=Clock())
+    return LedgerStore.open(tmp_path, clock=TickingClock(T0))
 
 
 def fill(store: LedgerStore) -> None:
@@ -249,7 +241,7 @@ def test_an_entry_edited_around_the_triggers_is_named(store: LedgerStore, tmp_pa
 
 
 def test_one_byte_changed_in_the_database_file_is_named(tmp_path: Path) -> None:
-    store = LedgerStore.open(tmp_path, clock=Clock())
+    store = LedgerStore.open(tmp_path, clock=TickingClock(T0))
     fill(store)
     store.close()  # the last connection checkpoints the WAL into the file
     path = tmp_path / "soakgate.db"
@@ -305,7 +297,7 @@ def test_two_writers_cannot_fork_the_chain(tmp_path: Path) -> None:
 
 def test_it_shares_the_state_database(tmp_path: Path) -> None:
     state = StateDB.open(tmp_path)
-    ledger = LedgerStore(state.connection, clock=Clock())
+    ledger = LedgerStore(state.connection, clock=TickingClock(T0))
     state.record_release(
         Release(NEW, "3.14.0", "1.0.0", "3f2a9c1b", "2025-06-02T08:00:00Z", 1, "s:1")
     )

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +27,14 @@ from soakgate.core.ledger import (
     parse_head,
 )
 from soakgate.errors import LedgerBroken, SoakgateError
+from soakgate.testing import TickingClock
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 def filled(tmp_path: Path, count: int = 4) -> LedgerStore:
-    store = LedgerStore.open(tmp_path, clock=Clock())
+    store = LedgerStore.open(tmp_path, clock=TickingClock(T0))
     for index in range(count):
         store.append(
             "deploy",
@@ -303,7 +295,7 @@ def test_a_head_behind_is_not_moved_over_a_broken_chain(tmp_path: Path) -> None:
 
 
 def test_a_crash_before_the_first_commit_leaves_an_empty_anchor(tmp_path: Path) -> None:
-    store = LedgerStore.open(tmp_path, clock=Clock())
+    store = LedgerStore.open(tmp_path, clock=TickingClock(T0))
     (tmp_path / HEAD_FILE).write_text(Head(0, GENESIS, "", 0).to_json())
     assert store.verify() == []
     store.append("build", actor="ci", to_release=NEW)
@@ -330,7 +322,7 @@ def test_a_ledger_from_before_anchoring_is_anchored_once(tmp_path: Path) -> None
         )
         insert(connection, legacy[-1])
     connection.close()
-    store = LedgerStore.open(tmp_path, clock=Clock())
+    store = LedgerStore.open(tmp_path, clock=TickingClock(T0))
     found = store.check()
     assert found.problems == []
     assert found.notes == [
@@ -351,7 +343,7 @@ def test_a_legacy_ledger_is_anchored_by_its_next_append(tmp_path: Path) -> None:
     connection.executescript(SCHEMA)
     insert(connection, make_event(None, "build", T0, "ci", None, None, NEW))
     connection.close()
-    store = LedgerStore.open(tmp_path, clock=Clock())
+    store = LedgerStore.open(tmp_path, clock=TickingClock(T0))
     store.append("deploy", actor="ana", stage="dev", to_release=NEW)
     assert [e.kind for e in store.events()] == ["build", "anchor", "deploy"]
     assert store.check().notes == [] and store.verify() == []
@@ -485,7 +477,7 @@ def test_ledger_verify_names_what_it_found(
 
 
 def test_history_prints_user_text_literally(tmp_path: Path) -> None:
-    store = LedgerStore.open(tmp_path, clock=Clock())
+    store = LedgerStore.open(tmp_path, clock=TickingClock(T0))
     store.append("rollback", actor="[red]bo", stage="dev", data={"reason": "a [/b] c"})
     console = Console(record=True, width=200)
     console.print(render_events(store.events()))

@@ -53,6 +53,7 @@ from soakgate.core.soak import (
     judge_soak,
 )
 from soakgate.errors import LockHeld, RollbackFailed
+from soakgate.testing import Clock
 
 A = "sha256:" + "a" * 64  # the release soaking
 B = "sha256:" + "b" * 64  # the warm slot's (previous) release
@@ -61,19 +62,6 @@ T0 = 1_700_000_000.0
 HOUR = 3600.0
 DAY = 86400.0
 PROJECT = Path("/nonexistent-project")
-
-
-class Clock:
-    """A clock that only moves when the monitor sleeps."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeEngine:

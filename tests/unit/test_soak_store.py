@@ -15,18 +15,11 @@ from soakgate.adapters.state.releases import StateDB
 from soakgate.adapters.state.soaks import DB_FILE, SoakStore
 from soakgate.core.soak import EngineSample, Sample
 from soakgate.errors import LockHeld, SoakgateError
+from soakgate.testing import Clock
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
-T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+T0 = 1_700_000_000.0  # Clock()'s default
 
 
 def dead_pid() -> int:

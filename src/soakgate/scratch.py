@@ -1,5 +1,6 @@
-"""Scratch copies of the project for integration tests: their own state dir, Pulumi backend,
-ports and container namespace, so tests never touch the checkout's stages or each other's."""
+"""Scratch copies of this checkout for the integration tests and the benchmarks: their own
+state dir, Pulumi backend, ports and container namespace, so they never touch the checkout's
+stages or each other's."""
 
 from __future__ import annotations
 
