@@ -25,11 +25,10 @@ from soakgate.core.soak import (
     format_duration,
     format_p,
     judge_soak,
-    mann_whitney_u,
     observed_time,
     parse_slo,
-    percentile,
 )
+from soakgate.core.stats import mann_whitney_u, percentile
 
 T0 = 1_700_000_000.0
 HOUR = 3600.0

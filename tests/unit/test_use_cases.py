@@ -282,3 +282,24 @@ def test_a_drill_deploys_a_slow_copy_and_rolls_it_back(tmp_path: Path) -> None:
     assert world.active("staging") == NEW.digest  # rolled back to the good release
     (event,) = world.events("drill")
     assert (event.from_release, event.to_release) == (result.drill_release.digest, NEW.digest)
+
+
+def test_drill_stats_are_percentiles_of_the_recorded_drills_against_the_budget() -> None:
+    from soakgate.app.drill import drill_stats
+    from soakgate.core.ledger import Event
+
+    def drilled(stage: str, seconds: float) -> Event:
+        return Event(0, "drill", "2026-12-04T00:00:00Z", "me", stage, NEW.digest, OLD.digest,
+                     {"seconds_to_restored": seconds})  # fmt: skip
+
+    events = [drilled("staging", s) for s in (0.4, 0.2, 0.3, 0.5, 20000.0)]
+    events.append(drilled("dev", 1.0))
+    events.append(
+        Event(0, "rollback", "t", "me", "staging", None, None, {"seconds_to_restored": 1})
+    )
+    by_stage = {stats.stage: stats for stats in drill_stats(events, CONFIG)}
+    staging = by_stage["staging"]
+    assert (staging.drills, staging.p50, staging.worst) == (5, 0.4, 20000.0)
+    assert staging.p90 == pytest.approx(0.5 + 0.6 * (20000.0 - 0.5))  # linear, as numpy
+    assert staging.within is False  # the worst drill (5.6 h) is over staging's 4 h budget
+    assert by_stage["dev"].drills == 1 and "production" not in by_stage

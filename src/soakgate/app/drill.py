@@ -8,12 +8,10 @@ operator would in an incident (the emergency path), and record the measured RTO.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
@@ -23,6 +21,7 @@ from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
 from soakgate.core.config import STAGES, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.release import Release
+from soakgate.core.stats import percentile
 
 DRILL_DELAY_MS = 400
 
@@ -99,16 +98,13 @@ def drill_stats(events: list[Event], config: ProjectConfig) -> list[DrillStats]:
         )
         if not seconds:
             continue
-        deciles: list[Any] = (
-            statistics.quantiles(seconds, n=10) if len(seconds) > 1 else [seconds[0]] * 9
-        )
         budget = config.stages[stage].rto_seconds
         stats.append(
             DrillStats(
                 stage,
                 len(seconds),
-                statistics.median(seconds),
-                deciles[8],
+                percentile(seconds, 50),
+                percentile(seconds, 90),
                 seconds[-1],
                 budget,
                 seconds[-1] <= budget,

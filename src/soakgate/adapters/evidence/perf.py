@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import statistics
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.evidence.tests import LABELS
 from soakgate.adapters.stage.engine import hardening
 from soakgate.adapters.state.evidence import CollectFailed
+from soakgate.core.stats import percentile
 
 LIGHT = "/work/pydantic?items=400"  # ~3 ms on Python 3.14 here
 DEFAULT_CYCLE = (
@@ -92,8 +92,8 @@ def percentiles(samples: Sequence[float]) -> tuple[float, float]:
     """(p50, p95) with linear interpolation between order statistics (inclusive method)."""
     if len(samples) < 2:
         raise CollectFailed("too few successful requests to measure latency")
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49], cuts[94]
+    ordered = sorted(samples)
+    return percentile(ordered, 50), percentile(ordered, 95)
 
 
 def run_kwargs(image: str, name: str, network: str, plan: PerfPlan, port: int) -> dict[str, Any]:
