@@ -17,15 +17,10 @@ from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.core.config import ProjectConfig
-from soakgate.core.gates import GateResult, all_clear, evaluate_gates
+from soakgate.core.gates import PROMOTIONS, GateResult, all_clear, evaluate_gates
 from soakgate.core.names import digest_ref
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, GateFailed
-
-TRANSITIONS = {
-    ("dev", "staging"): "dev_to_staging",
-    ("staging", "production"): "staging_to_production",
-}
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ class GateReport:
 
 def transition_of(source: str, target: str) -> str:
     try:
-        return TRANSITIONS[(source, target)]
+        return PROMOTIONS[(source, target)]
     except KeyError:
         raise ConfigError(
             f"no promotion from {source} to {target}",

@@ -30,7 +30,11 @@ from typing import Any
 from soakgate.core.evidence import SEVERITIES, UNKNOWN, Evidence, Vulnerability, severity_rank
 from soakgate.core.validation import ConfigInvalid, parse_duration
 
-TRANSITIONS = ("dev_to_staging", "staging_to_production")
+PROMOTIONS = {  # (from stage, to stage) -> the name of its gate set
+    ("dev", "staging"): "dev_to_staging",
+    ("staging", "production"): "staging_to_production",
+}
+TRANSITIONS = tuple(PROMOTIONS.values())
 GATES = ("tests", "coverage", "mutation", "vulnerabilities", "performance", "soak")
 _EPSILON = 1e-9  # 79.99999999999999 % is 80 %: float noise must not decide a gate
 _DAY = 86400
