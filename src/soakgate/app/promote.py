@@ -9,7 +9,7 @@ ledger; a refusal changes nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,11 @@ from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.core.config import ProjectConfig
+from soakgate.core.evidence import Evidence, soak_evidence
 from soakgate.core.gates import PROMOTIONS, GateResult, all_clear, evaluate_gates
 from soakgate.core.names import digest_ref
 from soakgate.core.release import Release
-from soakgate.errors import ConfigError, GateFailed
+from soakgate.errors import ConfigError, GateFailed, SoakgateError
 
 
 @dataclass(frozen=True)
@@ -61,21 +62,17 @@ def running_release(stages: Stages, stage: str, db: StateDB) -> Release:
     return release
 
 
-def with_live_soak(evidence: Any, state: Path, digest: str, config: ProjectConfig) -> Any:
+def with_live_soak(evidence: Evidence, state: Path, digest: str, config: ProjectConfig) -> Evidence:
     """Evidence with the release's soak verdict read from the soak store, when no soak file
     was collected: the production gate judges what the monitor recorded in staging."""
-    import json
-    from dataclasses import replace
-
-    from soakgate.app.soak.status import release_verdict
-    from soakgate.core.evidence import EvidenceError, parse_soak
-    from soakgate.errors import SoakgateError as Problem
+    from soakgate.app.soak.status import release_soak
 
     try:
-        verdict = parse_soak(json.dumps(release_verdict(state, digest, config.slo)))
-    except (Problem, EvidenceError):
+        release, verdict = release_soak(state, digest, config.slo)
+    except SoakgateError:
         return evidence  # no soak of this release: the gate fails closed ("no soak evidence")
-    return replace(evidence, soak=verdict, files={**evidence.files, "soak": "soak store (live)"})
+    files = {**evidence.files, "soak": "soak store (live)"}
+    return replace(evidence, soak=soak_evidence(verdict, release), files=files)
 
 
 def gate_report(

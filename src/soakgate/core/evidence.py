@@ -61,6 +61,8 @@ from defusedxml import ElementTree as DefusedET
 from packaging.utils import canonicalize_name as canonical_name
 from packaging.version import InvalidVersion, Version
 
+from soakgate.core.soak import Verdict
+
 
 class EvidenceError(ValueError):
     """An evidence file is malformed or empty; the message names its kind and the fault."""
@@ -757,6 +759,11 @@ def parse_soak(data: str | bytes) -> SoakVerdict:
         release if isinstance(release, str) else None,
         _strings(_SOAK, document.get("reasons"), "reasons"),
     )
+
+
+def soak_evidence(verdict: Verdict, release: str) -> SoakVerdict:
+    """The gate's view of a soak the monitor judged (no file, no JSON in between)."""
+    return SoakVerdict(verdict.state, verdict.observed_seconds, release, tuple(verdict.reasons))
 
 
 # --- all of it ------------------------------------------------------------------------------

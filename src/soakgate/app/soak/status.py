@@ -157,28 +157,28 @@ def write_report(
     )
 
 
-def release_verdict(
+def release_soak(
     state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
-) -> dict[str, Any]:
-    """The verdict JSON the production gate reads: ``{"release": digest, **verdict}`` of the
-    newest soak of ``release`` (a digest, 12+ digit prefix or tag), staging's first."""
-    db = StateDB.open(state)
-    try:
+) -> tuple[str, Verdict]:
+    """(digest, verdict now) of the newest soak of ``release`` (a digest, 12+ digit prefix or
+    tag), staging's first; SoakgateError when it was never soaked."""
+    with StateDB.open(state) as db:
         found = db.find_release(release)
-    finally:
-        db.close()
-    store = SoakStore.open(state)
-    try:
-        soaks = store.soaks()
+    with SoakStore.open(state) as store:
         digest = found.digest if found is not None else release
-        mine = [s for s in soaks if s.release == digest]
+        mine = [s for s in store.soaks() if s.release == digest]
         if not mine:
             raise SoakgateError(
                 f"release {release} has not been soaked",
                 hint="deploy it to staging and run: soakgate soak start staging",
             )
         mine.sort(key=lambda s: (s.stage != "staging", -s.id))
-        verdict = judge_stored(store, mine[0], slo, clock())
-    finally:
-        store.close()
+        return digest, judge_stored(store, mine[0], slo, clock())
+
+
+def release_verdict(
+    state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """The verdict JSON of ``soakgate soak verdict``: ``{"release": digest, **verdict}``."""
+    digest, verdict = release_soak(state, release, slo, clock=clock)
     return {"release": digest, **verdict.as_dict()}
