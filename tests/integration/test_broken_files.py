@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from soakgate.core.release import Release
-
-from .scratch import ScratchProject
+from soakgate.scratch import ScratchProject
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,7 @@ from soakgate.app.evidence import load_evidence
 from soakgate.core.evidence import parse_bench
 from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates
 from soakgate.core.release import Release
-
-from .scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 OSV = ROOT / "tests" / "data" / "osv"

@@ -13,8 +13,7 @@ import pytest
 
 from soakgate.app.verify import run_host_checks
 from soakgate.core.release import Release
-
-from .scratch import TEST_IMAGE, ScratchProject, make_scratch
+from soakgate.scratch import TEST_IMAGE, ScratchProject, make_scratch
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,7 @@ import sqlite3
 import pytest
 
 from soakgate.core.release import Release
-
-from .scratch import ScratchProject
+from soakgate.scratch import ScratchProject
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from soakgate.core.release import Release
-
-from .scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 ADVISORIES = ROOT / "tests" / "data" / "osv"

@@ -17,8 +17,7 @@ import pytest
 from soakgate.adapters.load import LoadGenerator
 from soakgate.adapters.stage.lock import is_locked
 from soakgate.core.release import Release
-
-from .scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,7 @@ from soakgate.core.proxy_conf import parse_upstream, render_upstream
 from soakgate.core.release import Release
 from soakgate.errors import BadRelease, LockHeld, RollbackFailed, SwitchRefused
 from soakgate.runbook import flip_to_warm, release_lock, take_lock
-
-from .scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 PLAYBOOKS = ROOT / "playbooks"

@@ -14,8 +14,7 @@ import pytest
 
 from soakgate.adapters.stage.secret_files import CONTAINER_DIR, SECRETS_ROOT, secret_mount
 from soakgate.core.release import Release
-
-from .scratch import ScratchProject
+from soakgate.scratch import ScratchProject
 
 pytestmark = pytest.mark.integration
 

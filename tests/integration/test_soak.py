@@ -43,8 +43,8 @@ from soakgate.adapters.state.soaks import DB_FILE, SoakStore
 from soakgate.core.evidence import parse_soak
 from soakgate.core.release import Release
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
+from soakgate.scratch import ROOT, ScratchProject
 
-from .scratch import ROOT, ScratchProject
 from .setup_missing import missing
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,7 @@ import pytest
 from soakgate.adapters.docker.engine import build_from
 from soakgate.adapters.load import LoadGenerator
 from soakgate.core.release import Release
-
-from .scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject
 
 pytestmark = pytest.mark.integration
 REPORTS = ROOT / "reports"
