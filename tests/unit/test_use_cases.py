@@ -303,3 +303,24 @@ def test_drill_stats_are_percentiles_of_the_recorded_drills_against_the_budget()
     assert staging.p90 == pytest.approx(0.5 + 0.6 * (20000.0 - 0.5))  # linear, as numpy
     assert staging.within is False  # the worst drill (5.6 h) is over staging's 4 h budget
     assert by_stage["dev"].drills == 1 and "production" not in by_stage
+
+
+def test_decide_rollback_says_why_there_is_no_rollback() -> None:
+    from soakgate.core.rollback import RollbackAsk, decide_rollback
+    from soakgate.core.slots import EMPTY, Slot, SlotTable
+
+    running = SlotTable(Slot("blue", "c1", NEW.digest, "s", True), Slot("green"), "blue")
+    warm = running.with_slot(Slot("green", "c2", OLD.digest, "s", True))
+    cases = [
+        (RollbackAsk("dev"), EMPTY, "was never deployed"),
+        (RollbackAsk("dev", emergency=True), running, "no previous good release"),
+        (RollbackAsk("dev", to=NEW.digest), running, f"dev already runs {NEW.digest[:19]}"),
+        (RollbackAsk("dev", to=NEWER.digest, emergency=True), warm, "no emergency flip possible"),
+    ]
+    for ask, table, why in cases:
+        with pytest.raises(RollbackFailed, match=why):
+            decide_rollback(ask, table, [], [])
+    plan = decide_rollback(RollbackAsk("dev", emergency=True), warm, [], [])
+    assert (plan.path, plan.from_release, plan.to_release) == ("emergency", NEW.digest, OLD.digest)
+    cold = decide_rollback(RollbackAsk("dev", to=NEWER.digest), warm, [], [])
+    assert cold.path == "cold" and cold.to_release == NEWER.digest

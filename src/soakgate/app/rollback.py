@@ -36,11 +36,12 @@ from soakgate.core.ledger import Event
 from soakgate.core.names import digest_ref
 from soakgate.core.rollback import (
     BudgetCheck,
+    RollbackAsk,
     RollbackPlan,
     bad_marks,
     check_budget,
-    choose_target,
-    plan_rollback,
+    decide_rollback,
+    never_deployed,
 )
 from soakgate.errors import LedgerBroken, RollbackFailed, SoakgateError
 
@@ -329,10 +330,7 @@ def choose_plan(
                 hint=f"look at soakgate status; deploy a release: soakgate deploy {request.stage}"
                 " --release DIGEST (it rewrites the file)",
             )
-        raise RollbackFailed(
-            f"stage {request.stage} was never deployed: there is nothing to roll back",
-            hint=f"deploy it first: soakgate deploy {request.stage} --release DIGEST",
-        )
+        raise never_deployed(request.stage)
     warm = table.slot(table.inactive_name)
     to = _resolve(state, request.to) if request.to else None
     try:
@@ -350,47 +348,9 @@ def choose_plan(
                 hint=f"name a release: soakgate rollback {request.stage} --to RELEASE",
             ) from None
         records = Records([], [])
-    choice = choose_target(
-        records.events,
-        request.stage,
-        active=active.digest,
-        warm=warm.digest,
-        warm_running=warm.running,
-        releases=records.releases,
-        to=to,
-        python=request.python,
-        allow_bad=request.allow_bad,
-    )
-    if choice.target is None:
-        raise RollbackFailed(
-            f"no rollback of {request.stage}: {choice.why};"
-            f" traffic stays on {digest_ref(active.digest)}",
-            hint="name one: soakgate rollback STAGE --to RELEASE (see soakgate releases)"
-            if to is None
-            else "give --allow-bad --reason TEXT to restore it anyway",
-        )
-    target = choice.target
-    if target == active.digest:
-        raise RollbackFailed(
-            f"{request.stage} already runs {digest_ref(target)}",
-            hint="nothing to roll back to; see soakgate status",
-        )
-    plan = plan_rollback(
-        request.stage,
-        target,
-        active=active.digest,
-        warm=warm.digest,
-        warm_running=warm.running,
-        reason=request.reason,
-    )
-    if request.emergency and plan.path != "emergency":
-        raise RollbackFailed(
-            f"no warm slot of {request.stage} runs {digest_ref(target)}:"
-            " no emergency flip possible",
-            hint="run a cold rollback:"
-            f" soakgate rollback {request.stage} --to {digest_ref(target)}",
-        )
-    return plan
+    ask = RollbackAsk(request.stage, to, request.python, request.emergency, request.allow_bad,
+                      request.reason)  # fmt: skip
+    return decide_rollback(ask, table, records.events, records.releases)
 
 
 def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from soakgate.core.ledger import Event
 from soakgate.core.names import digest_ref
+from soakgate.core.slots import SlotTable
+from soakgate.errors import RollbackFailed
 
 DEPLOYING_KINDS = ("deploy", "promote", "rollback")
 QUARANTINE = "quarantine"  # the "gate" of an override event that marks or clears a release
@@ -203,3 +205,70 @@ def check_budget(seconds: float, budget_seconds: int) -> BudgetCheck:
         margin >= 0 and budget_seconds > 0,
         round(share, 4),
     )
+
+
+def never_deployed(stage: str) -> RollbackFailed:
+    return RollbackFailed(
+        f"stage {stage} was never deployed: there is nothing to roll back",
+        hint=f"deploy it first: soakgate deploy {stage} --release DIGEST",
+    )
+
+
+@dataclass(frozen=True)
+class RollbackAsk:
+    """What a rollback request asks for (``to`` already resolved to a digest)."""
+
+    stage: str
+    to: str | None = None
+    python: str | None = None
+    emergency: bool = False
+    allow_bad: bool = False
+    reason: str = "manual rollback"
+
+
+def decide_rollback(
+    ask: RollbackAsk,
+    table: SlotTable,
+    history: list[Event],
+    releases: list[tuple[str, str]],
+) -> RollbackPlan:
+    """The rollback's target and path from what runs (``table``), the ledger and the releases
+    (digest, python series; newest first), or RollbackFailed saying why there is none. With
+    an unreadable ledger the caller passes no history: only the warm slot can be chosen."""
+    stage = ask.stage
+    active = table.active_slot
+    if active is None or active.empty or not active.digest:
+        raise never_deployed(stage)
+    warm = table.slot(table.inactive_name)
+    choice = choose_target(
+        history,
+        stage,
+        active=active.digest,
+        warm=warm.digest,
+        warm_running=warm.running,
+        releases=releases,
+        to=ask.to,
+        python=ask.python,
+        allow_bad=ask.allow_bad,
+    )
+    if choice.target is None:
+        raise RollbackFailed(
+            f"no rollback of {stage}: {choice.why}; traffic stays on {digest_ref(active.digest)}",
+            hint="name one: soakgate rollback STAGE --to RELEASE (see soakgate releases)"
+            if ask.to is None
+            else "give --allow-bad --reason TEXT to restore it anyway",
+        )
+    target = choice.target
+    if target == active.digest:
+        raise RollbackFailed(
+            f"{stage} already runs {digest_ref(target)}",
+            hint="nothing to roll back to; see soakgate status",
+        )
+    plan = plan_rollback(stage, target, active=active.digest, warm=warm.digest,
+                         warm_running=warm.running, reason=ask.reason)  # fmt: skip
+    if ask.emergency and plan.path != "emergency":
+        raise RollbackFailed(
+            f"no warm slot of {stage} runs {digest_ref(target)}: no emergency flip possible",
+            hint=f"run a cold rollback: soakgate rollback {stage} --to {digest_ref(target)}",
+        )
+    return plan
