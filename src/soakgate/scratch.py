@@ -71,12 +71,9 @@ class ScratchProject:
         return f"http://127.0.0.1:{self.ports[stage]}"
 
     def record(self, releases: list[Release]) -> None:
-        db = StateDB.open(self.state)
-        try:
+        with StateDB.open(self.state) as db:
             for release in releases:
                 db.record_release(release)
-        finally:
-            db.close()
 
     def stack_outputs(self, stage: str) -> dict[str, object]:
         result = self.pulumi("stack", "output", "--json", "--stack", stage)
@@ -144,11 +141,8 @@ def make_scratch(
 
 def releases_of(project: ScratchProject) -> dict[str, Release]:
     """The newest release of each Python series the project recorded: {"3.12": …, "3.14": …}."""
-    db = StateDB.open(project.state)
-    try:
+    with StateDB.open(project.state) as db:
         return {release.python_series: release for release in reversed(db.releases())}
-    finally:
-        db.close()
 
 
 def built_stages(

@@ -353,8 +353,7 @@ def collect_evidence(
     context = project / config.service.context
     cache = state / "cache" / "evidence"
     cache.mkdir(parents=True, exist_ok=True)
-    store = EvidenceStore.open(state)
-    try:
+    with EvidenceStore.open(state) as store:
         run = _Collection(store, release, files, clock or now_iso)
         for kind, path in files.items():
             store.put(
@@ -384,8 +383,6 @@ def collect_evidence(
             progress(f"{piece}: {outcome} ({seconds:.0f} s)")
         manifest = store.write_manifest(release)
         rows = tuple(_rows(store, release, run.statuses, set(skip)))
-    finally:
-        store.close()
     return EvidenceBundle(
         release,
         manifest.parent,
@@ -604,12 +601,9 @@ def load_evidence(state: Path, release: Release | str) -> Evidence:
     EvidenceTampered; missing evidence is None (its gate fails closed)."""
     digest = release.digest if isinstance(release, Release) else release
     short = short_digest(digest)
-    store = EvidenceStore.open(state)
-    try:
+    with EvidenceStore.open(state) as store:
         data = {kind: store.read(digest, kind) for kind in store.records(digest)}
         paths = {kind: store.path(digest, kind) for kind in data}
-    finally:
-        store.close()
 
     def parsed(kind: str) -> Any:
         raw = data.get(kind)

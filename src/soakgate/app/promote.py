@@ -132,8 +132,7 @@ def promote(
     report = gate_report(project, config, state, source, target, overrides=overrides,
                          load_evidence=load_evidence, world=world)  # fmt: skip
     gates = [result.to_dict() for result in report.results]
-    ledger = LedgerStore.open(state)
-    try:
+    with LedgerStore.open(state) as ledger:
         if not report.passed:
             failed = [result.name for result in report.results if result.blocking]
             ledger.append(
@@ -161,17 +160,12 @@ def promote(
                         "threshold": result.threshold,
                     },
                 )
-    finally:
-        ledger.close()
     deploy_release(report.release)
-    ledger = LedgerStore.open(state)
-    try:
+    with LedgerStore.open(state) as ledger:
         ledger.append(
             "promote",
             stage=target,
             to_release=report.release.digest,
             data={"from_stage": source, "transition": report.transition, "gates": gates},
         )
-    finally:
-        ledger.close()
     return report

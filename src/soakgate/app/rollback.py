@@ -241,11 +241,8 @@ def adopt_runbook_flips(state: Path, stage: str, warn: Warn = lambda message: No
 # --- what the ledger and the state database say ------------------------------------------------
 @contextlib.contextmanager
 def _ledger(state: Path) -> Iterator[LedgerStore]:
-    store = LedgerStore.open(state)
-    try:
+    with LedgerStore.open(state) as store:
         yield store
-    finally:
-        store.close()
 
 
 @dataclass(frozen=True)
@@ -269,11 +266,8 @@ def read_records(state: Path, request: RollbackRequest) -> Records:
                     hint=f"see soakgate ledger verify; name a target: soakgate rollback"
                     f" {request.stage} --to RELEASE",
                 ) from None
-        db = StateDB.open(state)
-        try:
+        with StateDB.open(state) as db:
             releases = [(r.digest, r.python_series) for r in db.releases()]
-        finally:
-            db.close()
     except RollbackFailed:
         raise
     except (StoreError, SoakgateError) as exc:
@@ -286,11 +280,8 @@ def read_records(state: Path, request: RollbackRequest) -> Records:
 
 
 def _resolve(state: Path, ref: str) -> str:
-    db = StateDB.open(state)
-    try:
+    with StateDB.open(state) as db:
         return db.require_release(ref).digest
-    finally:
-        db.close()
 
 
 def read_bad_file(state: Path) -> set[str]:

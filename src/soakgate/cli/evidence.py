@@ -116,8 +116,7 @@ def collect(
     project = project_root()
     config = load_config(project)
     state = state_dir()
-    db = StateDB.open(state)
-    try:
+    with StateDB.open(state) as db:
         chosen = db.find_release(release)
         if chosen is None:
             raise ConfigError(
@@ -126,8 +125,6 @@ def collect(
                 hint="soakgate releases lists them",
             )
         baseline_digest = _resolve(db, baseline, "--baseline") if baseline else None
-    finally:
-        db.close()
     supplied = {
         kind: path
         for kind, path in (

@@ -156,22 +156,16 @@ def releases(
             f"--{'mark' if mark_bad else 'clear'}-bad needs --reason TEXT",
             hint="the reason is kept on the ledger",
         )
-    db = StateDB.open()
-    try:
+    with StateDB.open() as db:
         if change:
             digest = db.require_release(change).digest
         found = db.releases()
-    finally:
-        db.close()
-    ledger = LedgerStore.open(state_dir())
-    try:
+    with LedgerStore.open(state_dir()) as ledger:
         if change:
             ledger.append("override", stage=None, from_release=None, to_release=digest,
                           data={"gate": QUARANTINE, "action": "mark" if mark_bad else "clear",
                                 "reason": reason})  # fmt: skip
         marks = bad_marks(ledger.events())
-    finally:
-        ledger.close()
     if as_json:
         print(releases_json(found, marks))
     else:
@@ -185,11 +179,8 @@ def _views(stages: list[str]) -> list[Any]:
 
     project = project_root()
     config = load_config(project)
-    db = StateDB.open()
-    try:
+    with StateDB.open() as db:
         return [view_stage(project, config, state_dir(), stage, db) for stage in stages]
-    finally:
-        db.close()
 
 
 @app.command()
@@ -473,11 +464,8 @@ def drills() -> None:
     from soakgate.app.drill import drill_stats
     from soakgate.cli.rollback import render_drill_stats
 
-    store = LedgerStore.open()
-    try:
+    with LedgerStore.open() as store:
         events = store.events()
-    finally:
-        store.close()
     console.print(render_drill_stats(drill_stats(events, load_config(project_root()))))
 
 
@@ -490,11 +478,8 @@ def history(
     from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.cli.ledger import events_json, render_events
 
-    store = LedgerStore.open()
-    try:
+    with LedgerStore.open() as store:
         events = store.events(stage)
-    finally:
-        store.close()
     if as_json:
         print(events_json(events))
     else:
@@ -512,11 +497,8 @@ def ledger_verify() -> None:
     from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.cli.ledger import run_verify
 
-    store = LedgerStore.open()
-    try:
+    with LedgerStore.open() as store:
         run_verify(store)
-    finally:
-        store.close()
 
 
 @ledger_app.command("anchor")
@@ -529,11 +511,8 @@ def ledger_anchor(
 
     if not reason.strip():
         raise ConfigError("--reason must say why", hint="it is kept on the ledger")
-    store = LedgerStore.open()
-    try:
+    with LedgerStore.open() as store:
         run_anchor(store, reason)
-    finally:
-        store.close()
 
 
 def main() -> None:

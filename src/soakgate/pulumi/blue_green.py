@@ -136,8 +136,7 @@ def _record_plain_up(
     """The ledger's "deploy" of a plain ``pulumi up``; a ledger that cannot take it is a
     warning (traffic has moved already: failing the update now would only hide that)."""
     try:
-        ledger = LedgerStore.open(state)
-        try:
+        with LedgerStore.open(state) as ledger:
             ledger.append(
                 "deploy",
                 actor=f"pulumi up ({getpass.getuser()})",
@@ -146,8 +145,6 @@ def _record_plain_up(
                 to_release=after,
                 data={"path": "pulumi up", "seconds": round(seconds, 2)},
             )
-        finally:
-            ledger.close()
     except (SoakgateError, OSError) as exc:
         pulumi.log.warn(f"the switch of {stage} is not on the ledger: {exc}")
 

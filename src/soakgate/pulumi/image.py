@@ -121,11 +121,8 @@ class ImageProvider(ResourceProvider):
             repository, _, version = tag.rpartition(":")
             image.tag(repository, version)
         image.reload()
-        db = StateDB.open()
-        try:
+        with StateDB.open() as db:
             db.record_release(_release(props, image))
-        finally:
-            db.close()
         return _outputs(props, image)
 
     def create(self, props: dict[str, Any]) -> CreateResult:

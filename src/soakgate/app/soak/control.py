@@ -65,8 +65,7 @@ def start_monitor(
     """Spawn the monitor detached (new session, output to ``<state>/soak/<stage>.log``) and
     return once its first heartbeat is on disk."""
     check_stage(stage)
-    store = SoakStore.open(state)
-    try:
+    with SoakStore.open(state) as store:
         current = store.open_soak(stage)
         if current is not None and current.pid is not None and processes.alive(current.pid):
             age = time.time() - (current.heartbeat or 0.0)
@@ -105,8 +104,6 @@ def start_monitor(
             f"the soak monitor of {stage} (pid {child.pid}) did not report within {wait:.0f}s",
             hint=f"see {log}",
         )
-    finally:
-        store.close()
 
 
 @dataclass(frozen=True)
@@ -141,8 +138,7 @@ def stop_monitor(
     soak (a later start begins a new one)."""
     check_stage(stage)
     began = time.time()
-    store = SoakStore.open(state)
-    try:
+    with SoakStore.open(state) as store:
         soak = store.open_soak(stage)
         pid = live_monitor(soak, read_monitor_file(state, stage), processes)
         if pid is None and not (end and soak is not None):
@@ -171,5 +167,3 @@ def stop_monitor(
                     previous.update(status="stopped", stopped_because="soak ended by soak stop")
                     write_monitor_file(state, stage, previous)
         return Stopped(pid, soak.id if soak else None, ended, time.time() - began)
-    finally:
-        store.close()

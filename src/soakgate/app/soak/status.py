@@ -92,8 +92,7 @@ def soak_status(
 ) -> SoakStatus:
     """The stage's open soak (else its newest), judged now, and its monitor."""
     check_stage(stage)
-    store = SoakStore.open(state)
-    try:
+    with SoakStore.open(state) as store:
         soak = store.open_soak(stage)
         if soak is None:
             soaks = store.soaks(stage)
@@ -104,8 +103,6 @@ def soak_status(
             soak = soaks[0]
         now = clock()
         verdict = judge_stored(store, soak, slo, now)
-    finally:
-        store.close()
     data = read_monitor_file(state, stage)
     same = data.get("soak_id") == soak.id
     live = live_monitor(soak, data if same else {}, processes)
@@ -141,11 +138,8 @@ def write_report(
     from soakgate.adapters.soak.report import load_series, render_report
 
     status = soak_status(state, stage, slo, clock=clock)
-    store = SoakStore.open(state)
-    try:
+    with SoakStore.open(state) as store:
         series = load_series(store, status.soak.id)
-    finally:
-        store.close()
     return render_report(
         status.verdict,
         series,
