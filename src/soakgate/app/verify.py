@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.process import run
 from soakgate.app.stages import StageView
+from soakgate.core.evidence import EvidenceError, parse_junit
 from soakgate.core.names import StageNames
-from soakgate.errors import ConfigError
+from soakgate.errors import ConfigError, VerifyFailed
 
 HOST_TESTS = Path("tests") / "hosts"
 
@@ -62,15 +62,12 @@ def stage_plan(view: StageView, port: int, health_path: str) -> dict[str, Any]:
 
 
 def summarise(junit: Path) -> VerifyResult:
-    root = ET.parse(junit).getroot()
-    failed, passed = [], 0
-    for case in root.iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '')}".split(".")[-1]
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.append(name)
-        elif case.find("skipped") is None:
-            passed += 1
-    return VerifyResult(passed, failed, junit)
+    """The host checks' result from their JUnit report (the gates' parser reads it)."""
+    try:
+        run = parse_junit(junit.read_bytes())
+    except (OSError, EvidenceError) as exc:
+        raise VerifyFailed(f"{junit}: unreadable host-check report ({exc})") from None
+    return VerifyResult(run.passed, [name.split(".")[-1] for name in run.failed_names], junit)
 
 
 def run_host_checks(project: Path, plan: dict[str, Any], junit: Path) -> VerifyResult:
