@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from soakgate.adapters.stage.engine import LABEL_RELEASE, UPSTREAM_FILE
+from soakgate.adapters.stage.engine import UPSTREAM_FILE
 from soakgate.adapters.stage.lock import describe_holder, parse_holder
-from soakgate.core.names import StageNames, digest_ref
+from soakgate.core.names import LABEL_RELEASE, StageNames, digest_ref
 from soakgate.core.proxy_conf import SLOT_HEADER, UpstreamTarget, parse_upstream, render_upstream
 from soakgate.core.slots import SLOTS
 from soakgate.errors import (

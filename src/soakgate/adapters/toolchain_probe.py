@@ -16,9 +16,8 @@ import docker.errors
 from soakgate.adapters.images import rootfs
 from soakgate.adapters.process import run
 from soakgate.core.doctor import HOST_COMMANDS, Readings
+from soakgate.core.names import LABEL_BASE
 from soakgate.errors import SoakgateError
-
-BASE_IMAGE_LABEL = "soakgate.base"
 
 
 def engine_version() -> str | None:
@@ -45,7 +44,7 @@ def venv_python() -> str | None:
 def base_images() -> tuple[str, ...]:
     try:
         client = docker.from_env(timeout=5)
-        images = client.images.list(filters={"label": f"{BASE_IMAGE_LABEL}=true"})
+        images = client.images.list(filters={"label": f"{LABEL_BASE}=true"})
     except (docker.errors.DockerException, OSError):
         return ()
     return tuple(sorted(tag for image in images for tag in image.tags))

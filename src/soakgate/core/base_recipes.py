@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from soakgate.core.names import LABEL_BASE, LABEL_PYTHON, LABEL_RECIPE
+
 # Bump when the build steps change in a way the fields below do not show.
 RECIPE_CODE_VERSION = 1
 # Fixed mtime of every file but ``*.py`` in the image tar (2024-01-01T00:00:00Z); ``.py``
@@ -27,9 +29,6 @@ SOURCE_DATE_EPOCH = 1704067200
 SUPPORTED_VERSIONS = ("3.12", "3.14")
 DEFAULT_NAME_PREFIX = "soakgate/python"
 
-LABEL_BASE = "soakgate.base"
-LABEL_PYTHON = "soakgate.python"
-LABEL_RECIPE = "soakgate.recipe"
 
 ENV_PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
 

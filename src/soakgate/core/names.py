@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Docker labels soakgate puts on what it makes (and finds its things by).
+LABEL_MANAGED = "soakgate.managed"  # "true" on every container and network soakgate owns
+LABEL_STAGE = "soakgate.stage"
+LABEL_SLOT = "soakgate.slot"
+LABEL_RELEASE = "soakgate.release"  # the digest a slot's container runs
+LABEL_SPEC = "soakgate.spec"  # the hash of the container spec it was made from
+LABEL_STACK = "soakgate.stack"
+LABEL_PURPOSE = "soakgate.purpose"  # "evidence": a collector's throwaway container
+LABEL_PYTHON = "soakgate.python"  # the Python version of a base or service image
+LABEL_BASE = "soakgate.base"  # "true" on a base image made by soakgate images bases
+LABEL_RECIPE = "soakgate.recipe"  # the recipe hash of a base image
+LABEL_PROXY_RECIPE = "soakgate.proxy.recipe"
+
 
 @dataclass(frozen=True)
 class StageNames:

@@ -26,6 +26,7 @@ from pulumi.dynamic import (
 )
 
 from soakgate.adapters.docker import engine as docker_engine
+from soakgate.core.names import LABEL_MANAGED
 
 # Inputs whose change means a new container. Everything a container is made from.
 SPEC_KEYS = (
@@ -81,7 +82,7 @@ def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
         "image": props["image"],
         "name": props["name"],
         "detach": True,
-        "labels": {**props.get("labels", {}), "soakgate.managed": "true"},
+        "labels": {**props.get("labels", {}), LABEL_MANAGED: "true"},
         "restart_policy": {"Name": props.get("restart") or "no"},
         "read_only": bool(props.get("read_only")),
     }

@@ -27,6 +27,7 @@ from pulumi.dynamic import (
 
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.state.releases import StateDB
+from soakgate.core.names import LABEL_PYTHON
 from soakgate.core.release import Release
 
 BUILD_INPUTS = ("context", "dockerfile", "tags", "build_args", "labels", "target", "context_hash")
@@ -90,7 +91,7 @@ def _release(props: dict[str, Any], image: Any) -> Release:
     labels = image.labels or {}
     return Release(
         digest=image.id,
-        python=props.get("python") or labels.get("soakgate.python", ""),
+        python=props.get("python") or labels.get(LABEL_PYTHON, ""),
         app_version=labels.get("org.opencontainers.image.version", props.get("app_version", "")),
         revision=labels.get("org.opencontainers.image.revision", ""),
         created=labels.get("org.opencontainers.image.created", ""),

@@ -13,6 +13,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from soakgate.adapters.docker import engine as docker_engine
+from soakgate.core.names import LABEL_MANAGED
 
 
 @dataclass
@@ -35,7 +36,7 @@ class NetworkProvider(ResourceProvider):
             network = engine.networks.create(
                 props["name"],
                 driver=props["driver"],
-                labels={**props["labels"], "soakgate.managed": "true"},
+                labels={**props["labels"], LABEL_MANAGED: "true"},
             )
         return CreateResult(id_=network.id, outs={**props, "network_id": network.id})
 

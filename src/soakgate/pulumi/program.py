@@ -12,6 +12,7 @@ import pulumi
 
 from soakgate.adapters.config_file import load_config
 from soakgate.adapters.envfile import find_project
+from soakgate.core.names import LABEL_STACK
 from soakgate.pulumi.container import Container, ContainerArgs
 from soakgate.pulumi.service_image import ServiceImage, ServiceImageArgs
 from soakgate.pulumi.stage import Stage
@@ -38,7 +39,7 @@ def define_stack() -> None:
                 image=probe_image,
                 name=f"soakgate-probe-{stack}",
                 command=["sleep", "3600"],
-                labels={"soakgate.stack": stack},
+                labels={LABEL_STACK: stack},
                 restart="no",
             ),
         )

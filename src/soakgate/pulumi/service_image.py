@@ -18,6 +18,7 @@ from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.images.build_context import context_hash, source_revision
 from soakgate.adapters.images.wheelhouse import download_wheelhouse
 from soakgate.core.config import ProjectConfig
+from soakgate.core.names import LABEL_PYTHON
 from soakgate.errors import ConfigError
 from soakgate.pulumi.image import Image, ImageArgs
 
@@ -41,7 +42,7 @@ def base_image(reference: str) -> tuple[str, str]:
         raise ConfigError(
             f"base image {reference} not found", hint="make it with: soakgate images bases"
         ) from None
-    return str(image.id), str((image.labels or {}).get("soakgate.python", ""))
+    return str(image.id), str((image.labels or {}).get(LABEL_PYTHON, ""))
 
 
 def image_args(args: ServiceImageArgs) -> ImageArgs:

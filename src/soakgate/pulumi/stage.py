@@ -17,7 +17,7 @@ import pulumi
 from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.docker.light import LightDocker
 from soakgate.adapters.stage.engine import UPSTREAM_FILE, AppSpec
-from soakgate.core.names import StageNames
+from soakgate.core.names import LABEL_STAGE, StageNames
 from soakgate.core.proxy_conf import (
     CONF_DIR,
     NO_UPSTREAM,
@@ -80,7 +80,7 @@ class Stage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("soakgate:index:Stage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"soakgate.stage": args.stage}
+        labels = {LABEL_STAGE: args.stage}
         names = StageNames(args.stage, args.namespace)
         if not pulumi.runtime.is_dry_run():  # a preview changes nothing on the host
             write_proxy_conf(args.conf_dir, names)

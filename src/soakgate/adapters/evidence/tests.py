@@ -34,7 +34,7 @@ import docker.errors
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
 from soakgate.adapters.state.evidence import CollectFailed, one_line
-from soakgate.core.names import digest_ref
+from soakgate.core.names import LABEL_MANAGED, LABEL_PURPOSE, digest_ref
 from soakgate.core.release import Release
 
 TEST_REQUIREMENTS = "requirements-test.txt"
@@ -46,7 +46,7 @@ SUITE, WHEELS, OUT, TESTDEPS = "/suite", "/wheels", "/out", "/tmp/testdeps"
 COVERAGE_RC = ".coveragerc"
 DEFAULT_USER = "10001:10001"
 TESTS_TIMEOUT = 600.0
-LABELS = {"soakgate.managed": "true", "soakgate.purpose": "evidence"}
+LABELS = {LABEL_MANAGED: "true", LABEL_PURPOSE: "evidence"}
 # Keys of the service's own coverage settings that the run inside the image decides itself.
 _COVERAGE_OVERRIDDEN = {
     "source", "source_pkgs", "data_file", "relative_files", "parallel", "fail_under",

@@ -27,13 +27,13 @@ from soakgate.adapters.images.rootfs import (
 )
 from soakgate.adapters.process import run
 from soakgate.core.base_recipes import ROOT_STRIP, SOURCE_DATE_EPOCH
+from soakgate.core.names import LABEL_PROXY_RECIPE
 from soakgate.errors import CommandFailed
 
 PROXY_IMAGE = "soakgate/proxy:nginx"
 SUITE = "bookworm"
 PACKAGES = ("nginx-light",)
 RECIPE_VERSION = 1
-LABEL_RECIPE = "soakgate.proxy.recipe"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _existing(reference: str, wanted: str) -> ProxyImage | None:
         image = docker_engine.client().images.get(reference)
     except docker.errors.ImageNotFound:
         return None
-    if (image.labels or {}).get(LABEL_RECIPE) != wanted:
+    if (image.labels or {}).get(LABEL_PROXY_RECIPE) != wanted:
         return None
     return ProxyImage(reference, str(image.id), int(image.attrs.get("Size", 0)), built=False)
 
@@ -91,7 +91,7 @@ def make_proxy_image(reference: str = PROXY_IMAGE, mirror: str | None = None) ->
             "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin",
             "EXPOSE 8080",
             'CMD ["nginx", "-g", "daemon off;"]',
-            f"LABEL {LABEL_RECIPE}={wanted}",
+            f"LABEL {LABEL_PROXY_RECIPE}={wanted}",
         ]
         image_id = import_tar(tar, reference, changes)
     image = docker_engine.client().images.get(image_id)

@@ -29,8 +29,6 @@ from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.process import Result, run
 from soakgate.core.base_recipes import (
     ENV_PATH,
-    LABEL_PYTHON,
-    LABEL_RECIPE,
     BaseImage,
     BaseRecipe,
     LocalPython,
@@ -40,7 +38,7 @@ from soakgate.core.base_recipes import (
     is_stripped,
     mirror_from_sources,
 )
-from soakgate.core.names import digest_ref
+from soakgate.core.names import LABEL_PYTHON, LABEL_RECIPE, digest_ref
 from soakgate.errors import CommandFailed, ConfigError, DockerError, MissingPart
 
 Progress = Callable[[str], None]

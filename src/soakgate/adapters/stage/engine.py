@@ -27,7 +27,15 @@ from soakgate.adapters.stage.secret_files import (
     secret_mount,
     write_secret_files,
 )
-from soakgate.core.names import StageNames, digest_ref
+from soakgate.core.names import (
+    LABEL_MANAGED,
+    LABEL_RELEASE,
+    LABEL_SLOT,
+    LABEL_SPEC,
+    LABEL_STAGE,
+    StageNames,
+    digest_ref,
+)
 from soakgate.core.proxy_conf import (
     SLOT_HEADER,
     UPSTREAM_HEADER,
@@ -40,10 +48,6 @@ from soakgate.errors import DeployFailed, SwitchRefused
 
 UPSTREAM_FILE = "upstream.conf"
 PROXY_PROBE = "/__soakgate/proxy"  # answered by nginx itself, with the slot it routes to
-LABEL_STAGE = "soakgate.stage"
-LABEL_SLOT = "soakgate.slot"
-LABEL_RELEASE = "soakgate.release"
-LABEL_SPEC = "soakgate.spec"
 LOG_TAIL = 20
 
 
@@ -110,7 +114,7 @@ def run_kwargs(
             "PORT": str(spec.port),
         },
         "labels": {
-            "soakgate.managed": "true",
+            LABEL_MANAGED: "true",
             LABEL_STAGE: names.stage,
             LABEL_SLOT: slot,
             LABEL_RELEASE: digest,
