@@ -56,8 +56,9 @@ def release_image() -> str:
             continue
     from soakgate.scratch import make_scratch
 
-    project = make_scratch(Path(tempfile.mkdtemp(prefix="bench-perf-")), dict(os.environ),
-                           with_service=True)  # fmt: skip
+    project = make_scratch(
+        Path(tempfile.mkdtemp(prefix="bench-perf-")), dict(os.environ), with_service=True
+    )
     assert project.soakgate("build", timeout=1200).returncode == 0
     db = StateDB.open(project.state)
     try:
@@ -81,11 +82,15 @@ def measure(base: str, other: str, runs: int, label: str, log: Callable[[str], N
             "p50_increase": round(bench.p50_increase, 2),
             "p95_increase": round(bench.p95_increase, 2),
             "worst": round(max(bench.throughput_drop, bench.p50_increase, bench.p95_increase), 2),
-            "baseline": {"throughput": bench.baseline.throughput, "p50": bench.baseline.p50,
-                         "p95": bench.baseline.p95, "samples": len(bench.baseline.samples)},
+            "baseline": {
+                "throughput": bench.baseline.throughput,
+                "p50": bench.baseline.p50,
+                "p95": bench.baseline.p95,
+                "samples": len(bench.baseline.samples),
+            },
             "seconds": round(time.monotonic() - started, 1),
             "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        }  # fmt: skip
+        }
         results.append(result)
         log(f"{label} {index + 1}/{runs}: {json.dumps(result)}")
     return results

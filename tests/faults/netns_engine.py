@@ -176,14 +176,21 @@ class NetnsEngine:
     def dockerd_argv(self) -> list[str]:
         return [
             self.tools["dockerd"],
-            "--data-root", str(self.root / "data"),
-            "--exec-root", str(self.root / "exec"),
-            "--pidfile", str(self.root / "dockerd.pid"),
-            "--config-file", str(self.root / "daemon.json"),
-            "-H", self.host,
-            "--containerd-namespace", self.netns,
-            "--containerd-plugins-namespace", f"{self.netns}-plugins",
-        ]  # fmt: skip
+            "--data-root",
+            str(self.root / "data"),
+            "--exec-root",
+            str(self.root / "exec"),
+            "--pidfile",
+            str(self.root / "dockerd.pid"),
+            "--config-file",
+            str(self.root / "daemon.json"),
+            "-H",
+            self.host,
+            "--containerd-namespace",
+            self.netns,
+            "--containerd-plugins-namespace",
+            f"{self.netns}-plugins",
+        ]
 
     def log_tail(self, lines: int = 15) -> str:
         try:

@@ -58,9 +58,14 @@ def run_at_once(project: ScratchProject, commands: list[list[str]]) -> list[Ran]
     def one(index: int, argv: list[str]) -> None:
         barrier.wait()
         done = subprocess.run(
-            argv, cwd=project.root, env=project.env, capture_output=True, text=True,
-            timeout=COMMAND_TIMEOUT, check=False,
-        )  # fmt: skip
+            argv,
+            cwd=project.root,
+            env=project.env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
         results[index] = Ran(argv, done.returncode, done.stdout + done.stderr)
 
     threads = [threading.Thread(target=one, args=(i, argv)) for i, argv in enumerate(commands)]
@@ -125,10 +130,18 @@ def test_eight_parallel_deploys_hold_the_lock_one_at_a_time(
 ) -> None:
     pair = [releases["3.12"], releases["3.14"]]
     commands = [
-        [SOAKGATE, "deploy", "dev", "--release", pair[i % 2].digest, "--skip-verify",
-         "--lock-wait", "540"]
+        [
+            SOAKGATE,
+            "deploy",
+            "dev",
+            "--release",
+            pair[i % 2].digest,
+            "--skip-verify",
+            "--lock-wait",
+            "540",
+        ]
         for i in range(PARALLEL)
-    ]  # fmt: skip
+    ]
     ran = run_at_once(scratch, commands)
     failed = [(r.returncode, r.output[-1500:]) for r in ran if r.returncode != 0]
     assert not failed, f"{len(failed)} of {PARALLEL} deploys failed: {failed}"
@@ -196,9 +209,12 @@ def test_emergency_rollback_during_a_plain_pulumi_up(
     with LoadGenerator(url, rate=50, max_seconds=LOAD_LIMIT) as load:
         up = subprocess.Popen(
             ["pulumi", "up", "--yes", "--non-interactive", "--stack", "production"],
-            cwd=scratch.root, env=scratch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=scratch.root,
+            env=scratch.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         lock = scratch.state / "locks" / "production.lock"
         deadline = time.monotonic() + 120  # fire once the update runs (its provider works)
         while up.poll() is None and time.monotonic() < deadline:
@@ -206,9 +222,13 @@ def test_emergency_rollback_during_a_plain_pulumi_up(
                 break
             time.sleep(0.02)
         rollback = scratch.soakgate(
-            "rollback", "production", "--emergency", "--reason", "during pulumi up",
+            "rollback",
+            "production",
+            "--emergency",
+            "--reason",
+            "during pulumi up",
             timeout=COMMAND_TIMEOUT,
-        )  # fmt: skip
+        )
         output, _ = up.communicate(timeout=COMMAND_TIMEOUT)
     assert load.report.failed == 0, (
         f"{load.report.failed} requests failed: {load.report.first_failures}"
@@ -237,9 +257,12 @@ def test_emergency_rollback_during_a_plain_pulumi_up(
     preview = scratch.pulumi("preview", "--stack", "production")
     assert preview.returncode == 0, preview.stdout[-2000:] + preview.stderr[-2000:]
     outcome = {  # which interleaving this run met, for the record
-        "rollback_exit": rollback.returncode, "rollback_error": rollback.stderr.strip()[-300:],
-        "pulumi_up_exit": up.returncode, "serving": release, "requests": load.report.sent,
+        "rollback_exit": rollback.returncode,
+        "rollback_error": rollback.stderr.strip()[-300:],
+        "pulumi_up_exit": up.returncode,
+        "serving": release,
+        "requests": load.report.sent,
         "failed": load.report.failed,
-    }  # fmt: skip
+    }
     (ROOT / "reports").mkdir(exist_ok=True)
     (ROOT / "reports" / "rollback-during-pulumi-up.json").write_text(json.dumps(outcome, indent=2))

@@ -140,9 +140,10 @@ def test_a_crashed_container_comes_back_by_itself_and_never_serves_the_other_slo
     new = releases["3.14"]
     active = status_of(running)["active"]
     name = (
-        f"{running.namespace}-app-{STAGE}-{active}" if part == "app"
+        f"{running.namespace}-app-{STAGE}-{active}"
+        if part == "app"
         else f"{running.namespace}-proxy-{STAGE}"
-    )  # fmt: skip
+    )
     with Load(f"{running.url(STAGE)}/version") as load:
         time.sleep(1)
         crash(engine, name)
@@ -160,8 +161,14 @@ def test_a_crashed_container_comes_back_by_itself_and_never_serves_the_other_slo
     assert {slot for _, slot, error in answers.seen if not error} == {active}
     view = status_of(running)
     assert view["active"] == active and view["health"] == "healthy", view
-    report(f"crashed-{part}", {"recovered_seconds": round(seconds, 2),
-           "requests": len(answers.seen), "failed": answers.failed()})  # fmt: skip
+    report(
+        f"crashed-{part}",
+        {
+            "recovered_seconds": round(seconds, 2),
+            "requests": len(answers.seen),
+            "failed": answers.failed(),
+        },
+    )
 
 
 def test_a_removed_active_app_is_reported_and_a_deploy_recreates_it(

@@ -301,10 +301,17 @@ def test_an_engine_restart_serves_the_recorded_release_and_the_soak_shows_a_gap(
     try:
         ok(soakgate(engine, project, "soak", "start", "staging", "--policy", "alert", timeout=60))
         load = engine.popen_in_netns(
-            [sys.executable, "-c", LOAD_SCRIPT, str(project.ports["staging"]), str(load_log),
-             str(RATE), str(LOAD_LIMIT)],
+            [
+                sys.executable,
+                "-c",
+                LOAD_SCRIPT,
+                str(project.ports["staging"]),
+                str(load_log),
+                str(RATE),
+                str(LOAD_LIMIT),
+            ],
             project.env,
-        )  # fmt: skip
+        )
         status = json.loads(ok(soakgate(engine, project, "soak", "status", "--json")).stdout)
         monitor_pid = status["monitor"]["pid"]
         wait_for(lambda: len(read_load(load_log)) >= 3 * RATE, 30, "3 s of load")

@@ -115,9 +115,13 @@ def kill_at(
     log = project.root / f"killed-{point}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            argv, cwd=project.root, env=project.env, stdout=out, stderr=subprocess.STDOUT,
+            argv,
+            cwd=project.root,
+            env=project.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + POINT_TIMEOUT
         try:
             while not reached():

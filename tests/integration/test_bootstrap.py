@@ -201,6 +201,9 @@ def test_debian_package_missing(scratch_project: Path, tmp_path: Path) -> None:
         "or set DOCKER_HOST to an engine elsewhere"
     )
     calls = calls_of(apt_calls)
-    assert [call.split()[-2:] for call in calls] == [["install", "docker.io"], ["-q", "update"],
-                                                     ["install", "docker.io"]]  # fmt: skip
+    assert [call.split()[-2:] for call in calls] == [
+        ["install", "docker.io"],
+        ["-q", "update"],
+        ["install", "docker.io"],
+    ]
     assert not (scratch_project / ".soakgate" / "docker" / "dockerd.pid").exists()

@@ -69,8 +69,9 @@ def test_emergency_rollback_restores_traffic_whatever_file_is_broken(
 ) -> None:
     good, bad = releases["3.12"], releases["3.14"]
     for release in (good, bad):
-        done = scratch.soakgate("deploy", "production", "--release", release.digest,
-                                "--skip-verify")  # fmt: skip
+        done = scratch.soakgate(
+            "deploy", "production", "--release", release.digest, "--skip-verify"
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     path = BREAKERS[broken](scratch)
     result = scratch.soakgate("rollback", "production", "--emergency")

@@ -25,9 +25,12 @@ HUP_COUNTER = "n=0; trap 'n=$((n+1)); echo $n > /tmp/hups' HUP; while true; do s
 def counter(engine: docker.DockerClient, toolbox_image: str) -> Iterator[str]:
     name = f"light-{uuid.uuid4().hex[:8]}"
     engine.containers.run(
-        toolbox_image, ["sh", "-c", HUP_COUNTER], name=name, detach=True,
+        toolbox_image,
+        ["sh", "-c", HUP_COUNTER],
+        name=name,
+        detach=True,
         restart_policy={"Name": "always"},
-    )  # fmt: skip
+    )
     try:
         yield name
     finally:

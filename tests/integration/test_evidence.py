@@ -102,9 +102,14 @@ def test_collect_real_evidence_for_both_releases(
 ) -> None:
     candidate, baseline = releases["3.14"], releases["3.12"]
     output = soakgate_evidence(
-        service_project, "collect", candidate.short, "--baseline", baseline.digest,
-        "--advisories", str(OSV),
-    )  # fmt: skip
+        service_project,
+        "collect",
+        candidate.short,
+        "--baseline",
+        baseline.digest,
+        "--advisories",
+        str(OSV),
+    )
     assert "junit" in output and "collected" in output, output  # exit 0: nothing failed
     evidence = load_evidence(service_project.state, candidate)
     assert evidence.tests is not None and evidence.tests.tests >= 20
@@ -151,8 +156,10 @@ def test_planted_slowdown_is_caught(
     document = compare_releases(releases["3.14"].digest, slow_image, namespace=namespace)
     passed, worst, _ = performance_gate(document)
     bench = parse_bench(json.dumps(document))
-    print(f"planted {PLANTED_DELAY_MS} ms: throughput -{bench.throughput_drop:.1f} %,"
-          f" p50 +{bench.p50_increase:.1f} %, p95 +{bench.p95_increase:.1f} %")  # fmt: skip
+    print(
+        f"planted {PLANTED_DELAY_MS} ms: throughput -{bench.throughput_drop:.1f} %,"
+        f" p50 +{bench.p50_increase:.1f} %, p95 +{bench.p95_increase:.1f} %"
+    )
     assert not passed
     assert worst >= 10.0  # the planted slowdown shows as ≥ 10 %
     assert evidence_left(engine, namespace) == []

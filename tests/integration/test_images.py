@@ -43,12 +43,24 @@ def test_both_images_run_and_pass_the_host_checks(
         for series, release in releases.items():
             name = f"{built.namespace}-image-{series.replace('.', '')}"
             container = engine.containers.run(
-                release.digest, name=name, detach=True, read_only=True, tmpfs={"/tmp": ""},
+                release.digest,
+                name=name,
+                detach=True,
+                read_only=True,
+                tmpfs={"/tmp": ""},
                 environment={"SOAKGATE_RELEASE": release.digest},
-            )  # fmt: skip
+            )
             containers.append(container)
-            apps.append({"container": name, "digest": release.digest, "python": release.python,
-                         "port": 8000, "health_path": "/health", "role": "image"})  # fmt: skip
+            apps.append(
+                {
+                    "container": name,
+                    "digest": release.digest,
+                    "python": release.python,
+                    "port": 8000,
+                    "health_path": "/health",
+                    "role": "image",
+                }
+            )
         for container, (series, release) in zip(containers, releases.items(), strict=True):
             container.reload()
             address = container.attrs["NetworkSettings"]["IPAddress"]

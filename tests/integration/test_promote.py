@@ -37,12 +37,17 @@ def evidence_files(
         json.dumps({"killed": 85, "survived": 15, "total": 100})
     )
     return [
-        "--junit", str(directory / "junit.xml"),
-        "--coverage", str(directory / "coverage.json"),
-        "--mutation", str(directory / "mutation.json"),
-        "--advisories", str(ADVISORIES),
-        "--skip", "perf",
-    ]  # fmt: skip
+        "--junit",
+        str(directory / "junit.xml"),
+        "--coverage",
+        str(directory / "coverage.json"),
+        "--mutation",
+        str(directory / "mutation.json"),
+        "--advisories",
+        str(ADVISORIES),
+        "--skip",
+        "perf",
+    ]
 
 
 def served_release(project: ScratchProject, stage: str) -> str:
@@ -65,9 +70,15 @@ def test_promotion_by_digest_and_a_refusal_below_the_coverage_threshold(
     refused_perf = scratch.soakgate("gates", "dev", "staging")
     assert refused_perf.returncode == 11  # no release runs in staging yet: no perf baseline
     promote = scratch.soakgate(
-        "promote", "dev", "staging", "--override", "performance",
-        "--reason", "first release in staging: no baseline to compare with", "--no-soak",
-    )  # fmt: skip
+        "promote",
+        "dev",
+        "staging",
+        "--override",
+        "performance",
+        "--reason",
+        "first release in staging: no baseline to compare with",
+        "--no-soak",
+    )
     assert promote.returncode == 0, promote.stdout + promote.stderr
     assert served_release(scratch, "staging") == served_release(scratch, "dev") == good.digest
 

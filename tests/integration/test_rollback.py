@@ -159,9 +159,15 @@ def test_second_emergency_rollback_refuses_and_traffic_stays_on_the_good_release
     assert refused.returncode == 13 and "is quarantined" in refused.stderr
     assert served(scratch, "production")[0] == good.digest
     allowed = scratch.soakgate(
-        "deploy", "production", "--release", bad.digest, "--skip-verify",
-        "--allow-bad", "--reason", "fixed config, retrying",
-    )  # fmt: skip
+        "deploy",
+        "production",
+        "--release",
+        bad.digest,
+        "--skip-verify",
+        "--allow-bad",
+        "--reason",
+        "fixed config, retrying",
+    )
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     overrides = [e for e in history(scratch, "production") if e["kind"] == "override"]
     assert overrides and overrides[-1]["data"]["reason"] == "fixed config, retrying"
@@ -177,8 +183,9 @@ def test_live_lock_holder_is_refused(scratch: ScratchProject, releases: dict[str
     )
     holder = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "python"), "-c", hold, str(scratch.state)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         result = scratch.soakgate("rollback", "staging", "--emergency")
@@ -199,8 +206,11 @@ def test_killed_after_the_switch_status_shows_truth_and_rerun_completes(
     deploy(scratch, "production", bad)
     rollback = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "soakgate"), "rollback", "production", "--emergency"],
-        cwd=scratch.root, env=scratch.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=scratch.root,
+        env=scratch.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and served(scratch, "production")[0] != good.digest:
         time.sleep(0.02)

@@ -27,9 +27,15 @@ def deploy(project: ScratchProject, release: Release) -> str:
 
 def set_secret(project: ScratchProject, value: str) -> None:
     result = project.pulumi(
-        "config", "set", "--secret", "--path", "soakgate:secretEnv.DB_PASSWORD", value,
-        "--stack", "dev",
-    )  # fmt: skip
+        "config",
+        "set",
+        "--secret",
+        "--path",
+        "soakgate:secretEnv.DB_PASSWORD",
+        value,
+        "--stack",
+        "dev",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

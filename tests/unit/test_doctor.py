@@ -188,9 +188,15 @@ def test_bootstrap_installs_every_package_the_doctor_asks_for() -> None:
         for package in re.findall(r"apt-get install ([a-z0-9.+-]+)", part.fix)
     }
     assert asked == {
-        "debootstrap", "debian-archive-keyring", "gpgv", "binutils", "mount", "util-linux",
-        "iproute2", "chromium",
-    }  # fmt: skip
+        "debootstrap",
+        "debian-archive-keyring",
+        "gpgv",
+        "binutils",
+        "mount",
+        "util-linux",
+        "iproute2",
+        "chromium",
+    }
     script = (ROOT / "bootstrap").read_text()
     listed = bootstrap_packages(script, "HOST_PACKAGES") | bootstrap_packages(
         script, "TEST_PACKAGES"

@@ -91,8 +91,13 @@ ALL_SKIPPED = json.dumps(
 
 def bench_document(base_ms: float = 10.0, cand_ms: float = 10.0) -> dict[str, Any]:
     def side(release: str, ms: float) -> dict[str, Any]:
-        return {"release": release, "throughput": 1000 / ms, "p50": ms, "p95": 2 * ms,
-                "samples": [ms, ms, 2 * ms]}  # fmt: skip
+        return {
+            "release": release,
+            "throughput": 1000 / ms,
+            "p50": ms,
+            "p95": 2 * ms,
+            "samples": [ms, ms, 2 * ms],
+        }
 
     return {"baseline": side(OTHER.digest, base_ms), "candidate": side(RELEASE.digest, cand_ms)}
 
@@ -102,18 +107,35 @@ def bench_document(base_ms: float = 10.0, cand_ms: float = 10.0) -> dict[str, An
 
 def test_pip_installs_the_test_wheels_into_the_tmpfs_with_no_index() -> None:
     assert pip_install_argv("pip-26.3-py3-none-any.whl") == [
-        "python", "/wheels/pip-26.3-py3-none-any.whl/pip", "install",
-        "--no-index", "--find-links", "/wheels", "--require-hashes",
-        "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
-        "--no-warn-script-location", "--quiet",
-        "--target", "/tmp/testdeps", "-r", "/suite/requirements-test.txt",
-    ]  # fmt: skip
+        "python",
+        "/wheels/pip-26.3-py3-none-any.whl/pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        "/wheels",
+        "--require-hashes",
+        "--no-cache-dir",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--quiet",
+        "--target",
+        "/tmp/testdeps",
+        "-r",
+        "/suite/requirements-test.txt",
+    ]
 
 
 def test_pytest_runs_under_coverage_of_the_installed_app() -> None:
     argv = pytest_argv()
-    assert argv[:6] == ["python", "-m", "coverage", "run", "--rcfile=/suite/.coveragerc",
-                        "--source=app"]  # fmt: skip
+    assert argv[:6] == [
+        "python",
+        "-m",
+        "coverage",
+        "run",
+        "--rcfile=/suite/.coveragerc",
+        "--source=app",
+    ]
     assert "--junitxml=/out/junit.xml" in argv and argv[-1] == "/suite/tests"
     assert coverage_json_argv()[-2:] == ["-o", "/out/coverage.json"]
 
@@ -121,9 +143,14 @@ def test_pytest_runs_under_coverage_of_the_installed_app() -> None:
 def test_tests_container_is_offline_read_only_and_non_root(tmp_path: Path) -> None:
     config = {"User": "10001:10001", "Env": ["PYTHONPATH=/opt/service:/opt/service/site"]}
     kwargs = container_kwargs(
-        RELEASE.digest, name="t", config=config, suite=tmp_path / "s", wheels=tmp_path / "w",
-        out=tmp_path / "o", timeout=600,
-    )  # fmt: skip
+        RELEASE.digest,
+        name="t",
+        config=config,
+        suite=tmp_path / "s",
+        wheels=tmp_path / "w",
+        out=tmp_path / "o",
+        timeout=600,
+    )
     assert kwargs["network_mode"] == "none"
     assert kwargs["read_only"] is True
     assert kwargs["user"] == "10001:10001"
@@ -134,8 +161,9 @@ def test_tests_container_is_offline_read_only_and_non_root(tmp_path: Path) -> No
     assert kwargs["command"][-1] == "import time; time.sleep(600)"  # stops at the deadline
 
 
-@pytest.mark.parametrize(("user", "expected"), [("", "10001:10001"), ("root", "10001:10001"),
-                                                ("app:app", "app:app")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("user", "expected"), [("", "10001:10001"), ("root", "10001:10001"), ("app:app", "app:app")]
+)
 def test_tests_never_run_as_root(user: str, expected: str) -> None:
     assert image_user({"User": user}) == expected
 
@@ -155,10 +183,15 @@ def test_coverage_rc_keeps_the_service_settings_but_measures_the_installed_app()
 def test_mutation_venv_and_mutmut_argv(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     assert venv_argv("/py3.12", venv) == ["/py3.12", "-m", "venv", "--without-pip", str(venv)]
-    argv = install_argv(venv, tmp_path / "pip.whl", [tmp_path / "w"], [tmp_path / "r.txt"],
-                        deps=False)  # fmt: skip
-    assert argv[:4] == [str(venv / "bin/python"), str(tmp_path / "pip.whl/pip"), "install",
-                        "--no-index"]  # fmt: skip
+    argv = install_argv(
+        venv, tmp_path / "pip.whl", [tmp_path / "w"], [tmp_path / "r.txt"], deps=False
+    )
+    assert argv[:4] == [
+        str(venv / "bin/python"),
+        str(tmp_path / "pip.whl/pip"),
+        "install",
+        "--no-index",
+    ]
     assert "--require-hashes" in argv and "--no-deps" in argv
     assert mutmut_run_argv(venv, 2) == [str(venv / "bin/mutmut"), "run", "--max-children", "2"]
 
@@ -167,8 +200,15 @@ def test_audit_and_bandit_argv(tmp_path: Path) -> None:
     argv = pip_audit_argv(tmp_path / "r.txt")
     assert argv[1:5] == ["-m", "pip_audit", "-r", str(tmp_path / "r.txt")]
     assert {"--no-deps", "--disable-pip", "json"} <= set(argv)
-    assert bandit_argv(tmp_path / "app")[1:] == ["-m", "bandit", "-r", str(tmp_path / "app"),
-                                                 "-f", "json", "-q"]  # fmt: skip
+    assert bandit_argv(tmp_path / "app")[1:] == [
+        "-m",
+        "bandit",
+        "-r",
+        str(tmp_path / "app"),
+        "-f",
+        "json",
+        "-q",
+    ]
     assert pinned_requirements({"b": "2", "a": "1"}) == "a==1\nb==2\n"
 
 
@@ -286,12 +326,15 @@ def test_pip_audit_findings_get_the_advisory_severity() -> None:
     found = json.dumps(
         {
             "dependencies": [
-                {"name": "starlette", "version": "0.30.0",
-                 "vulns": [{"id": "PYSEC-1", "aliases": ["CVE-2024-47874"], "fix_versions": []}]},
+                {
+                    "name": "starlette",
+                    "version": "0.30.0",
+                    "vulns": [{"id": "PYSEC-1", "aliases": ["CVE-2024-47874"], "fix_versions": []}],
+                },
                 {"name": "fastapi", "version": "0.165.0", "vulns": []},
             ]
         }
-    )  # fmt: skip
+    )
     result = audit_packages(
         INSTALLED, advisories=[STARLETTE_ADVISORY], pip_audit=PipAuditRun(found)
     )
@@ -344,8 +387,9 @@ def test_side_summary_reads_back_with_the_core_parser() -> None:
 
 def test_store_writes_files_manifest_and_rows(tmp_path: Path) -> None:
     with EvidenceStore.open(tmp_path) as store:
-        record = store.put(RELEASE, "junit", JUNIT.encode(), name="junit.xml",
-                           tools={"pytest": "9.2.0"})  # fmt: skip
+        record = store.put(
+            RELEASE, "junit", JUNIT.encode(), name="junit.xml", tools={"pytest": "9.2.0"}
+        )
         folder = store.folder(RELEASE.digest)
         assert folder == tmp_path / "evidence" / ("a" * 64)
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -377,8 +421,14 @@ class FakeCollectors:
     """Answers as the real collectors would; ``fail`` names pieces that raise. Any call not
     expected by the test fails it."""
 
-    def __init__(self, tmp: Path, *, fail: Mapping[str, Exception] | None = None,
-                 expect: set[str] | None = None, same_code: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        fail: Mapping[str, Exception] | None = None,
+        expect: set[str] | None = None,
+        same_code: bool = True,
+    ) -> None:
         self.tmp, self.fail, self.expect = tmp, dict(fail or {}), expect
         self.same = same_code
         self.calls: list[str] = []
@@ -394,8 +444,9 @@ class FakeCollectors:
         self._call("tests")
         (work / "junit.xml").write_text(JUNIT)
         (work / "coverage.json").write_text(COVERAGE)
-        return TestsOutcome(work / "junit.xml", work / "coverage.json", 0, "2 passed",
-                            tools={"pytest": "9.2.0"})  # fmt: skip
+        return TestsOutcome(
+            work / "junit.xml", work / "coverage.json", 0, "2 passed", tools={"pytest": "9.2.0"}
+        )
 
     def mutation(
         self, context: Path, cache: Path, work: Path, requirements: tuple[str, ...]
@@ -403,8 +454,9 @@ class FakeCollectors:
         self._call("mutation")
         stats = work / "stats.json"
         stats.write_text(json.dumps({"killed": 8, "survived": 2, "total": 10}))
-        return MutationOutcome(MutationRun(killed=8, survived=2), stats, "", 1.0,
-                               {"mutmut": "3.8.1"})  # fmt: skip
+        return MutationOutcome(
+            MutationRun(killed=8, survived=2), stats, "", 1.0, {"mutmut": "3.8.1"}
+        )
 
     def fingerprint(self, context: Path) -> str:
         return "f" * 64
@@ -433,14 +485,24 @@ class FakeCollectors:
 
 
 def collect(tmp_path: Path, collectors: FakeCollectors, **kwargs: Any) -> Any:
-    options: dict[str, Any] = {"baseline": OTHER.digest, "advisories": None, "files": {},
-                               "skip": set()}  # fmt: skip
+    options: dict[str, Any] = {
+        "baseline": OTHER.digest,
+        "advisories": None,
+        "files": {},
+        "skip": set(),
+    }
     options.update(kwargs)
     messages: list[str] = []
     bundle = collect_evidence(
-        tmp_path, ProjectConfig(), tmp_path / "state", RELEASE, progress=messages.append,
-        collectors=collectors, clock=lambda: "2026-11-26T08:00:00Z", **options,
-    )  # fmt: skip
+        tmp_path,
+        ProjectConfig(),
+        tmp_path / "state",
+        RELEASE,
+        progress=messages.append,
+        collectors=collectors,
+        clock=lambda: "2026-11-26T08:00:00Z",
+        **options,
+    )
     return bundle
 
 
@@ -452,10 +514,15 @@ def test_every_piece_collected(tmp_path: Path) -> None:
     bundle = collect(tmp_path, FakeCollectors(tmp_path))
     assert bundle.complete
     assert statuses(bundle) == {
-        "junit": "collected", "coverage": "collected", "mutation": "collected",
-        "audit": "collected", "sbom": "collected", "bandit": "collected",
-        "bench": "collected", "soak": "missing",
-    }  # fmt: skip
+        "junit": "collected",
+        "coverage": "collected",
+        "mutation": "collected",
+        "audit": "collected",
+        "sbom": "collected",
+        "bandit": "collected",
+        "bench": "collected",
+        "soak": "missing",
+    }
     manifest = json.loads(bundle.manifest.read_text())
     assert set(manifest["evidence"]) >= {
         *("junit", "coverage", "tests-log", "mutation", "mutmut-stats"),
@@ -474,8 +541,9 @@ def test_every_piece_collected(tmp_path: Path) -> None:
 def test_one_failing_piece_does_not_stop_the_others(tmp_path: Path) -> None:
     from soakgate.adapters.state.evidence import CollectFailed
 
-    collectors = FakeCollectors(tmp_path, fail={"tests": CollectFailed("image gone"),
-                                                "inventory": RuntimeError("boom")})  # fmt: skip
+    collectors = FakeCollectors(
+        tmp_path, fail={"tests": CollectFailed("image gone"), "inventory": RuntimeError("boom")}
+    )
     bundle = collect(tmp_path, collectors)
     assert bundle.failures == {"tests": "image gone", "audit": "RuntimeError: boom"}
     rows = {row.kind: row for row in bundle.rows}
@@ -535,9 +603,17 @@ def test_mutation_is_reused_for_the_same_source(tmp_path: Path) -> None:
     collect(tmp_path, FakeCollectors(tmp_path))
     other = FakeCollectors(tmp_path, expect={"same_code"})
     bundle = collect_evidence(
-        tmp_path, ProjectConfig(), tmp_path / "state", OTHER, baseline=None, advisories=None,
-        files={}, skip={"tests", "audit", "perf"}, progress=lambda _: None, collectors=other,
-    )  # fmt: skip
+        tmp_path,
+        ProjectConfig(),
+        tmp_path / "state",
+        OTHER,
+        baseline=None,
+        advisories=None,
+        files={},
+        skip={"tests", "audit", "perf"},
+        progress=lambda _: None,
+        collectors=other,
+    )
     row = next(row for row in bundle.rows if row.kind == "mutation")
     assert row.status == "reused" and "same source as aaaaaaaaaaaa" in row.measured
 

@@ -19,8 +19,12 @@ from soakgate.errors import DeployFailed
 def lock_file(backend: Path, stack: str, pid: int, host: str | None = None) -> Path:
     path = backend / ".pulumi" / "locks" / "organization" / "soakgate" / stack / f"{pid}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    holder = {"pid": pid, "username": "ana", "hostname": host or socket.gethostname(),
-              "timestamp": "2026-12-04T09:00:00Z"}  # fmt: skip
+    holder = {
+        "pid": pid,
+        "username": "ana",
+        "hostname": host or socket.gethostname(),
+        "timestamp": "2026-12-04T09:00:00Z",
+    }
     path.write_text(json.dumps(holder))
     return path
 

@@ -33,9 +33,13 @@ AFTER_FIRST_ROLLBACK = chain(
 def test_second_emergency_rollback_does_not_go_back_to_the_bad_release() -> None:
     """Deploy A, deploy B, roll back (A live, B warm), roll back again: nothing to go to."""
     choice = choose_target(
-        AFTER_FIRST_ROLLBACK, "production", active=A, warm=B, warm_running=True,
+        AFTER_FIRST_ROLLBACK,
+        "production",
+        active=A,
+        warm=B,
+        warm_running=True,
         releases=RELEASES,
-    )  # fmt: skip
+    )
     assert choice.target is None
     assert "quarantined" in choice.why and "p99 doubled" in choice.why and "ana" in choice.why
 
@@ -64,14 +68,25 @@ def test_a_release_bad_on_one_stage_is_bad_on_all() -> None:
 
 def test_naming_a_bad_release_needs_allow_bad() -> None:
     refused = choose_target(
-        AFTER_FIRST_ROLLBACK, "production", active=A, warm=B, warm_running=True,
-        releases=RELEASES, to=B,
-    )  # fmt: skip
+        AFTER_FIRST_ROLLBACK,
+        "production",
+        active=A,
+        warm=B,
+        warm_running=True,
+        releases=RELEASES,
+        to=B,
+    )
     assert refused.target is None and "quarantined" in refused.why
     allowed = choose_target(
-        AFTER_FIRST_ROLLBACK, "production", active=A, warm=B, warm_running=True,
-        releases=RELEASES, to=B, allow_bad=True,
-    )  # fmt: skip
+        AFTER_FIRST_ROLLBACK,
+        "production",
+        active=A,
+        warm=B,
+        warm_running=True,
+        releases=RELEASES,
+        to=B,
+        allow_bad=True,
+    )
     assert allowed.target == B
 
 

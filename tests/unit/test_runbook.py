@@ -81,8 +81,13 @@ def sh(argv: list[str]) -> subprocess.CompletedProcess[str]:
 # --- commands ---------------------------------------------------------------------------------
 def test_commands_are_argv_lists() -> None:
     assert reload_command("t1-proxy-staging") == [
-        "docker", "exec", "t1-proxy-staging", "sh", "-c", "kill -HUP 1"
-    ]  # fmt: skip
+        "docker",
+        "exec",
+        "t1-proxy-staging",
+        "sh",
+        "-c",
+        "kill -HUP 1",
+    ]
     assert wait_command(18081, "/health", "blue", 10)[-4:] == [
         "/health",
         "x-soakgate-slot",

@@ -46,8 +46,15 @@ def beating(state: Path):  # type: ignore[no-untyped-def]
 
 def test_start_spawns_the_monitor_and_returns_at_its_first_heartbeat(tmp_path: Path) -> None:
     processes = FakeProcesses(on_spawn=beating(tmp_path))
-    started = start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging", policy="rollback",
-                            processes=processes, locate=deployed)  # fmt: skip
+    started = start_monitor(
+        PROJECT,
+        ProjectConfig(),
+        tmp_path,
+        "staging",
+        policy="rollback",
+        processes=processes,
+        locate=deployed,
+    )
     assert started.pid == 40001
     (kind, argv), *rest = processes.calls
     assert kind == "spawn" and not rest
@@ -62,8 +69,9 @@ def test_start_refuses_while_a_live_monitor_beats(tmp_path: Path) -> None:
         store.begin("staging", A, pid=777).flush()
     processes = FakeProcesses(alive={777: True})
     with pytest.raises(LockHeld, match="already soaked by monitor pid 777"):
-        start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes,
-                      locate=deployed)  # fmt: skip
+        start_monitor(
+            PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=deployed
+        )
     assert processes.calls == []  # nothing spawned
 
 
@@ -71,24 +79,33 @@ def test_start_takes_over_from_a_dead_monitor(tmp_path: Path) -> None:
     with SoakStore.open(tmp_path) as store:
         store.begin("staging", A, pid=777).flush()
     processes = FakeProcesses(on_spawn=beating(tmp_path))  # 777 is not alive
-    started = start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging",
-                            processes=processes, locate=deployed)  # fmt: skip
+    started = start_monitor(
+        PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=deployed
+    )
     assert started.pid == 40001
 
 
 def test_start_refuses_a_stage_with_nothing_deployed_and_spawns_nothing(tmp_path: Path) -> None:
     processes = FakeProcesses()
     with pytest.raises(NothingDeployed, match="nothing deployed on staging"):
-        start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes,
-                      locate=nothing)  # fmt: skip
+        start_monitor(
+            PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=nothing
+        )
     assert processes.calls == []
 
 
 def test_a_bad_policy_or_stage_is_refused_before_anything_runs(tmp_path: Path) -> None:
     processes = FakeProcesses()
     with pytest.raises(SoakgateError, match="unknown soak policy 'maybe'"):
-        start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging", policy="maybe",
-                      processes=processes, locate=deployed)  # fmt: skip
+        start_monitor(
+            PROJECT,
+            ProjectConfig(),
+            tmp_path,
+            "staging",
+            policy="maybe",
+            processes=processes,
+            locate=deployed,
+        )
     with pytest.raises(SoakgateError, match="unknown stage 'qa'"):
         start_monitor(PROJECT, ProjectConfig(), tmp_path, "qa", processes=processes)
     assert processes.calls == []
@@ -103,8 +120,9 @@ def test_a_monitor_that_exits_at_once_is_an_error_with_its_log(tmp_path: Path) -
 
     processes = FakeProcesses(on_spawn=crash)
     with pytest.raises(SoakgateError) as raised:
-        start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes,
-                      locate=deployed)  # fmt: skip
+        start_monitor(
+            PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=deployed
+        )
     assert "exited at once (exit 1)" in raised.value.message
     assert "ValueError: bad config" in raised.value.message
 
@@ -112,8 +130,15 @@ def test_a_monitor_that_exits_at_once_is_an_error_with_its_log(tmp_path: Path) -
 def test_a_monitor_that_never_reports_is_terminated(tmp_path: Path) -> None:
     processes = FakeProcesses()  # spawned, alive, silent
     with pytest.raises(SoakgateError, match="did not report within 0s"):
-        start_monitor(PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes,
-                      locate=deployed, wait=0.3)  # fmt: skip
+        start_monitor(
+            PROJECT,
+            ProjectConfig(),
+            tmp_path,
+            "staging",
+            processes=processes,
+            locate=deployed,
+            wait=0.3,
+        )
     assert processes.calls[-1] == ("terminate", 40001)  # nothing left running
 
 

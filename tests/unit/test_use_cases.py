@@ -229,8 +229,14 @@ def test_a_flip_made_by_the_host_side_runbook_is_adopted(tmp_path: Path) -> None
     world.deploy("staging", OLD)
     world.deploy("staging", NEW)
     world.engines["staging"].activate("blue")  # the runbook flipped to OLD
-    entry = {"stage": "staging", "from_release": NEW.digest, "to_release": OLD.digest,
-             "time": "2026-12-04T03:00:00+00:00", "seconds": 0.8, "via": "ansible"}  # fmt: skip
+    entry = {
+        "stage": "staging",
+        "from_release": NEW.digest,
+        "to_release": OLD.digest,
+        "time": "2026-12-04T03:00:00+00:00",
+        "seconds": 0.8,
+        "via": "ansible",
+    }
     (tmp_path / "runbook.log").write_text(json.dumps(entry) + "\n")
     result = world.rollback("staging", emergency=True)
     assert result.plan.path == "runbook (ansible)"
@@ -248,8 +254,16 @@ def test_promotion_refused_by_its_gates_changes_nothing_but_the_ledger(tmp_path:
     world.deploy("dev", NEW)
     deployed: list[Release] = []
     with pytest.raises(GateFailed, match="from dev to staging refused") as refused:
-        promote(PROJECT, CONFIG, tmp_path, "dev", "staging", deploy_release=deployed.append,
-                load_evidence=lambda state, digest: Evidence(), world=world.world)  # fmt: skip
+        promote(
+            PROJECT,
+            CONFIG,
+            tmp_path,
+            "dev",
+            "staging",
+            deploy_release=deployed.append,
+            load_evidence=lambda state, digest: Evidence(),
+            world=world.world,
+        )
     assert deployed == []
     report = refused.value.report  # what the CLI prints: the gates are judged once
     assert report is not None and report.release == NEW and not report.passed
@@ -261,12 +275,22 @@ def test_promotion_refused_by_its_gates_changes_nothing_but_the_ledger(tmp_path:
 def test_promotion_moves_the_running_digest(tmp_path: Path) -> None:
     world = Setup(tmp_path)
     world.deploy("dev", NEW)
-    overrides = {gate: "accepted for the test" for gate in
-                 ("tests", "coverage", "mutation", "vulnerabilities", "performance")}  # fmt: skip
+    overrides = {
+        gate: "accepted for the test"
+        for gate in ("tests", "coverage", "mutation", "vulnerabilities", "performance")
+    }
     deployed: list[Release] = []
-    promote(PROJECT, CONFIG, tmp_path, "dev", "staging", overrides=overrides,
-            deploy_release=deployed.append, load_evidence=lambda state, digest: Evidence(),
-            world=world.world)  # fmt: skip
+    promote(
+        PROJECT,
+        CONFIG,
+        tmp_path,
+        "dev",
+        "staging",
+        overrides=overrides,
+        deploy_release=deployed.append,
+        load_evidence=lambda state, digest: Evidence(),
+        world=world.world,
+    )
     assert [release.digest for release in deployed] == [NEW.digest]
     assert world.events("promote")[0].to_release == NEW.digest
 
@@ -274,9 +298,14 @@ def test_promotion_moves_the_running_digest(tmp_path: Path) -> None:
 def test_a_drill_deploys_a_slow_copy_and_rolls_it_back(tmp_path: Path) -> None:
     world = Setup(tmp_path)
     world.deploy("staging", NEW)
-    result = drill(PROJECT, CONFIG, tmp_path, "staging",
-                   deploy_release=lambda bad: world.stacks.up("staging", bad),
-                   world=world.world)  # fmt: skip
+    result = drill(
+        PROJECT,
+        CONFIG,
+        tmp_path,
+        "staging",
+        deploy_release=lambda bad: world.stacks.up("staging", bad),
+        world=world.world,
+    )
     (base, lines, tag) = world.stages.built[0]
     assert base == NEW.digest and "ENV SERVICE_DELAY_MS=400" in lines and ":drill-" in tag
     assert world.active("staging") == NEW.digest  # rolled back to the good release
@@ -289,8 +318,16 @@ def test_drill_stats_are_percentiles_of_the_recorded_drills_against_the_budget()
     from soakgate.core.ledger import Event
 
     def drilled(stage: str, seconds: float) -> Event:
-        return Event(0, "drill", "2026-12-04T00:00:00Z", "me", stage, NEW.digest, OLD.digest,
-                     {"seconds_to_restored": seconds})  # fmt: skip
+        return Event(
+            0,
+            "drill",
+            "2026-12-04T00:00:00Z",
+            "me",
+            stage,
+            NEW.digest,
+            OLD.digest,
+            {"seconds_to_restored": seconds},
+        )
 
     events = [drilled("staging", s) for s in (0.4, 0.2, 0.3, 0.5, 20000.0)]
     events.append(drilled("dev", 1.0))

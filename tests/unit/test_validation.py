@@ -65,9 +65,17 @@ def test_ports_accepted(value: Any, text_ok: bool, expected: int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text_ok"),
-    [(True, False), (8080.0, False), ("8080", False), ("8080\n1", True), ("0x1f90", True),
-     (0, False), (65536, False), ("٨٠٨٠", True)],
-)  # fmt: skip
+    [
+        (True, False),
+        (8080.0, False),
+        ("8080", False),
+        ("8080\n1", True),
+        ("0x1f90", True),
+        (0, False),
+        (65536, False),
+        ("٨٠٨٠", True),
+    ],
+)
 def test_ports_refused(value: Any, text_ok: bool) -> None:
     with pytest.raises(ConfigInvalid, match=r"^p: expected a port number 1-65535"):
         port_number("p", value, text_ok=text_ok)

@@ -62,13 +62,35 @@ def download(service: Path, runner: FakePip, version: str = "3.14") -> Path:
 def test_argv() -> None:
     argv = download_argv([Path("r.txt"), Path("p.txt")], "3.12", Path("w/py3.12"), "py")
     assert argv == [
-        "py", "-m", "pip", "download", "--only-binary=:all:", "--require-hashes",
-        "--implementation", "cp", "--python-version", "3.12",
-        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-        "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-        "-r", "r.txt", "-r", "p.txt", "--dest", "w/py3.12",
-        "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
-    ]  # fmt: skip
+        "py",
+        "-m",
+        "pip",
+        "download",
+        "--only-binary=:all:",
+        "--require-hashes",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.12",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--platform",
+        "any",
+        "-r",
+        "r.txt",
+        "-r",
+        "p.txt",
+        "--dest",
+        "w/py3.12",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+    ]
 
 
 def test_downloads_into_a_folder_per_version(service: Path) -> None:

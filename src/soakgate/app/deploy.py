@@ -93,12 +93,27 @@ def deploy(
         try:
             outputs = stacks.up(request.stage, release, on_event, warn)
         except DeployFailed as failed:
-            record(state, "refusal", request.stage, previous, release.digest,
-                   {"action": "deploy", "error": failed.message.splitlines()[0]})  # fmt: skip
+            record(
+                state,
+                "refusal",
+                request.stage,
+                previous,
+                release.digest,
+                {"action": "deploy", "error": failed.message.splitlines()[0]},
+            )
             raise
-        record(state, "deploy", request.stage, previous, release.digest,
-               {"seconds": round(time.time() - started, 2), "python": release.python,
-                "waited_seconds": round(started - asked, 2)})  # fmt: skip
+        record(
+            state,
+            "deploy",
+            request.stage,
+            previous,
+            release.digest,
+            {
+                "seconds": round(time.time() - started, 2),
+                "python": release.python,
+                "waited_seconds": round(started - asked, 2),
+            },
+        )
     return release, outputs
 
 
@@ -113,8 +128,14 @@ def check_not_bad(state: Path, request: DeployRequest, release: Release) -> None
             f"release {release.short} is quarantined: {mark.reason} ({mark.actor}, {mark.time})",
             hint="deploy a good release, or give --allow-bad --reason TEXT (kept on the ledger)",
         )
-    record(state, "override", request.stage, None, release.digest,
-           {"gate": "quarantine", "reason": request.reason, "was": mark.reason})  # fmt: skip
+    record(
+        state,
+        "override",
+        request.stage,
+        None,
+        release.digest,
+        {"gate": "quarantine", "reason": request.reason, "was": mark.reason},
+    )
 
 
 def record(

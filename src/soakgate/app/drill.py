@@ -39,8 +39,9 @@ def make_drill_release(stages: Stages, good: Release, delay_ms: int = DRILL_DELA
     tag = f"{good.image.rsplit(':', 1)[0]}:drill-{good.short}"
     lines = [f"ENV SERVICE_DELAY_MS={delay_ms}", 'LABEL soakgate.drill="true"']
     digest, size = stages.build_variant(good.digest, lines, tag)
-    return Release(digest, good.python, f"{good.app_version}-drill", good.revision, good.created,
-                   size, tag)  # fmt: skip
+    return Release(
+        digest, good.python, f"{good.app_version}-drill", good.revision, good.created, size, tag
+    )
 
 
 def drill(
@@ -64,13 +65,23 @@ def drill(
     deploy_release(bad)
     started = time.time()
     result = rollback(
-        project, config, state,
+        project,
+        config,
+        state,
         RollbackRequest(stage, to=good.digest, emergency=True, reason="rollback drill"),
-        started=started, verify=verify, warn=warn, world=world,
-    )  # fmt: skip
+        started=started,
+        verify=verify,
+        warn=warn,
+        world=world,
+    )
     with LedgerStore.open(state) as ledger:
-        ledger.append("drill", stage=stage, from_release=bad.digest, to_release=good.digest,
-                      data={**result.as_dict(), "drill_delay_ms": DRILL_DELAY_MS})  # fmt: skip
+        ledger.append(
+            "drill",
+            stage=stage,
+            from_release=bad.digest,
+            to_release=good.digest,
+            data={**result.as_dict(), "drill_delay_ms": DRILL_DELAY_MS},
+        )
     return DrillResult(stage, good, bad, result)
 
 

@@ -294,9 +294,13 @@ class _Collection:
                 self.fail(kind, str(exc))
                 return None
         record = self.store.put(
-            self.release, kind, content, name=FILE_NAMES.get(kind, kind),
-            collected_at=self.clock(), **kwargs,
-        )  # fmt: skip
+            self.release,
+            kind,
+            content,
+            name=FILE_NAMES.get(kind, kind),
+            collected_at=self.clock(),
+            **kwargs,
+        )
         self.statuses[kind] = record.source
         return record
 
@@ -357,9 +361,14 @@ def collect_evidence(
         run = _Collection(store, release, files, clock or now_iso)
         for kind, path in files.items():
             store.put(
-                release, kind, path, name=FILE_NAMES[kind], source="supplied",
-                details={"supplied_from": str(path.resolve())}, collected_at=run.clock(),
-            )  # fmt: skip
+                release,
+                kind,
+                path,
+                name=FILE_NAMES[kind],
+                source="supplied",
+                details={"supplied_from": str(path.resolve())},
+                collected_at=run.clock(),
+            )
             run.statuses[kind] = "supplied"
             progress(f"{kind}: supplied {path}")
         for piece in pieces_to_run(skip, files):
@@ -430,9 +439,12 @@ def _mutation(
             data = run.store.read(digest, "mutation")
             if data is not None:
                 run.put(
-                    "mutation", data, source="reused", tools=record.tools,
+                    "mutation",
+                    data,
+                    source="reused",
+                    tools=record.tools,
                     details={**record.details, "reused_from": digest},
-                )  # fmt: skip
+                )
                 return
     outcome = collectors.mutation(context, cache, work, config.service.requirements)
     details = {
@@ -447,9 +459,11 @@ def _mutation(
     )
     run.put("mutmut-stats", outcome.stats_file, tools=outcome.tools, details=details)
     run.put(
-        "mutation", (json.dumps(document, indent=2) + "\n").encode(), tools=outcome.tools,
+        "mutation",
+        (json.dumps(document, indent=2) + "\n").encode(),
+        tools=outcome.tools,
         details=details,
-    )  # fmt: skip
+    )
 
 
 def _audit(
@@ -467,9 +481,11 @@ def _audit(
         report, version = collectors.bandit(context / APP_PACKAGE)
         counts = bandit_summary(report)
         run.put(
-            "bandit", report.encode(), tools={"bandit": version or "?"},
+            "bandit",
+            report.encode(),
+            tools={"bandit": version or "?"},
             details={"severities": counts},
-        )  # fmt: skip
+        )
     except Exception as exc:
         run.fail("bandit", reason_of(exc))
 
@@ -482,8 +498,12 @@ def _packages(
 ) -> None:
     installed = collectors.inventory(run.release)
     tools = {"cyclonedx-python-lib": _version("cyclonedx-python-lib")}
-    run.put("sbom", sbom_json(run.release, installed).encode(), tools=tools,
-            details={"packages": len(installed)})  # fmt: skip
+    run.put(
+        "sbom",
+        sbom_json(run.release, installed).encode(),
+        tools=tools,
+        details={"packages": len(installed)},
+    )
     pip_audit = collectors.pip_audit(installed)
     result: AuditResult = audit_packages(
         installed,
@@ -493,10 +513,16 @@ def _packages(
     )
     audit_tools = {"pip-audit": pip_audit.version or "?"}
     if advisory_docs is not None:
-        document = {"source": str(advisories), "count": len(advisory_docs),
-                    "advisories": list(result.relevant_advisories)}  # fmt: skip
-        run.put("advisories", (json.dumps(document, indent=2) + "\n").encode(),
-                details={"source": str(advisories), "count": len(advisory_docs)})  # fmt: skip
+        document = {
+            "source": str(advisories),
+            "count": len(advisory_docs),
+            "advisories": list(result.relevant_advisories),
+        }
+        run.put(
+            "advisories",
+            (json.dumps(document, indent=2) + "\n").encode(),
+            details={"source": str(advisories), "count": len(advisory_docs)},
+        )
     if pip_audit.output is not None:
         run.put("pip-audit", pip_audit.output.encode(), tools=audit_tools)
     details = {
@@ -517,9 +543,12 @@ def _perf(
             "no baseline: pass --baseline DIGEST (the release running in the target stage)"
         )
     document = collectors.perf(
-        baseline, run.release.digest, config.service.port, config.service.health_path,
+        baseline,
+        run.release.digest,
+        config.service.port,
+        config.service.health_path,
         config.namespace,
-    )  # fmt: skip
+    )
     details = {"baseline": baseline, "method": document.get("method", {})}
     run.put("bench", (json.dumps(document) + "\n").encode(), details=details)
 

@@ -129,8 +129,16 @@ def promote(
     world: World | None = None,
 ) -> GateReport:
     """Promote when every gate passes (or is overridden with a reason on record)."""
-    report = gate_report(project, config, state, source, target, overrides=overrides,
-                         load_evidence=load_evidence, world=world)  # fmt: skip
+    report = gate_report(
+        project,
+        config,
+        state,
+        source,
+        target,
+        overrides=overrides,
+        load_evidence=load_evidence,
+        world=world,
+    )
     gates = [result.to_dict() for result in report.results]
     with LedgerStore.open(state) as ledger:
         if not report.passed:

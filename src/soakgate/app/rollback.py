@@ -192,8 +192,14 @@ def _fresh_runbook_entries(
 
 def _runbook_plan(stage: str, entry: dict[str, Any]) -> RollbackPlan:
     via = entry.get("via", "host")
-    return RollbackPlan(stage, f"runbook ({via})", entry.get("from_release"),
-                        entry["to_release"], "host-side runbook", ())  # fmt: skip
+    return RollbackPlan(
+        stage,
+        f"runbook ({via})",
+        entry.get("from_release"),
+        entry["to_release"],
+        "host-side runbook",
+        (),
+    )
 
 
 def pending_runbook_flip(
@@ -232,8 +238,9 @@ def adopt_runbook_flips(state: Path, stage: str, warn: Warn = lambda message: No
         entry = fresh[-1]
         restored_at = datetime.fromisoformat(str(entry["time"])).timestamp()
         started = restored_at - float(entry.get("seconds", 0))
-        write_journal(state, _runbook_plan(stage, entry), started, fast=True,
-                      restored_at=restored_at)  # fmt: skip
+        write_journal(
+            state, _runbook_plan(stage, entry), started, fast=True, restored_at=restored_at
+        )
     write_atomic(state / f"{RUNBOOK_LOG}.{stage}.adopted", str(total))
     return len(fresh)
 
@@ -339,8 +346,9 @@ def choose_plan(
                 hint=f"name a release: soakgate rollback {request.stage} --to RELEASE",
             ) from None
         records = Records([], [])
-    ask = RollbackAsk(request.stage, to, request.python, request.emergency, request.allow_bad,
-                      request.reason)  # fmt: skip
+    ask = RollbackAsk(
+        request.stage, to, request.python, request.emergency, request.allow_bad, request.reason
+    )
     return decide_rollback(ask, table, records.events, records.releases)
 
 
@@ -475,8 +483,7 @@ def _finish(
         warn(f"{state / BAD_FILE}: not written ({exc}); the host-side runbooks may not know")
     if problem:
         # The switch stands; the journal stays, so the next run finishes the reconcile.
-        write_journal(state, plan, began, fast=True,
-                      restored_at=began + result.seconds_to_restored)  # fmt: skip
+        write_journal(state, plan, began, fast=True, restored_at=began + result.seconds_to_restored)
         raise RollbackFailed(
             f"{restored}, but the Pulumi reconcile of {plan.stage} failed: {problem}",
             hint=f"fix that, then run soakgate rollback {plan.stage} again to finish it",

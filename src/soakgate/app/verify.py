@@ -81,9 +81,19 @@ def run_host_checks(project: Path, plan: dict[str, Any], junit: Path) -> VerifyR
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(plan, handle)
     argv = [
-        sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider",
-        "--soakgate-plan", handle.name, f"--junitxml={junit}", "-o", "junit_family=xunit2",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pytest",
+        str(tests),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--soakgate-plan",
+        handle.name,
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+    ]
     try:
         run(argv, cwd=str(project), check=False, timeout=600)
     finally:

@@ -112,8 +112,14 @@ def up(
     for image in built:
         console.print(f"Python {image.python}: {image.digest}")
     with PulumiProgress(console, "deploying to dev") as progress:
-        run_deploy(project, config, state_dir(), DeployRequest("dev", python=python),
-                   on_event=progress, warn=_warn)  # fmt: skip
+        run_deploy(
+            project,
+            config,
+            state_dir(),
+            DeployRequest("dev", python=python),
+            on_event=progress,
+            warn=_warn,
+        )
     console.print(render_stages(_views(["dev"])))
     _verify("dev")
 
@@ -162,9 +168,17 @@ def releases(
         found = db.releases()
     with LedgerStore.open(state_dir()) as ledger:
         if change:
-            ledger.append("override", stage=None, from_release=None, to_release=digest,
-                          data={"gate": QUARANTINE, "action": "mark" if mark_bad else "clear",
-                                "reason": reason})  # fmt: skip
+            ledger.append(
+                "override",
+                stage=None,
+                from_release=None,
+                to_release=digest,
+                data={
+                    "gate": QUARANTINE,
+                    "action": "mark" if mark_bad else "clear",
+                    "reason": reason,
+                },
+            )
         marks = bad_marks(ledger.events())
     if as_json:
         print(releases_json(found, marks))
@@ -348,15 +362,21 @@ def promote(
 
     def deploy_release(chosen: Any) -> None:
         with PulumiProgress(console, f"promoting to {target}") as progress:
-            request = DeployRequest(target, chosen.digest, allow_bad=allow_bad,
-                                    reason=reason or "", lock_wait=wait)  # fmt: skip
+            request = DeployRequest(
+                target, chosen.digest, allow_bad=allow_bad, reason=reason or "", lock_wait=wait
+            )
             run_deploy(project, config, state, request, on_event=progress, warn=_warn)
 
     try:
         report: GateReport = run_promote(
-            project, config, state, source, target,
-            overrides=dict.fromkeys(override or [], reason or ""), deploy_release=deploy_release,
-        )  # fmt: skip
+            project,
+            config,
+            state,
+            source,
+            target,
+            overrides=dict.fromkeys(override or [], reason or ""),
+            deploy_release=deploy_release,
+        )
     except GateFailed as refused:
         if isinstance(refused.report, GateReport):
             console.print(render_gates(refused.report))
@@ -447,9 +467,14 @@ def drill(stage: Annotated[str, typer.Argument(help="dev, staging or production"
             run_deploy(project, config, state, DeployRequest(stage, release.digest), warn=_warn)
 
     result = run_drill(
-        project, config, state, stage, deploy_release=deploy_release,
-        verify=lambda name: _verify_quiet(project, name), warn=_warn,
-    )  # fmt: skip
+        project,
+        config,
+        state,
+        stage,
+        deploy_release=deploy_release,
+        verify=lambda name: _verify_quiet(project, name),
+        warn=_warn,
+    )
     console.print(
         f"drill on {stage}: {result.drill_release.short} (slow copy) deployed, then rolled back"
     )

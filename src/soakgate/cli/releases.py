@@ -16,8 +16,15 @@ def render_releases(releases: list[Release], marks: dict[str, BadMark] | None = 
     bad = marks or {}
     table = Table(title="releases", title_justify="left")
     for column in (
-        "digest", "python", "version", "revision", "created", "size", "image", "quarantine"
-    ):  # fmt: skip
+        "digest",
+        "python",
+        "version",
+        "revision",
+        "created",
+        "size",
+        "image",
+        "quarantine",
+    ):
         table.add_column(column)
     for release in releases:
         mark = bad.get(release.digest)

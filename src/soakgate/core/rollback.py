@@ -142,8 +142,9 @@ def choose_target(
     if to is not None:
         if to in bad and not allow_bad:
             mark = bad[to]
-            return Choice(None, f"{digest_ref(to)} is quarantined ({mark.reason}, {mark.actor},"
-                                f" {mark.time})")  # fmt: skip
+            return Choice(
+                None, f"{digest_ref(to)} is quarantined ({mark.reason}, {mark.actor}, {mark.time})"
+            )
         return Choice(to, "the release named")
     python_of = dict(releases)
     target = last_known_good(history, stage, active, python=python, python_of=python_of)
@@ -264,8 +265,14 @@ def decide_rollback(
             f"{stage} already runs {digest_ref(target)}",
             hint="nothing to roll back to; see soakgate status",
         )
-    plan = plan_rollback(stage, target, active=active.digest, warm=warm.digest,
-                         warm_running=warm.running, reason=ask.reason)  # fmt: skip
+    plan = plan_rollback(
+        stage,
+        target,
+        active=active.digest,
+        warm=warm.digest,
+        warm_running=warm.running,
+        reason=ask.reason,
+    )
     if ask.emergency and plan.path != "emergency":
         raise RollbackFailed(
             f"no warm slot of {stage} runs {digest_ref(target)}: no emergency flip possible",

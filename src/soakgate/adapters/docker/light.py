@@ -112,9 +112,10 @@ class LightDocker:
     def exec_detached(self, name: str, command: list[str]) -> None:
         """Start ``command`` in the running container, without waiting for it."""
         status, body = self.request(
-            "POST", f"/containers/{quote(name)}/exec", {"Cmd": command, "AttachStdout": False,
-                                                         "AttachStderr": False},
-        )  # fmt: skip
+            "POST",
+            f"/containers/{quote(name)}/exec",
+            {"Cmd": command, "AttachStdout": False, "AttachStderr": False},
+        )
         if status != 201:
             raise DockerError(f"exec in {name} failed ({status}): {body[:200]!r}")
         exec_id = json.loads(body)["Id"]

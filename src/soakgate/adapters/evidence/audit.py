@@ -149,9 +149,18 @@ def pinned_requirements(installed: Mapping[str, str]) -> str:
 def pip_audit_argv(requirements: Path) -> list[str]:
     """pip-audit on exact pins, without resolving or installing anything."""
     return [
-        sys.executable, "-m", "pip_audit", "-r", str(requirements), "--format", "json",
-        "--no-deps", "--disable-pip", "--progress-spinner", "off",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip_audit",
+        "-r",
+        str(requirements),
+        "--format",
+        "json",
+        "--no-deps",
+        "--disable-pip",
+        "--progress-spinner",
+        "off",
+    ]
 
 
 def run_pip_audit(installed: Mapping[str, str], timeout: float = PIP_AUDIT_TIMEOUT) -> PipAuditRun:
@@ -166,9 +175,10 @@ def run_pip_audit(installed: Mapping[str, str], timeout: float = PIP_AUDIT_TIMEO
         return PipAuditRun(result.stdout, None, tool_version)
     tail = result.output_tail(1)
     return PipAuditRun(
-        None, f"pip-audit failed (exit {result.exited}): {tail[0] if tail else 'no output'}",
+        None,
+        f"pip-audit failed (exit {result.exited}): {tail[0] if tail else 'no output'}",
         tool_version,
-    )  # fmt: skip
+    )
 
 
 # --- OSV advisories -------------------------------------------------------------------------

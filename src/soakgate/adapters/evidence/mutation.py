@@ -56,8 +56,18 @@ INSTALL_TIMEOUT = 600.0
 STATS_FILE = "mutants/mutmut-cicd-stats.json"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.MULTILINE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_IGNORED = ("__pycache__", ".pytest_cache", ".coverage", ".coverage.*", "mutants", ".git",
-            ".wheelhouse", ".venv", "htmlcov", "*.pyc")  # fmt: skip
+_IGNORED = (
+    "__pycache__",
+    ".pytest_cache",
+    ".coverage",
+    ".coverage.*",
+    "mutants",
+    ".git",
+    ".wheelhouse",
+    ".venv",
+    "htmlcov",
+    "*.pyc",
+)
 
 
 @dataclass(frozen=True)
@@ -364,13 +374,14 @@ def run_mutation(
     steps = [
         (venv_argv(python, venv), "creating the venv"),
         (
-            install_argv(venv, pip, [runtime_wheels, test_wheels], [runtime_reqs, test_reqs],
-                         deps=True),
+            install_argv(
+                venv, pip, [runtime_wheels, test_wheels], [runtime_reqs, test_reqs], deps=True
+            ),
             "installing the service's and the test requirements",
         ),
         (install_argv(venv, pip, [mutmut_wheels], [own_pins], deps=False), "installing mutmut"),
         ([str(venv / "bin" / "python"), str(pip / "pip"), "check"], "pip check of the venv"),
-    ]  # fmt: skip
+    ]
     for argv, what in steps:
         _check(run(argv, env=env, timeout=INSTALL_TIMEOUT, check=False), what)
 
@@ -426,5 +437,9 @@ def mutation_document(
 ) -> dict[str, Any]:
     """The stored mutation evidence: counts by status (core's format) plus where they come
     from (ignored by the parser)."""
-    return {**run_.to_dict(), "source_revision": revision, "source_fingerprint": fingerprint,
-            **(extra or {})}  # fmt: skip
+    return {
+        **run_.to_dict(),
+        "source_revision": revision,
+        "source_fingerprint": fingerprint,
+        **(extra or {}),
+    }

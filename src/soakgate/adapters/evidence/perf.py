@@ -42,9 +42,17 @@ from soakgate.core.stats import percentile
 
 LIGHT = "/work/pydantic?items=400"  # ~3 ms on Python 3.14 here
 DEFAULT_CYCLE = (
-    LIGHT, LIGHT, LIGHT, LIGHT, "/work/fanout?tasks=2000",
-    LIGHT, LIGHT, LIGHT, LIGHT, "/work/cpu?n=30000",  # ~20 ms
-)  # fmt: skip
+    LIGHT,
+    LIGHT,
+    LIGHT,
+    LIGHT,
+    "/work/fanout?tasks=2000",
+    LIGHT,
+    LIGHT,
+    LIGHT,
+    LIGHT,
+    "/work/cpu?n=30000",  # ~20 ms
+)
 SIDES = ("baseline", "candidate")
 
 
@@ -229,8 +237,9 @@ def compare_releases(
         )
         for side, image in zip(SIDES, (baseline, candidate), strict=True):
             name = f"{prefix}soakgate-perf-{run_id}-{side}"
-            containers.append(client.containers.run(**run_kwargs(image, name, network.name,
-                                                                 plan, port)))  # fmt: skip
+            containers.append(
+                client.containers.run(**run_kwargs(image, name, network.name, plan, port))
+            )
         stats = [SideStats(baseline), SideStats(candidate)]
         targets = []
         for container, side_stats in zip(containers, stats, strict=True):

@@ -49,9 +49,15 @@ TESTS_TIMEOUT = 600.0
 LABELS = {LABEL_MANAGED: "true", LABEL_PURPOSE: "evidence"}
 # Keys of the service's own coverage settings that the run inside the image decides itself.
 _COVERAGE_OVERRIDDEN = {
-    "source", "source_pkgs", "data_file", "relative_files", "parallel", "fail_under",
-    "command_line", "include",
-}  # fmt: skip
+    "source",
+    "source_pkgs",
+    "data_file",
+    "relative_files",
+    "parallel",
+    "fail_under",
+    "command_line",
+    "include",
+}
 
 
 @dataclass(frozen=True)
@@ -247,27 +253,56 @@ def _readable(folder: Path) -> None:
 def pip_install_argv(pip_wheel_name: str) -> list[str]:
     """pip (run from its wheel) installing the test wheels into the tmpfs, no index."""
     return [
-        "python", f"{WHEELS}/{pip_wheel_name}/pip", "install",
-        "--no-index", "--find-links", WHEELS, "--require-hashes",
-        "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
-        "--no-warn-script-location", "--quiet",
-        "--target", TESTDEPS, "-r", f"{SUITE}/{TEST_REQUIREMENTS}",
-    ]  # fmt: skip
+        "python",
+        f"{WHEELS}/{pip_wheel_name}/pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        WHEELS,
+        "--require-hashes",
+        "--no-cache-dir",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--quiet",
+        "--target",
+        TESTDEPS,
+        "-r",
+        f"{SUITE}/{TEST_REQUIREMENTS}",
+    ]
 
 
 def pytest_argv() -> list[str]:
     """The service's tests under coverage, measuring the installed ``app`` package."""
     return [
-        "python", "-m", "coverage", "run", f"--rcfile={SUITE}/{COVERAGE_RC}",
+        "python",
+        "-m",
+        "coverage",
+        "run",
+        f"--rcfile={SUITE}/{COVERAGE_RC}",
         f"--source={APP_PACKAGE}",
-        "-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={SUITE}",
-        f"--junitxml={OUT}/junit.xml", "-o", "junit_family=xunit2", f"{SUITE}/{TESTS_DIR}",
-    ]  # fmt: skip
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={SUITE}",
+        f"--junitxml={OUT}/junit.xml",
+        "-o",
+        "junit_family=xunit2",
+        f"{SUITE}/{TESTS_DIR}",
+    ]
 
 
 def coverage_json_argv() -> list[str]:
-    return ["python", "-m", "coverage", "json", f"--rcfile={SUITE}/{COVERAGE_RC}",
-            "-o", f"{OUT}/coverage.json"]  # fmt: skip
+    return [
+        "python",
+        "-m",
+        "coverage",
+        "json",
+        f"--rcfile={SUITE}/{COVERAGE_RC}",
+        "-o",
+        f"{OUT}/coverage.json",
+    ]
 
 
 def container_kwargs(

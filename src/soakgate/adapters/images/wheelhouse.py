@@ -49,18 +49,29 @@ def download_argv(
     """Return the ``pip download`` argv fetching wheels of ``requirements`` for CPython
     ``python_version`` on manylinux x86_64 into ``folder``."""
     argv = [
-        python, "-m", "pip", "download",
-        "--only-binary=:all:", "--require-hashes",
-        "--implementation", "cp", "--python-version", python_version,
-    ]  # fmt: skip
+        python,
+        "-m",
+        "pip",
+        "download",
+        "--only-binary=:all:",
+        "--require-hashes",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+    ]
     for platform in PLATFORMS:
         argv += ["--platform", platform]
     for path in requirements:
         argv += ["-r", str(path)]
     argv += [
-        "--dest", str(folder),
-        "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
-    ]  # fmt: skip
+        "--dest",
+        str(folder),
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+    ]
     return argv
 
 
