@@ -9,8 +9,8 @@ evidence = Evidence(tests=run, coverage=percent, mutation=mutation, audit=audit)
 
 Formats:
 - JUnit XML (pytest ``--junitxml``). Skipped tests do not count as passed; no tests is not 100 %.
-  Parsed by a small well-formedness checker of our own (no DOCTYPE/entities accepted), because
-  ``xml`` is not among core's allowed imports and the file is input we did not write.
+  Parsed with ``defusedxml`` (no DOCTYPE or entities accepted): the file is input we did not
+  write.
 - coverage.py JSON (``coverage json``): ``totals.percent_covered``.
 - Mutation results, one JSON object of counts by status (missing keys are 0)::
 

@@ -15,15 +15,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-from pulumi import automation as auto
-
-from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.docker.light import LightDocker
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.adapters.stage.lock import stage_lock
-from soakgate.adapters.stage.pulumi_locks import clear_pending, recover_stack_lock
-from soakgate.adapters.stage.pulumi_stacks import error_summary, select_stack
 from soakgate.adapters.stage.stack_file import stack_config
 from soakgate.core.config import ProjectConfig
 from soakgate.core.names import StageNames
@@ -64,6 +58,10 @@ class EngineStages:
         return stage_lock(self.state, stage, command, wait=wait)
 
     def image_present(self, digest: str) -> bool:
+        import docker.errors
+
+        from soakgate.adapters.docker import engine as docker_engine
+
         try:
             docker_engine.client().images.get(digest)
         except docker.errors.ImageNotFound:
@@ -71,6 +69,8 @@ class EngineStages:
         return True
 
     def port_taken(self, stage: str) -> int | None:
+        from soakgate.adapters.docker import engine as docker_engine
+
         port = self.port(stage)
         proxy = docker_engine.find_container(StageNames(stage, self.config.namespace).proxy)
         if proxy is not None and proxy.status == "running":
@@ -84,6 +84,8 @@ class EngineStages:
         return None
 
     def build_variant(self, digest: str, lines: list[str], tag: str) -> tuple[str, int]:
+        from soakgate.adapters.docker import engine as docker_engine
+
         image = docker_engine.build_from(digest, lines, tag)
         return str(image.id), int(image.attrs.get("Size", 0))
 
@@ -125,6 +127,11 @@ class PulumiStacks:
         failure the previous config values are put back, so the stack file never claims a
         release that did not deploy.
         """
+        from pulumi import automation as auto
+
+        from soakgate.adapters.stage.pulumi_locks import clear_pending, recover_stack_lock
+        from soakgate.adapters.stage.pulumi_stacks import error_summary, select_stack
+
         recover_stack_lock(stage, warn=warn)
         try:
             stack = select_stack(self.project, stage)
@@ -162,6 +169,10 @@ class PulumiStacks:
         self, stack_name: str, on_event: Callable[[Any], None] | None = None
     ) -> dict[str, Any]:
         """``up`` on ``stack_name`` with ``soakgate:buildImages``: its ``images`` output."""
+        from pulumi import automation as auto
+
+        from soakgate.adapters.stage.pulumi_stacks import error_summary, select_stack
+
         stack = select_stack(self.project, stack_name)
         flag = stack.get_all_config().get("soakgate:buildImages", auto.ConfigValue(""))
         if flag.value != "true":
