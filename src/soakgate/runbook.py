@@ -389,6 +389,83 @@ def _bad_releases(c: Context, paths: StagePaths, warn: Callable[[str], None]) ->
     return {str(digest): str(path) for digest, path in bad.items()}
 
 
+def _healthy_warm_target(
+    c: Context,
+    paths: StagePaths,
+    names: StageNames,
+    warm: str,
+    container_port: int,
+    health_path: str,
+    probe_timeout: float,
+    warn: Callable[[str], None],
+) -> UpstreamTarget:
+    """The warm slot as an upstream target, once it is running, not marked bad, and answers
+    one direct health probe; else the error saying which of those it is not."""
+    stage = names.stage
+    inspected = _run(c, inspect_command(names.app(warm)), check=False)
+    data = json.loads(inspected.stdout)[0] if inspected.ok else None
+    if not data or not data.get("State", {}).get("Running"):
+        raise RollbackFailed(
+            f"the warm slot {warm} of {stage} ({names.app(warm)})"
+            f" {'is not running' if data else 'does not exist'}: no emergency flip possible",
+            hint=f"run a cold rollback from the control machine: soakgate rollback {stage}"
+            " --to RELEASE",
+        )
+    target = warm_target(data, names, warm, container_port)
+    marked = _bad_releases(c, paths, warn).get(target.digest)
+    if marked:
+        raise BadRelease(
+            f"the warm slot {warm} of {stage} runs {digest_ref(target.digest)}, marked bad in"
+            f" {marked}: no flip to it",
+            hint=f"roll forward or back to a good release from the control machine:"
+            f" soakgate rollback {stage} --to RELEASE",
+        )
+    address = container_ip(data, names.network)
+    probe = _run(c, probe_command(address, container_port, health_path, probe_timeout), check=False)
+    if not probe.ok:
+        said = str(getattr(probe, "stderr", "")).strip().splitlines() or ["no answer"]
+        raise SwitchRefused(
+            f"the {warm} slot of {stage} is not healthy ({said[-1]}): nothing switched",
+            hint=f"look at its logs: docker logs {names.app(warm)}",
+        )
+    return target
+
+
+def _switch_or_put_back(
+    c: Context,
+    paths: StagePaths,
+    names: StageNames,
+    port: int,
+    health_path: str,
+    timeout: float,
+    active: str,
+    warm: str,
+    upstream: str,
+    before: str,
+) -> None:
+    """Point the proxy at ``upstream`` and wait for ``warm`` to answer through it; when it does
+    not, put ``before`` back and say where traffic is."""
+    stage = names.stage
+    _run(c, write_command(paths.upstream, upstream))
+    _run(c, reload_command(names.proxy))
+    served = _run(c, wait_command(port, health_path, warm, timeout), check=False)
+    if not served.ok:
+        _run(c, write_command(paths.upstream, before))
+        _run(c, reload_command(names.proxy))
+        back = _run(c, wait_command(port, health_path, active, timeout), check=False)
+        raise RollbackFailed(
+            f"the {warm} slot of {stage} did not answer {health_path} through the proxy"
+            f" within {timeout:g} s (last: {served.stdout.strip()}); "
+            + (
+                f"traffic is back on {active}"
+                if back.ok
+                else f"the proxy points at {active} again, which does not answer"
+                f" either ({back.stdout.strip()})"
+            ),
+            hint=f"look at the logs: docker logs {names.app(warm)}",
+        )
+
+
 def flip_to_warm(
     c: Context,
     stage: str,
@@ -442,53 +519,22 @@ def flip_to_warm(
                 f" {current.slot}, {digest_ref(current.digest)}): nothing switched",
                 hint="someone else flipped it: look at the stage, then decide again",
             )
-        inspected = _run(c, inspect_command(names.app(warm)), check=False)
-        data = json.loads(inspected.stdout)[0] if inspected.ok else None
-        if not data or not data.get("State", {}).get("Running"):
-            raise RollbackFailed(
-                f"the warm slot {warm} of {stage} ({names.app(warm)})"
-                f" {'is not running' if data else 'does not exist'}: no emergency flip possible",
-                hint=f"run a cold rollback from the control machine: soakgate rollback {stage}"
-                " --to RELEASE",
-            )
-        target = warm_target(data, names, warm, container_port)
-        marked = _bad_releases(c, paths, warn).get(target.digest)
-        if marked:
-            raise BadRelease(
-                f"the warm slot {warm} of {stage} runs {digest_ref(target.digest)}, marked bad in"
-                f" {marked}: no flip to it",
-                hint=f"roll forward or back to a good release from the control machine:"
-                f" soakgate rollback {stage} --to RELEASE",
-            )
-        address = container_ip(data, names.network)
-        probe = _run(
-            c, probe_command(address, container_port, health_path, probe_timeout), check=False
+        target = _healthy_warm_target(
+            c, paths, names, warm, container_port, health_path, probe_timeout, warn
         )
-        if not probe.ok:
-            said = str(getattr(probe, "stderr", "")).strip().splitlines() or ["no answer"]
-            raise SwitchRefused(
-                f"the {warm} slot of {stage} is not healthy ({said[-1]}): nothing switched",
-                hint=f"look at its logs: docker logs {names.app(warm)}",
-            )
         flipped = time.monotonic()
-        _run(c, write_command(paths.upstream, render_upstream(target)))
-        _run(c, reload_command(names.proxy))
-        served = _run(c, wait_command(port, health_path, warm, timeout), check=False)
-        if not served.ok:
-            _run(c, write_command(paths.upstream, read.stdout))
-            _run(c, reload_command(names.proxy))
-            back = _run(c, wait_command(port, health_path, current.slot, timeout), check=False)
-            raise RollbackFailed(
-                f"the {warm} slot of {stage} did not answer {health_path} through the proxy"
-                f" within {timeout:g} s (last: {served.stdout.strip()}); "
-                + (
-                    f"traffic is back on {current.slot}"
-                    if back.ok
-                    else f"the proxy points at {current.slot} again, which does not answer"
-                    f" either ({back.stdout.strip()})"
-                ),
-                hint=f"look at the logs: docker logs {names.app(warm)}",
-            )
+        _switch_or_put_back(
+            c,
+            paths,
+            names,
+            port,
+            health_path,
+            timeout,
+            current.slot,
+            warm,
+            render_upstream(target),
+            read.stdout,
+        )
         done = time.monotonic()
         result: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
