@@ -13,21 +13,18 @@ engine), so exiting on the spot loses nothing.
 from __future__ import annotations
 
 import io
-import os
 import runpy
 import signal
 import sys
 from types import FrameType
-from typing import NoReturn
 
+from soakgate.adapters.critical_section import exit_when_safe
 from soakgate.pulumi.orphan import exit_with_parent
 
 
-def exit_now(signum: int, frame: FrameType | None) -> NoReturn:
-    """Flush what was written and leave without the interpreter's shutdown."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+def exit_now(signum: int, frame: FrameType | None) -> None:
+    """Leave without the interpreter's shutdown, once no proxy switch is half done."""
+    exit_when_safe(0)
 
 
 def unbuffered(fd: int) -> io.TextIOWrapper:

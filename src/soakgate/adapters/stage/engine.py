@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
+from soakgate.adapters.critical_section import uninterruptible
 from soakgate.adapters.docker.light import LightDocker
 from soakgate.adapters.stage.secret_files import (
     image_owner,
@@ -395,8 +396,9 @@ class StageEngine:
                 hint=f"look at its logs: docker logs {self.names.app(slot)}",
             )
         started = time.monotonic()
-        self.write_upstream(UpstreamTarget(slot, self.names.app(slot), port, digest))
-        self.light.reload(self.names.proxy)
+        with uninterruptible():  # a status must never name a slot the proxy does not serve
+            self.write_upstream(UpstreamTarget(slot, self.names.app(slot), port, digest))
+            self.light.reload(self.names.proxy)
         try:
             return self.wait_served_by(slot, health_path, timeout, started)
         except DeployFailed as failed:
@@ -408,8 +410,9 @@ class StageEngine:
         previous = parse_upstream(before) if before is not None else None
         if before is None or previous is None:
             return "there was no previous upstream to go back to"
-        self.write_upstream(before)
-        self.light.reload(self.names.proxy)
+        with uninterruptible():
+            self.write_upstream(before)
+            self.light.reload(self.names.proxy)
         if previous.slot not in SLOTS:
             return "the previous upstream is back"
         try:
