@@ -12,7 +12,7 @@ from typing import Any
 
 from soakgate.core.doctor import HOST_COMMANDS, PULUMI_VERSION, Readings
 from soakgate.core.names import StageNames
-from soakgate.core.proxy_conf import UpstreamTarget, render_upstream
+from soakgate.core.proxy_conf import Switch, UpstreamTarget, render_upstream
 from soakgate.core.release import Release
 from soakgate.core.slots import EMPTY, Slot, SlotTable
 from soakgate.errors import DeployFailed, LockHeld, SwitchRefused
@@ -152,23 +152,13 @@ class FakeStageEngine:
     def address(self, name: str) -> str:
         return f"10.0.0.{1 + ('green' in name)}"
 
-    def switch(
-        self,
-        slot: str,
-        digest: str,
-        port: int,
-        health_path: str,
-        timeout: float = 10.0,
-        *,
-        expect: UpstreamTarget | None = None,
-        probe_timeout: float = 1.0,
-    ) -> float:
-        if expect is not None and self.upstream() != expect:
+    def switch(self, move: Switch) -> float:
+        if move.expect is not None and self.upstream() != move.expect:
             raise SwitchRefused(f"the {self.stage} proxy changed meanwhile: nothing switched")
-        if slot in self.unhealthy or self.table.slot(slot).digest != digest:
-            raise SwitchRefused(f"the {slot} slot of {self.stage} is not healthy")
-        self.activate(slot)
-        self.switches.append((slot, digest))
+        if move.slot in self.unhealthy or self.table.slot(move.slot).digest != move.digest:
+            raise SwitchRefused(f"the {move.slot} slot of {self.stage} is not healthy")
+        self.activate(move.slot)
+        self.switches.append((move.slot, move.digest))
         return 0.01
 
 

@@ -77,10 +77,14 @@ def test_promotion_by_digest_and_a_refusal_below_the_coverage_threshold(
         "performance",
         "--reason",
         "first release in staging: no baseline to compare with",
-        "--no-soak",
     )
     assert promote.returncode == 0, promote.stdout + promote.stderr
     assert served_release(scratch, "staging") == served_release(scratch, "dev") == good.digest
+    assert "soak monitor of staging started" in promote.stdout  # the soak begins on its own
+    status = scratch.soakgate("soak", "status", "staging")
+    assert status.returncode == 0 and good.short in status.stdout, status.stdout + status.stderr
+    stopped = scratch.soakgate("soak", "stop", "staging", "--end")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
 
     assert (
         scratch.soakgate("deploy", "dev", "--release", weak.digest, "--skip-verify").returncode == 0

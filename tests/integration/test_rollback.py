@@ -103,7 +103,7 @@ def test_dry_run_changes_nothing(scratch: ScratchProject, releases: dict[str, Re
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("rollback", "qa"), "error: unknown stage 'qa'"),
+        (("rollback", "qa"), "error: STAGE: unknown stage 'qa'"),
         (("rollback", "dev"), "error: stage dev was never deployed: there is nothing to roll back"),
     ],
 )

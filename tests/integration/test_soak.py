@@ -437,14 +437,16 @@ def test_traffic_sent_to_the_warm_slot_behind_the_records_back_is_drift_and_a_br
     from soakgate.adapters.stage.engine import UPSTREAM_FILE
     from soakgate.adapters.state.ledger import LedgerStore
     from soakgate.app.stages import stage_engine
+    from soakgate.core.project import Project
     from soakgate.core.proxy_conf import parse_upstream
 
     short_slo(scratch)
     old, new = releases["3.12"], releases["3.14"]
     deploy(scratch, "staging", old)
     deploy(scratch, "staging", new)
-    config = load_config(scratch.root)
-    engine = stage_engine(scratch.root, config, scratch.state, "staging")
+    project = Project(scratch.root, load_config(scratch.root), scratch.state)
+    config = project.config
+    engine = stage_engine(project, "staging")
     table = engine.read_slots()
     assert table.active_slot is not None
     active, warm = table.active_slot.name, table.inactive_name

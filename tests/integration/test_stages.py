@@ -187,7 +187,7 @@ def test_verify_catches_a_drifted_stage(
 def test_unknown_stage_is_refused(scratch: ScratchProject, releases: dict[str, Release]) -> None:
     result = scratch.soakgate("deploy", "qa", "--release", releases["3.12"].digest)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == "error: unknown stage 'qa'"
+    assert result.stderr.splitlines()[0] == "error: STAGE: unknown stage 'qa'"
 
 
 def test_release_not_present_locally_is_refused(

@@ -10,7 +10,7 @@ from soakgate.cli import main as cli_main
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["deploy"], "Missing argument 'stage'"),
+        (["deploy"], "Missing argument 'STAGE'"),
         (["deploy", "dev", "--bogus"], "No such option: --bogus"),
         (["no-such-command"], "No such command 'no-such-command'"),
     ],

@@ -53,6 +53,7 @@ from soakgate.cli.evidence import render_bundle
 from soakgate.core.config import ProjectConfig
 from soakgate.core.evidence import MutationRun, parse_bench, parse_pip_audit
 from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError
 
@@ -494,9 +495,7 @@ def collect(tmp_path: Path, collectors: FakeCollectors, **kwargs: Any) -> Any:
     options.update(kwargs)
     messages: list[str] = []
     bundle = collect_evidence(
-        tmp_path,
-        ProjectConfig(),
-        tmp_path / "state",
+        Project(tmp_path, ProjectConfig(), tmp_path / "state"),
         RELEASE,
         progress=messages.append,
         collectors=collectors,
@@ -603,9 +602,7 @@ def test_mutation_is_reused_for_the_same_source(tmp_path: Path) -> None:
     collect(tmp_path, FakeCollectors(tmp_path))
     other = FakeCollectors(tmp_path, expect={"same_code"})
     bundle = collect_evidence(
-        tmp_path,
-        ProjectConfig(),
-        tmp_path / "state",
+        Project(tmp_path, ProjectConfig(), tmp_path / "state"),
         OTHER,
         baseline=None,
         advisories=None,

@@ -15,13 +15,14 @@ from soakgate.app.soak.control import live_monitor, start_monitor, stop_monitor
 from soakgate.app.soak.monitor import NothingDeployed, StageTarget
 from soakgate.app.soak.status import soak_status
 from soakgate.core.config import ProjectConfig
+from soakgate.core.project import Project
 from soakgate.core.soak import Sample, SloConfig
 from soakgate.errors import LockHeld, SoakgateError
 from soakgate.testing import FakeChild, FakeProcesses
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
-PROJECT = Path("/nonexistent-project")
+ROOT = Path("/nonexistent-project")
 
 
 def deployed() -> StageTarget:
@@ -47,9 +48,7 @@ def beating(state: Path):  # type: ignore[no-untyped-def]
 def test_start_spawns_the_monitor_and_returns_at_its_first_heartbeat(tmp_path: Path) -> None:
     processes = FakeProcesses(on_spawn=beating(tmp_path))
     started = start_monitor(
-        PROJECT,
-        ProjectConfig(),
-        tmp_path,
+        Project(ROOT, ProjectConfig(), tmp_path),
         "staging",
         policy="rollback",
         processes=processes,
@@ -70,7 +69,10 @@ def test_start_refuses_while_a_live_monitor_beats(tmp_path: Path) -> None:
     processes = FakeProcesses(alive={777: True})
     with pytest.raises(LockHeld, match="already soaked by monitor pid 777"):
         start_monitor(
-            PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=deployed
+            Project(ROOT, ProjectConfig(), tmp_path),
+            "staging",
+            processes=processes,
+            locate=deployed,
         )
     assert processes.calls == []  # nothing spawned
 
@@ -80,7 +82,7 @@ def test_start_takes_over_from_a_dead_monitor(tmp_path: Path) -> None:
         store.begin("staging", A, pid=777).flush()
     processes = FakeProcesses(on_spawn=beating(tmp_path))  # 777 is not alive
     started = start_monitor(
-        PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=deployed
+        Project(ROOT, ProjectConfig(), tmp_path), "staging", processes=processes, locate=deployed
     )
     assert started.pid == 40001
 
@@ -89,7 +91,7 @@ def test_start_refuses_a_stage_with_nothing_deployed_and_spawns_nothing(tmp_path
     processes = FakeProcesses()
     with pytest.raises(NothingDeployed, match="nothing deployed on staging"):
         start_monitor(
-            PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=nothing
+            Project(ROOT, ProjectConfig(), tmp_path), "staging", processes=processes, locate=nothing
         )
     assert processes.calls == []
 
@@ -98,16 +100,14 @@ def test_a_bad_policy_or_stage_is_refused_before_anything_runs(tmp_path: Path) -
     processes = FakeProcesses()
     with pytest.raises(SoakgateError, match="unknown soak policy 'maybe'"):
         start_monitor(
-            PROJECT,
-            ProjectConfig(),
-            tmp_path,
+            Project(ROOT, ProjectConfig(), tmp_path),
             "staging",
             policy="maybe",
             processes=processes,
             locate=deployed,
         )
     with pytest.raises(SoakgateError, match="unknown stage 'qa'"):
-        start_monitor(PROJECT, ProjectConfig(), tmp_path, "qa", processes=processes)
+        start_monitor(Project(ROOT, ProjectConfig(), tmp_path), "qa", processes=processes)
     assert processes.calls == []
 
 
@@ -121,7 +121,10 @@ def test_a_monitor_that_exits_at_once_is_an_error_with_its_log(tmp_path: Path) -
     processes = FakeProcesses(on_spawn=crash)
     with pytest.raises(SoakgateError) as raised:
         start_monitor(
-            PROJECT, ProjectConfig(), tmp_path, "staging", processes=processes, locate=deployed
+            Project(ROOT, ProjectConfig(), tmp_path),
+            "staging",
+            processes=processes,
+            locate=deployed,
         )
     assert "exited at once (exit 1)" in raised.value.message
     assert "ValueError: bad config" in raised.value.message
@@ -131,9 +134,7 @@ def test_a_monitor_that_never_reports_is_terminated(tmp_path: Path) -> None:
     processes = FakeProcesses()  # spawned, alive, silent
     with pytest.raises(SoakgateError, match="did not report within 0s"):
         start_monitor(
-            PROJECT,
-            ProjectConfig(),
-            tmp_path,
+            Project(ROOT, ProjectConfig(), tmp_path),
             "staging",
             processes=processes,
             locate=deployed,

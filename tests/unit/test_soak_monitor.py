@@ -40,6 +40,7 @@ from soakgate.app.soak.status import release_verdict, soak_status
 from soakgate.cli.soak import render_status
 from soakgate.core.config import ProjectConfig, StageConfig
 from soakgate.core.metrics import traffic_counters
+from soakgate.core.project import Project
 from soakgate.core.soak import (
     BREACHED,
     DRIFT,
@@ -61,7 +62,7 @@ C = "sha256:" + "c" * 64
 T0 = 1_700_000_000.0
 HOUR = 3600.0
 DAY = 86400.0
-PROJECT = Path("/nonexistent-project")
+ROOT = Path("/nonexistent-project")
 
 
 class FakeEngine:
@@ -167,9 +168,7 @@ def monitor(
         recovery_grace=30.0,
     )
     return run_monitor(
-        PROJECT,
-        ProjectConfig(slo=slo),
-        state,
+        Project(ROOT, ProjectConfig(slo=slo), state),
         "staging",
         clock=clock,
         sleep=clock.sleep,

@@ -24,6 +24,7 @@ from soakgate.app.rollback import (
 )
 from soakgate.core.config import ProjectConfig
 from soakgate.core.evidence import Evidence
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.rollback import RollbackPlan
 from soakgate.errors import (
@@ -36,7 +37,7 @@ from soakgate.errors import (
 )
 from soakgate.testing import FakeStacks, FakeStageEngine, FakeStages
 
-PROJECT = Path("/nonexistent-project")
+ROOT = Path("/nonexistent-project")
 CONFIG = ProjectConfig()
 OLD = Release("sha256:" + "1" * 64, "3.12.8", "1.0.0", "r1", "2026-11-01", 10, "svc:1.0.0")
 NEW = Release("sha256:" + "2" * 64, "3.14.2", "2.0.0", "r2", "2026-12-01", 10, "svc:2.0.0")
@@ -58,11 +59,11 @@ class Setup:
 
     def deploy(self, stage: str, release: Release, **options: object) -> None:
         request = DeployRequest(stage, release=release.digest, **options)  # type: ignore[arg-type]
-        deploy(PROJECT, CONFIG, self.state, request, world=self.world)
+        deploy(Project(ROOT, CONFIG, self.state), request, world=self.world)
 
     def rollback(self, stage: str, **options: object):  # type: ignore[no-untyped-def]
         request = RollbackRequest(stage, **options)  # type: ignore[arg-type]
-        return rollback(PROJECT, CONFIG, self.state, request, world=self.world)
+        return rollback(Project(ROOT, CONFIG, self.state), request, world=self.world)
 
     def events(self, kind: str | None = None) -> list:  # type: ignore[type-arg]
         with LedgerStore.open(self.state) as ledger:
@@ -255,9 +256,7 @@ def test_promotion_refused_by_its_gates_changes_nothing_but_the_ledger(tmp_path:
     deployed: list[Release] = []
     with pytest.raises(GateFailed, match="from dev to staging refused") as refused:
         promote(
-            PROJECT,
-            CONFIG,
-            tmp_path,
+            Project(ROOT, CONFIG, tmp_path),
             "dev",
             "staging",
             deploy_release=deployed.append,
@@ -281,9 +280,7 @@ def test_promotion_moves_the_running_digest(tmp_path: Path) -> None:
     }
     deployed: list[Release] = []
     promote(
-        PROJECT,
-        CONFIG,
-        tmp_path,
+        Project(ROOT, CONFIG, tmp_path),
         "dev",
         "staging",
         overrides=overrides,
@@ -299,9 +296,7 @@ def test_a_drill_deploys_a_slow_copy_and_rolls_it_back(tmp_path: Path) -> None:
     world = Setup(tmp_path)
     world.deploy("staging", NEW)
     result = drill(
-        PROJECT,
-        CONFIG,
-        tmp_path,
+        Project(ROOT, CONFIG, tmp_path),
         "staging",
         deploy_release=lambda bad: world.stacks.up("staging", bad),
         world=world.world,

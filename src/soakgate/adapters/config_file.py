@@ -8,7 +8,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from soakgate.adapters.state.db import state_dir
 from soakgate.core.config import ConfigInvalid, ProjectConfig, parse_config
+from soakgate.core.project import Project
 from soakgate.errors import ConfigError
 
 CONFIG_FILE = "soakgate.toml"
@@ -60,3 +62,8 @@ def load_config(project: Path) -> ProjectConfig:
     except ConfigInvalid as exc:
         raise ConfigError(str(exc), hint=hint) from None
     return config
+
+
+def load_project(root: Path) -> Project:
+    """The project at ``root``: its validated ``soakgate.toml`` and its state directory."""
+    return Project(root, load_config(root), state_dir(root))

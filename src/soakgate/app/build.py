@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from soakgate.adapters.config_file import load_config
 from soakgate.adapters.stage.stages import PulumiStacks
+from soakgate.core.project import Project
 from soakgate.errors import ConfigError
 from soakgate.pulumi.service_image import base_image
 
@@ -22,10 +21,10 @@ class BuiltImage:
     tags: tuple[str, ...]
 
 
-def preflight(project: Path) -> None:
-    """Refuse before Pulumi starts: a bad config, a missing Dockerfile or base image."""
-    config = load_config(project)
-    context = project / config.service.context
+def preflight(project: Project) -> None:
+    """Refuse before Pulumi starts: a missing Dockerfile or base image."""
+    config = project.config
+    context = project.root / config.service.context
     if not (context / config.service.dockerfile).is_file():
         raise ConfigError(
             f"service.dockerfile: {context / config.service.dockerfile} does not exist",
@@ -35,10 +34,10 @@ def preflight(project: Path) -> None:
         base_image(f"{config.images.base_prefix}:{python}")
 
 
-def build(project: Path, on_event: Callable[[Any], None] | None = None) -> list[BuiltImage]:
+def build(project: Project, on_event: Callable[[Any], None] | None = None) -> list[BuiltImage]:
     """Run ``up`` on the dev stack, which builds (or finds unchanged) every configured image."""
     preflight(project)
-    built = PulumiStacks(project).build_images(BUILD_STACK, on_event)
+    built = PulumiStacks(project.root).build_images(BUILD_STACK, on_event)
     return [
         BuiltImage(python, str(entry["digest"]), tuple(entry["tags"]))
         for python, entry in sorted(built.items())

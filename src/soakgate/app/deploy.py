@@ -17,7 +17,8 @@ from typing import Any
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
-from soakgate.core.config import ProjectConfig, check_stage
+from soakgate.core.config import check_stage
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.rollback import bad_marks
 from soakgate.errors import BadRelease, ConfigError, DeployFailed
@@ -66,9 +67,7 @@ def check_port_free(stages: Stages, stage: str) -> None:
 
 
 def deploy(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     request: DeployRequest,
     *,
     on_event: Callable[[Any], None] | None = None,
@@ -77,8 +76,8 @@ def deploy(
 ) -> tuple[Release, dict[str, Any]]:
     """Deploy the requested release to the stage; return it with the stack's outputs."""
     check_stage(request.stage)
-    stages, stacks = world or real_world(project, config, state)
-    with StateDB.open(state) as db:
+    stages, stacks = world or real_world(project)
+    with StateDB.open(project.state) as db:
         release = resolve_release(db, stages, request)
     check_port_free(stages, request.stage)
     if request.allow_bad and not request.reason.strip():
@@ -88,13 +87,13 @@ def deploy(
     asked = time.time()
     with stages.lock(request.stage, f"soakgate deploy {request.stage}", request.lock_wait):
         started = time.time()  # "seconds" is the deploy itself, under the lock; not the wait
-        check_not_bad(state, request, release)
+        check_not_bad(project.state, request, release)
         previous = stacks.config(request.stage).get("release")
         try:
             outputs = stacks.up(request.stage, release, on_event, warn)
         except DeployFailed as failed:
             record(
-                state,
+                project.state,
                 "refusal",
                 request.stage,
                 previous,
@@ -103,7 +102,7 @@ def deploy(
             )
             raise
         record(
-            state,
+            project.state,
             "deploy",
             request.stage,
             previous,

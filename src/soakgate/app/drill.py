@@ -2,7 +2,7 @@
 copy of it (it passes the health gate, then serves every work request late), roll back as an
 operator would in an incident (the emergency path), and record the measured RTO.
 
-    result = drill(project, config, state, "staging", deploy_release=..., started=time.time())
+    result = drill(project, "staging", deploy_release=..., started=time.time())
     result.rollback.seconds_to_restored      # e.g. 0.7, against a 4 h budget
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
@@ -20,6 +19,7 @@ from soakgate.app.promote import running_release
 from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
 from soakgate.core.config import STAGES, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.stats import percentile
 
@@ -45,9 +45,7 @@ def make_drill_release(stages: Stages, good: Release, delay_ms: int = DRILL_DELA
 
 
 def drill(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     stage: str,
     *,
     deploy_release: Callable[[Release], None],
@@ -57,8 +55,8 @@ def drill(
 ) -> DrillResult:
     """Deploy a slow copy of the running release, roll it back, record the drill."""
     check_stage(stage)
-    world = world or real_world(project, config, state)
-    with StateDB.open(state) as db:
+    world = world or real_world(project)
+    with StateDB.open(project.state) as db:
         good = running_release(world.stages, stage, db)
         bad = make_drill_release(world.stages, good)
         db.record_release(bad)
@@ -66,15 +64,13 @@ def drill(
     started = time.time()
     result = rollback(
         project,
-        config,
-        state,
         RollbackRequest(stage, to=good.digest, emergency=True, reason="rollback drill"),
         started=started,
         verify=verify,
         warn=warn,
         world=world,
     )
-    with LedgerStore.open(state) as ledger:
+    with LedgerStore.open(project.state) as ledger:
         ledger.append(
             "drill",
             stage=stage,

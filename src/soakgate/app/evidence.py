@@ -1,6 +1,6 @@
 """Use case: collect the evidence the gates judge for one release, and read it back.
 
-    bundle = collect_evidence(project, config, state, release, baseline=running.digest,
+    bundle = collect_evidence(project, release, baseline=running.digest,
                               advisories=Path("osv/"), files={}, skip=set(), progress=print)
     [row.kind for row in bundle.rows if row.status == "failed"]    # e.g. ["bench"]
     evidence = load_evidence(state, release)                      # core.evidence.Evidence
@@ -61,6 +61,7 @@ from soakgate.core.evidence import (
     parse_soak,
 )
 from soakgate.core.names import short_digest
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, SoakgateError
 
@@ -323,9 +324,7 @@ class _Collection:
 
 
 def collect_evidence(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     release: Release,
     *,
     baseline: str | None,
@@ -354,10 +353,10 @@ def collect_evidence(
     else:
         advisory_docs = None
     collectors = collectors or DockerCollectors()
-    context = project / config.service.context
-    cache = state / "cache" / "evidence"
+    context = project.root / project.config.service.context
+    cache = project.state / "cache" / "evidence"
     cache.mkdir(parents=True, exist_ok=True)
-    with EvidenceStore.open(state) as store:
+    with EvidenceStore.open(project.state) as store:
         run = _Collection(store, release, files, clock or now_iso)
         for kind, path in files.items():
             store.put(
@@ -380,11 +379,13 @@ def collect_evidence(
                     if piece == "tests":
                         _tests(run, collectors, context, cache, work)
                     elif piece == "mutation":
-                        _mutation(run, collectors, context, cache, work, config, reuse_mutation)
+                        _mutation(
+                            run, collectors, context, cache, work, project.config, reuse_mutation
+                        )
                     elif piece == "audit":
                         _audit(run, collectors, context, advisories, advisory_docs)
                     else:
-                        _perf(run, collectors, config, baseline)
+                        _perf(run, collectors, project.config, baseline)
                 except Exception as exc:  # keep going: the other pieces still run
                     run.fail_piece(piece, reason_of(exc))
             seconds = time.monotonic() - piece_started

@@ -12,9 +12,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from soakgate.core.config import ProjectConfig
 from soakgate.core.names import StageNames
-from soakgate.core.proxy_conf import UpstreamTarget
+from soakgate.core.project import Project
+from soakgate.core.proxy_conf import Switch, UpstreamTarget
 from soakgate.core.release import Release
 from soakgate.core.slots import SlotTable
 
@@ -63,17 +63,9 @@ class StageEngine(Protocol):
 
     def address(self, name: str) -> str: ...
 
-    def switch(
-        self,
-        slot: str,
-        digest: str,
-        port: int,
-        health_path: str,
-        timeout: float = 10.0,
-        *,
-        expect: UpstreamTarget | None = None,
-        probe_timeout: float = 1.0,
-    ) -> float: ...
+    def switch(self, move: Switch) -> float:
+        """Make the move (SwitchRefused when it cannot); seconds to the first served answer."""
+        ...
 
 
 class Stages(Protocol):
@@ -124,8 +116,8 @@ class World(NamedTuple):
     stacks: Stacks
 
 
-def real_world(project: Path, config: ProjectConfig, state: Path) -> World:
+def real_world(project: Project) -> World:
     """The real ports of a project: its stages on the local engine, its Pulumi stacks."""
     from soakgate.adapters.stage.stages import EngineStages, PulumiStacks
 
-    return World(EngineStages(project, config, state), PulumiStacks(project))
+    return World(EngineStages(project), PulumiStacks(project.root))

@@ -2,8 +2,8 @@
 gates judged on its evidence. Never rebuilds. Every promotion, override and refusal is on the
 ledger; a refusal changes nothing else.
 
-    results = gate_report(project, config, state, "dev", "staging")
-    promote(project, config, state, "staging", "production", overrides={"soak": "hotfix"})
+    results = gate_report(project, "dev", "staging")
+    promote(project, "staging", "production", overrides={"soak": "hotfix"})
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from soakgate.core.config import ProjectConfig
 from soakgate.core.evidence import Evidence, soak_evidence
 from soakgate.core.gates import PROMOTIONS, GateResult, all_clear, evaluate_gates
 from soakgate.core.names import digest_ref
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, GateFailed, SoakgateError
 
@@ -76,9 +77,7 @@ def with_live_soak(evidence: Evidence, state: Path, digest: str, config: Project
 
 
 def gate_report(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     source: str,
     target: str,
     *,
@@ -89,8 +88,8 @@ def gate_report(
 ) -> GateReport:
     """Judge the gates of ``source → target`` for the release running in ``source``."""
     transition = transition_of(source, target)
-    stages = (world or real_world(project, config, state)).stages
-    with StateDB.open(state) as db:
+    stages = (world or real_world(project)).stages
+    with StateDB.open(project.state) as db:
         release = running_release(stages, source, db)
         if release_ref is not None:
             named = db.require_release(release_ref)
@@ -103,11 +102,13 @@ def gate_report(
         from soakgate.app.evidence import load_evidence as load_stored
 
         load_evidence = load_stored
-    evidence = load_evidence(state, release.digest)
+    evidence = load_evidence(project.state, release.digest)
     if transition == "staging_to_production" and getattr(evidence, "soak", None) is None:
-        evidence = with_live_soak(evidence, state, release.digest, config)
+        evidence = with_live_soak(evidence, project.state, release.digest, project.config)
     try:
-        results = evaluate_gates(transition, config.gates[transition], evidence, overrides or {})
+        results = evaluate_gates(
+            transition, project.config.gates[transition], evidence, overrides or {}
+        )
     except ValueError as exc:
         raise ConfigError(
             str(exc),
@@ -117,9 +118,7 @@ def gate_report(
 
 
 def promote(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     source: str,
     target: str,
     *,
@@ -131,8 +130,6 @@ def promote(
     """Promote when every gate passes (or is overridden with a reason on record)."""
     report = gate_report(
         project,
-        config,
-        state,
         source,
         target,
         overrides=overrides,
@@ -140,7 +137,7 @@ def promote(
         world=world,
     )
     gates = [result.to_dict() for result in report.results]
-    with LedgerStore.open(state) as ledger:
+    with LedgerStore.open(project.state) as ledger:
         if not report.passed:
             failed = [result.name for result in report.results if result.blocking]
             ledger.append(
@@ -169,7 +166,7 @@ def promote(
                     },
                 )
     deploy_release(report.release)
-    with LedgerStore.open(state) as ledger:
+    with LedgerStore.open(project.state) as ledger:
         ledger.append(
             "promote",
             stage=target,

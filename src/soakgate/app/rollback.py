@@ -34,6 +34,8 @@ from soakgate.app.ports import Stacks, StageEngine, World, real_world
 from soakgate.core.config import STAGES, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.names import digest_ref
+from soakgate.core.project import Project
+from soakgate.core.proxy_conf import Switch
 from soakgate.core.rollback import (
     BudgetCheck,
     RollbackAsk,
@@ -307,9 +309,7 @@ def write_bad_file(state: Path, events: list[Event]) -> None:
 
 
 def choose_plan(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     request: RollbackRequest,
     engine: StageEngine,
     warn: Warn = lambda message: None,
@@ -330,16 +330,17 @@ def choose_plan(
             )
         raise never_deployed(request.stage)
     warm = table.slot(table.inactive_name)
-    to = _resolve(state, request.to) if request.to else None
+    to = _resolve(project.state, request.to) if request.to else None
     try:
-        records = read_records(state, request)
+        records = read_records(project.state, request)
     except RollbackFailed as unreadable:
         if not request.emergency or to is not None or request.python:
             raise
         # The emergency flip needs only the warm slot and the quarantine list the host
         # side keeps: go on with those, and say what was skipped.
-        warn(f"{unreadable.message}; choosing the warm slot, checked against {state / BAD_FILE}")
-        if warm.digest and warm.digest in read_bad_file(state):
+        bad_file = project.state / BAD_FILE
+        warn(f"{unreadable.message}; choosing the warm slot, checked against {bad_file}")
+        if warm.digest and warm.digest in read_bad_file(project.state):
             raise RollbackFailed(
                 f"the warm slot of {request.stage} runs {digest_ref(warm.digest)}, which is"
                 " quarantined: no emergency flip",
@@ -369,15 +370,12 @@ def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> Non
         )
     # A broken upstream file (expected None): the proxy's own word named the active slot, and
     # the lock keeps everyone else out, so the switch goes ahead without a file to compare.
-    engine.switch(
-        warm, plan.to_release, config.service.port, config.service.health_path, expect=expected
-    )
+    service = config.service
+    engine.switch(Switch(warm, plan.to_release, service.port, service.health_path, expected))
 
 
 def rollback(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     request: RollbackRequest,
     *,
     started: float | None = None,
@@ -389,37 +387,39 @@ def rollback(
     """Roll the stage back; ``started`` is the command's start (epoch seconds)."""
     began = time.time() if started is None else started
     check_stage(request.stage)
-    stages, stacks = world or real_world(project, config, state)
+    stages, stacks = world or real_world(project)
     engine = stages.engine(request.stage, warn)
     if dry_run:
         steps = ("finish it: reconcile the Pulumi stack, verify, record it on the ledger",)
-        pending = read_journal(state, request.stage, warn)
+        pending = read_journal(project.state, request.stage, warn)
         if pending is not None:
             return RollbackResult(replace(_journal_plan(pending), steps=steps), resumed=True)
-        flipped = pending_runbook_flip(state, request.stage, warn)
+        flipped = pending_runbook_flip(project.state, request.stage, warn)
         if flipped is not None:
             return RollbackResult(replace(flipped, steps=steps), resumed=True)
-        return RollbackResult(choose_plan(project, config, state, request, engine, warn))
+        return RollbackResult(choose_plan(project, request, engine, warn))
     with stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait):
-        adopt_runbook_flips(state, request.stage, warn)
-        resumed = _resume(stacks, config, state, request, engine, began, verify, warn)
+        adopt_runbook_flips(project.state, request.stage, warn)
+        resumed = _resume(
+            stacks, project.config, project.state, request, engine, began, verify, warn
+        )
         if resumed is not None:
             return resumed
-        plan = choose_plan(project, config, state, request, engine, warn)
-        budget = config.stages[request.stage].rto_seconds
+        plan = choose_plan(project, request, engine, warn)
+        budget = project.config.stages[request.stage].rto_seconds
         result = RollbackResult(plan)
-        journal = write_journal(state, plan, began)
+        journal = write_journal(project.state, plan, began)
         try:
             if plan.path == "emergency":
-                _flip(engine, config, plan)
+                _flip(engine, project.config, plan)
             else:
-                _reconcile(stacks, state, plan, warn)  # health-gated, into the idle slot
+                _reconcile(stacks, project.state, plan, warn)  # health-gated, into the idle slot
         except SoakgateError:
             journal.unlink(missing_ok=True)  # nothing switched: nothing to finish later
             raise
         result.seconds_to_restored = time.time() - began
         result.budget = check_budget(result.seconds_to_restored, budget)
-        _finish(stacks, state, result, began, verify, request.actor, warn)
+        _finish(stacks, project.state, result, began, verify, request.actor, warn)
     return result
 
 
@@ -535,9 +535,7 @@ _HELD: contextlib.ExitStack | None = None  # the fast path's lock, kept to the p
 
 
 def flip_now(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     request: RollbackRequest,
     started: float,
     warn: Warn = lambda message: None,
@@ -551,33 +549,31 @@ def flip_now(
     global _HELD
     if request.stage not in STAGES:
         return False
-    stages = (world or real_world(project, config, state)).stages
+    stages = (world or real_world(project)).stages
     held = contextlib.ExitStack()
     held.enter_context(
         stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait)
     )
     _HELD = held
-    adopt_runbook_flips(state, request.stage, warn)
-    if read_journal(state, request.stage, warn) is not None:
+    adopt_runbook_flips(project.state, request.stage, warn)
+    if read_journal(project.state, request.stage, warn) is not None:
         return False  # an interrupted rollback is finished by the full command, never redone
     engine = stages.engine(request.stage, warn)
-    plan = choose_plan(project, config, state, request, engine, warn)
+    plan = choose_plan(project, request, engine, warn)
     if plan.path != "emergency":
         return False
-    write_journal(state, plan, started, fast=True)
+    write_journal(project.state, plan, started, fast=True)
     try:
-        _flip(engine, config, plan)
+        _flip(engine, project.config, plan)
     except SoakgateError:
-        journal_path(state, request.stage).unlink(missing_ok=True)
+        journal_path(project.state, request.stage).unlink(missing_ok=True)
         raise
-    write_journal(state, plan, started, fast=True, restored_at=time.time())
+    write_journal(project.state, plan, started, fast=True, restored_at=time.time())
     return True
 
 
 def emergency_rollback(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     stage: str,
     *,
     reason: str,
@@ -586,4 +582,4 @@ def emergency_rollback(
 ) -> RollbackResult:
     """Flip the stage to its warm slot now (the soak policy's path); verify-less, on record."""
     request = RollbackRequest(stage, emergency=True, reason=reason, actor=actor)
-    return rollback(project, config, state, request, world=world)
+    return rollback(project, request, world=world)

@@ -4,13 +4,12 @@ Pulumi state, so it is true also after an emergency flip or a killed command."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from soakgate.adapters.stage.engine import StageEngine, http_answer
 from soakgate.adapters.stage.stack_file import stack_config
 from soakgate.adapters.stage.stages import EngineStages
 from soakgate.adapters.state.releases import StateDB
-from soakgate.core.config import ProjectConfig
+from soakgate.core.project import Project
 from soakgate.core.proxy_conf import answered_address
 from soakgate.errors import SoakgateError
 
@@ -48,8 +47,8 @@ class StageView:
         return any(slot.container for slot in self.slots)
 
 
-def stage_engine(project: Path, config: ProjectConfig, state: Path, stage: str) -> StageEngine:
-    return EngineStages(project, config, state).engine(stage)
+def stage_engine(project: Project, stage: str) -> StageEngine:
+    return EngineStages(project).engine(stage)
 
 
 def probe_health(port: int, path: str, active: str | None) -> str:
@@ -82,11 +81,9 @@ def routing_drift(engine: StageEngine, path: str, active: str | None) -> str:
     return ""
 
 
-def view_stage(
-    project: Path, config: ProjectConfig, state: Path, stage: str, db: StateDB
-) -> StageView:
+def view_stage(project: Project, stage: str, db: StateDB) -> StageView:
     """The truth about one stage."""
-    engine = stage_engine(project, config, state, stage)
+    engine = stage_engine(project, stage)
     table = engine.read_slots()
     slots = []
     for name in ("blue", "green"):
@@ -101,13 +98,15 @@ def view_stage(
     deployed = any(slot.container for slot in slots)
     health = "not deployed"
     if deployed:
-        health = probe_health(engine.proxy_port, config.service.health_path, table.active)
+        health = probe_health(engine.proxy_port, project.config.service.health_path, table.active)
         if health == "healthy":
-            health = routing_drift(engine, config.service.health_path, table.active) or health
-    recorded = stack_config(project, stage).get("release")
+            health = (
+                routing_drift(engine, project.config.service.health_path, table.active) or health
+            )
+    recorded = stack_config(project.root, stage).get("release")
     return StageView(
         stage,
-        config.namespace,
+        project.config.namespace,
         url,
         engine.proxy_port,
         table.active,

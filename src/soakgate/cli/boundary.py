@@ -12,13 +12,16 @@ import typer
 from typer._click import exceptions as click_exceptions  # the click that typer vendors
 
 from soakgate.cli.output import err_console, report_error
+from soakgate.cli.project import current_project
 from soakgate.errors import EXIT_ABORTED, EXIT_INTERNAL, EXIT_OK, SoakgateError
 
 
 def run_app(invoke: Callable[[], object], verbose: Callable[[], bool]) -> int:
     """Run ``invoke`` (a typer app in non-standalone mode) and return the exit code: a
     :class:`SoakgateError` is its message, hint and code; a usage error is click's message and
-    code; Ctrl-C is "aborted"; anything else is a bug, one line (traceback with --verbose)."""
+    code; Ctrl-C is "aborted"; anything else is a bug, one line (traceback with --verbose).
+    Each run is one command: the project is read afresh (tests run several in one process)."""
+    current_project.cache_clear()
     try:
         code = invoke()
     except SoakgateError as error:

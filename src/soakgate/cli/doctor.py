@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
 from rich.markup import escape
 from rich.table import Table
 
+from soakgate.cli.output import console, err_console
+from soakgate.cli.project import project_root
 from soakgate.core.doctor import DoctorReport
 
 
@@ -32,3 +37,22 @@ def missing_lines(report: DoctorReport) -> tuple[str, str]:
     """The one-line error naming every missing part, and the hint that fixes them all."""
     names = ", ".join(part.name for part in report.missing)
     return f"error: missing: {names}", f"hint: {report.hint}"
+
+
+def doctor(
+    with_test_tools: Annotated[
+        bool,
+        typer.Option("--with-test-tools", help="Also require what only the tests need (Chromium)."),
+    ] = False,
+) -> None:
+    """Check every prerequisite of every command, each with its fix; non-zero if one is missing."""
+    from soakgate.adapters.toolchain_probe import read_toolchain
+    from soakgate.app.doctor import doctor as run_doctor
+
+    report = run_doctor(project_root(), read_toolchain, with_test_tools=with_test_tools)
+    console.print(render_doctor(report))
+    if report.missing:
+        error, hint = missing_lines(report)
+        err_console.print(error, markup=False, highlight=False)
+        err_console.print(hint, markup=False, highlight=False)
+    raise typer.Exit(report.exit_code)

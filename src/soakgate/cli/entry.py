@@ -32,21 +32,20 @@ def _flip_first(stage: str, reason: str) -> None:
     from soakgate.adapters.clock import process_started_at
 
     started = process_started_at()
-    from soakgate.adapters.config_file import load_config
+    from soakgate.adapters.config_file import load_project
     from soakgate.adapters.envfile import find_project, load_env
-    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.rollback import RollbackRequest, flip_now
     from soakgate.errors import SoakgateError
 
-    project = find_project()
-    if project is None:
+    root = find_project()
+    if root is None:
         return
-    load_env(project)
+    load_env(root)
     request = RollbackRequest(stage, emergency=True, reason=reason)
     # Whatever goes wrong here, the full command meets it again and reports it in one line;
     # the stage lock taken here stays held for it (same process).
     with contextlib.suppress(SoakgateError, Exception):
-        flip_now(project, load_config(project), state_dir(), request, started, warn=_warn)
+        flip_now(load_project(root), request, started, warn=_warn)
 
 
 def _warn(message: str) -> None:

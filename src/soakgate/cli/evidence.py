@@ -108,15 +108,11 @@ def collect(
     ] = None,
 ) -> None:
     """Collect the evidence of RELEASE into <state>/evidence/<digest>/ (manifest.json)."""
-    from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state.releases import state_dir
     from soakgate.app.evidence import collect_evidence
-    from soakgate.cli.project import project_root
+    from soakgate.cli.project import current_project
 
-    project = project_root()
-    config = load_config(project)
-    state = state_dir()
-    with StateDB.open(state) as db:
+    project = current_project()
+    with StateDB.open(project.state) as db:
         chosen = db.find_release(release)
         if chosen is None:
             raise ConfigError(
@@ -146,8 +142,6 @@ def collect(
 
         bundle = collect_evidence(
             project,
-            config,
-            state,
             chosen,
             baseline=baseline_digest,
             advisories=advisories,

@@ -1,18 +1,22 @@
-"""``soakgate history``: the ledger as a table, newest last; ``soakgate ledger verify``."""
+"""``soakgate history`` (the ledger as a table, newest last) and ``soakgate ledger verify`` /
+``anchor``. None of them needs soakgate.toml: the ledger stays readable when it is broken."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Annotated
 
+import typer
 from rich.markup import escape
 from rich.table import Table
 
 from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.cli.options import JsonFlag
 from soakgate.cli.output import console, err_console
 from soakgate.core.ledger import Event
 from soakgate.core.names import short_digest
-from soakgate.errors import LedgerBroken
+from soakgate.errors import ConfigError, LedgerBroken
 
 SUMMARY_KEYS = (
     "path",
@@ -104,3 +108,38 @@ def run_anchor(store: LedgerStore, reason: str) -> None:
         escape(f"ledger re-anchored at seq {event.seq} ({event.actor}: {reason})"),
         soft_wrap=True,
     )
+
+
+def history(
+    stage: Annotated[str | None, typer.Argument(help="Only this stage.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The ledger: every build, deploy, promotion, override, rollback and drill."""
+    with LedgerStore.open() as store:
+        events = store.events(stage)
+    if as_json:
+        print(events_json(events))
+    else:
+        console.print(render_events(events))
+
+
+ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check the ledger: an edited, deleted, reordered or truncated entry, or a rewritten chain,
+    is named (the chain's head is also kept outside SQLite, in ledger.head)."""
+    with LedgerStore.open() as store:
+        run_verify(store)
+
+
+@ledger_app.command("anchor")
+def ledger_anchor(
+    reason: Annotated[str, typer.Option(help="Why the ledger is accepted as it is.")],
+) -> None:
+    """Accept the ledger as it is now (after checking it) and anchor its head again."""
+    if not reason.strip():
+        raise ConfigError("--reason must say why", hint="it is kept on the ledger")
+    with LedgerStore.open() as store:
+        run_anchor(store, reason)

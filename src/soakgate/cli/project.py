@@ -1,10 +1,13 @@
-"""The soakgate project the CLI works on: the nearest one at or above the current directory."""
+"""The soakgate project the CLI works on: the nearest one at or above the current directory,
+read once per command (``soakgate.toml`` validated, state directory settled)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from soakgate.adapters.envfile import find_project
+from soakgate.core.project import Project
 from soakgate.errors import ConfigError
 
 
@@ -17,3 +20,12 @@ def project_root() -> Path:
             hint="cd into the soakgate checkout",
         )
     return project
+
+
+@functools.cache
+def current_project() -> Project:
+    """The project of this command, with its configuration: read the first time it is asked
+    for (``doctor`` must work where ``soakgate.toml`` is broken), then the same object."""
+    from soakgate.adapters.config_file import load_project
+
+    return load_project(project_root())

@@ -1,15 +1,21 @@
-"""``soakgate releases``: the built images, newest first."""
+"""``soakgate releases``: the built images, newest first, with their quarantine; marking one
+bad or lifting that (on the ledger)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Annotated
 
+import typer
 from rich.markup import escape
 from rich.table import Table
 
+from soakgate.cli.options import JsonFlag, needs_reason
+from soakgate.cli.output import console
 from soakgate.core.release import Release
-from soakgate.core.rollback import BadMark
+from soakgate.core.rollback import QUARANTINE, BadMark, bad_marks
+from soakgate.errors import ConfigError
 
 
 def render_releases(releases: list[Release], marks: dict[str, BadMark] | None = None) -> Table:
@@ -55,3 +61,39 @@ def releases_json(releases: list[Release], marks: dict[str, BadMark] | None = No
         ],
         indent=2,
     )
+
+
+def releases(
+    as_json: JsonFlag = False,
+    mark_bad: Annotated[
+        str | None, typer.Option("--mark-bad", metavar="RELEASE", help="Quarantine a release.")
+    ] = None,
+    clear_bad: Annotated[
+        str | None,
+        typer.Option("--clear-bad", metavar="RELEASE", help="Lift a release's quarantine."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (with --mark-bad/--clear-bad).")] = "",
+) -> None:
+    """List the releases (built images) soakgate knows, newest first, with their quarantine."""
+    from soakgate.adapters.state.ledger import LedgerStore
+    from soakgate.adapters.state.releases import StateDB
+
+    if mark_bad and clear_bad:
+        raise ConfigError("give one of --mark-bad or --clear-bad")
+    change = mark_bad or clear_bad
+    if change:
+        needs_reason(f"--{'mark' if mark_bad else 'clear'}-bad", reason)
+    with StateDB.open() as db:
+        if change:
+            digest = db.require_release(change).digest
+        found = db.releases()
+    with LedgerStore.open() as ledger:
+        if change:
+            action = "mark" if mark_bad else "clear"
+            data = {"gate": QUARANTINE, "action": action, "reason": reason}
+            ledger.append("override", stage=None, from_release=None, to_release=digest, data=data)
+        marks = bad_marks(ledger.events())
+    if as_json:
+        print(releases_json(found, marks))
+    else:
+        console.print(render_releases(found, marks))

@@ -21,7 +21,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group
@@ -30,9 +30,9 @@ from rich.table import Table
 from rich.text import Text
 
 from soakgate.cli.boundary import run_app
+from soakgate.cli.options import StageArg
 from soakgate.cli.output import console, safe
-from soakgate.cli.project import project_root
-from soakgate.core.config import STAGES
+from soakgate.cli.project import current_project
 from soakgate.core.names import short_digest
 from soakgate.core.soak import BREACHED, HEALTHY, format_duration, plural
 from soakgate.core.validation import ConfigInvalid, parse_duration
@@ -50,25 +50,12 @@ soak_app = typer.Typer(
 )
 
 STATE_STYLES = {HEALTHY: "bold green", BREACHED: "bold red", "not enough data": "bold yellow"}
-StageArg = Annotated[str, typer.Argument(help="dev, staging or production")]
 PolicyOption = Annotated[
     str | None,
     typer.Option(
         "--policy", help="On a breach: rollback (flip to the warm slot) or alert (record only)."
     ),
 ]
-
-
-def _context(stage: str | None = None) -> tuple[Path, Any, Path]:
-    from soakgate.adapters.config_file import load_config
-    from soakgate.adapters.state.releases import state_dir
-
-    if stage is not None and stage not in STAGES:
-        raise ConfigError(
-            f"STAGE: unknown stage {stage[:40]!r}", hint=f"use one of: {', '.join(STAGES)}"
-        )
-    project = project_root()
-    return project, load_config(project), state_dir()
 
 
 def _seconds(option: str, text: str | None) -> float | None:
@@ -118,8 +105,7 @@ def start(stage: StageArg = "staging", policy: PolicyOption = None) -> None:
     """Start the stage's soak monitor in the background (resumes its open soak)."""
     from soakgate.app.soak.control import start_monitor
 
-    project, config, state = _context(stage)
-    started = start_monitor(project, config, state, stage, policy=policy)
+    started = start_monitor(current_project(), stage, policy=policy)
     console.print(
         f"soak monitor of {stage} started: pid {started.pid}, soak #{started.soak_id}"
         f" (up in {started.seconds:.1f}s)",
@@ -139,8 +125,7 @@ def stop(
     """Stop the stage's soak monitor (SIGTERM: it commits what it holds); the soak stays open."""
     from soakgate.app.soak.control import stop_monitor
 
-    _, _, state = _context(stage)
-    stopped = stop_monitor(state, stage, end=end)
+    stopped = stop_monitor(current_project().state, stage, end=end)
     what = f"monitor pid {stopped.pid} stopped" if stopped.pid else "no monitor was running"
     ended = f"; soak #{stopped.soak_id} ended" if stopped.ended else ""
     console.print(f"{stage}: {what}{ended}", highlight=False, markup=False)
@@ -173,8 +158,8 @@ def run(
         overrides["engine_every"] = every
     length = _seconds("--duration", duration)
     max_samples = _count("--max-samples", max_samples)
-    project, config, state = _context(stage)
-    settings = MonitorSettings.for_slo(config.slo, **overrides)
+    project = current_project()
+    settings = MonitorSettings.for_slo(project.config.slo, **overrides)
     stop_event = threading.Event()
 
     def stop_now(signum: int, frame: object) -> None:
@@ -195,8 +180,6 @@ def run(
 
     result = run_monitor(
         project,
-        config,
-        state,
         stage,
         until=None if length is None else time.time() + length,
         max_samples=max_samples,
@@ -222,8 +205,8 @@ def status(
     """Observed time against the required soak, the SLO table, the verdict, gaps, monitor."""
     from soakgate.app.soak.status import soak_status
 
-    _, config, state = _context(stage)
-    found = soak_status(state, stage, config.slo)
+    project = current_project()
+    found = soak_status(project.state, stage, project.config.slo)
     if as_json:
         print(json.dumps(found.as_dict(), indent=2))
         return
@@ -241,9 +224,9 @@ def report(
     """Write the soak's self-contained HTML report and print its path."""
     from soakgate.app.soak.status import write_report
 
-    project, config, state = _context(stage)
-    path = output or project / "reports" / f"soak-{stage}.html"
-    written = write_report(state, stage, config.slo, path)
+    project = current_project()
+    path = output or project.report(f"soak-{stage}.html")
+    written = write_report(project.state, stage, project.config.slo, path)
     print(written)
 
 
@@ -255,8 +238,8 @@ def verdict(
     """Write the verdict JSON of the release's soak (what the production gate reads)."""
     from soakgate.app.soak.status import release_verdict
 
-    _, config, state = _context()
-    document = release_verdict(state, release, config.slo)
+    project = current_project()
+    document = release_verdict(project.state, release, project.config.slo)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2) + "\n")
     style = STATE_STYLES.get(document["state"], "")

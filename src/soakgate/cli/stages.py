@@ -1,14 +1,22 @@
-"""Tables of stages for ``soakgate status`` and the end of ``soakgate deploy``."""
+"""``soakgate deploy``, ``status`` and ``verify``, and their table of stages."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Annotated
 
+import typer
 from rich.table import Table
 
 from soakgate.app.stages import StageView
+from soakgate.app.verify import VerifyResult
+from soakgate.cli.options import JsonFlag, LockWait, StageArg, lock_wait_seconds, warn
+from soakgate.cli.output import console, err_console, safe
+from soakgate.cli.project import current_project
+from soakgate.core.config import STAGES
 from soakgate.core.names import short_digest
+from soakgate.errors import VerifyFailed
 
 
 def _release(digest: str | None, python: str) -> str:
@@ -42,3 +50,82 @@ def render_stages(views: list[StageView]) -> Table:
 
 def stages_json(views: list[StageView]) -> str:
     return json.dumps([asdict(view) for view in views], indent=2)
+
+
+def stage_views(stages: list[str]) -> list[StageView]:
+    """The truth about each stage, read from the engine (one state database connection)."""
+    from soakgate.adapters.state.releases import StateDB
+    from soakgate.app.stages import view_stage
+
+    project = current_project()
+    with StateDB.open(project.state) as db:
+        return [view_stage(project, stage, db) for stage in stages]
+
+
+def deploy(
+    stage: StageArg,
+    release: Annotated[str | None, typer.Option(help="Release digest, prefix or tag.")] = None,
+    python: Annotated[str | None, typer.Option(help="Newest release of this Python.")] = None,
+    skip_verify: Annotated[bool, typer.Option(help="Do not run the host checks.")] = False,
+    allow_bad: Annotated[
+        bool, typer.Option("--allow-bad", help="Deploy a quarantined release (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why --allow-bad: kept on the ledger.")] = "",
+    lock_wait: LockWait = None,
+) -> None:
+    """Deploy a release to a stage: inactive slot, health gate, graceful switch."""
+    from soakgate.app.deploy import DeployRequest
+    from soakgate.app.deploy import deploy as run_deploy
+    from soakgate.cli.progress import PulumiProgress
+
+    request = DeployRequest(stage, release, python, allow_bad, reason, lock_wait_seconds(lock_wait))
+    with PulumiProgress(console, f"deploying to {stage}") as progress:
+        chosen, _ = run_deploy(current_project(), request, on_event=progress, warn=warn)
+    console.print(f"{stage} runs {chosen.digest} (Python {chosen.python})")
+    console.print(render_stages(stage_views([stage])))
+    if not skip_verify:
+        verify_stage(stage)
+
+
+def status(as_json: JsonFlag = False) -> None:
+    """Per stage: URL, active slot, release, Python, health, warm slot — read from the engine."""
+    views = stage_views(list(STAGES))
+    if as_json:
+        print(stages_json(views))
+    else:
+        console.print(render_stages(views))
+
+
+def verify(stage: StageArg) -> None:
+    """Run the pytest-testinfra host checks against a stage; JUnit XML in reports/."""
+    verify_stage(stage)
+
+
+def verify_stage(stage: str) -> None:
+    """The host checks of ``stage``, with their progress and result; VerifyFailed if any fails."""
+    with console.status(f"verifying {stage}"):
+        result = host_checks(stage)
+    if result.ok:
+        console.print(
+            f"[green]verify {safe(stage)}: {result.passed} checks passed[/] ({safe(result.junit)})"
+        )
+        return
+    for name in result.failed:
+        err_console.print(f"failed: {name}", markup=False, highlight=False)
+    raise VerifyFailed(f"verify {stage}: {len(result.failed)} checks failed (see {result.junit})")
+
+
+def host_checks(stage: str) -> VerifyResult:
+    """Run tests/hosts against the stage's real slot table; JUnit in reports/."""
+    from soakgate.app.verify import run_host_checks, stage_plan
+
+    project = current_project()
+    (view,) = stage_views([stage])
+    plan = stage_plan(view, project.config.service.port, project.config.service.health_path)
+    return run_host_checks(project.root, plan, project.report(f"verify-{stage}.xml"))
+
+
+def verify_quiet(stage: str) -> tuple[bool, list[str]]:
+    """The host checks' verdict and failures, for a command that reports them itself."""
+    result = host_checks(stage)
+    return result.ok, result.failed

@@ -32,10 +32,13 @@ __all__ = ["ConfigInvalid", "ProjectConfig", "parse_config", "parse_duration"]
 STAGES = ("dev", "staging", "production")
 
 
-def check_stage(stage: str) -> None:
-    """ConfigError unless ``stage`` is one of :data:`STAGES`."""
+def check_stage(stage: str, where: str = "") -> None:
+    """ConfigError unless ``stage`` is one of :data:`STAGES`; ``where`` names the argument."""
     if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}", hint=f"use one of: {', '.join(STAGES)}")
+        raise ConfigError(
+            f"{where + ': ' if where else ''}unknown stage {stage[:40]!r}",
+            hint=f"use one of: {', '.join(STAGES)}",
+        )
 
 
 PYTHONS = ("3.12", "3.14")

@@ -33,6 +33,21 @@ class UpstreamTarget:
     digest: str
 
 
+@dataclass(frozen=True)
+class Switch:
+    """A proxy switch asked for: to ``slot`` (running ``digest``, serving on ``port``), checked
+    on ``health_path``. With ``expect``, a compare-and-swap from that upstream; ``timeout`` for
+    the first answer through the proxy, ``probe_timeout`` for the slot's own probe first."""
+
+    slot: str
+    digest: str
+    port: int
+    health_path: str
+    expect: UpstreamTarget | None = None
+    timeout: float = 10.0
+    probe_timeout: float = 1.0
+
+
 def answered_address(upstream: str) -> str:
     """The address in an ``X-Soakgate-Upstream`` header that answered: the last one nginx
     tried, without its port (``"172.18.0.3"`` of ``"172.18.0.2:8000, 172.18.0.3:8000"``)."""

@@ -40,6 +40,7 @@ from soakgate.adapters.stage.engine import AppSpec, StageEngine
 from soakgate.adapters.stage.lock import stage_lock
 from soakgate.adapters.stage.secret_files import fingerprint
 from soakgate.adapters.state.ledger import LedgerStore
+from soakgate.core.proxy_conf import Switch
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
 from soakgate.errors import SoakgateError
 
@@ -164,9 +165,8 @@ def _converge(props: dict[str, Any]) -> dict[str, Any]:
         pulumi.log.info(f"{candidate} healthy after {seconds:.1f} s")
         engine.adopt_candidate(plan.slot)
     if plan.action is not Action.NONE:
-        seconds = engine.switch(
-            plan.slot, desired.digest, spec.port, spec.health_path, expect=expected
-        )
+        move = Switch(plan.slot, desired.digest, spec.port, spec.health_path, expect=expected)
+        seconds = engine.switch(move)
         pulumi.log.info(f"proxy switched to {plan.slot} ({seconds:.2f} s to the first response)")
     return {**props, **table_outputs(engine.read_slots())}
 

@@ -4,7 +4,7 @@ path (a proxy flip) imports little and takes a fraction of a second.
 
     engine = StageEngine("staging", conf_dir, proxy_port=18081)
     table = engine.read_slots()
-    engine.switch("green", table.green.digest)
+    engine.switch(Switch("green", table.green.digest, 8000, "/healthz"))
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from soakgate.core.names import (
 from soakgate.core.proxy_conf import (
     SLOT_HEADER,
     UPSTREAM_HEADER,
+    Switch,
     UpstreamTarget,
     parse_upstream,
     render_upstream,
@@ -356,25 +357,16 @@ class StageEngine:
             return f"{name} does not answer {health_path}"
         return "" if answer.status == 200 else f"{name} answered {health_path} {answer.status}"
 
-    def switch(
-        self,
-        slot: str,
-        digest: str,
-        port: int,
-        health_path: str,
-        timeout: float = 10.0,
-        *,
-        expect: UpstreamTarget | None = None,
-        probe_timeout: float = 1.0,
-    ) -> float:
-        """Point the proxy at ``slot`` and reload it gracefully (in-flight requests finish).
+    def switch(self, move: Switch) -> float:
+        """Point the proxy at ``move.slot`` and reload it gracefully (in-flight requests finish).
 
-        A compare-and-swap: with ``expect``, refuses (``SwitchRefused``, nothing changed) when
-        the proxy's upstream is no longer that target; the slot gets one health probe first
-        and is refused when it fails. Returns when a request through the proxy answers 200
+        A compare-and-swap: with ``move.expect``, refuses (``SwitchRefused``, nothing changed)
+        when the proxy's upstream is no longer that target; the slot gets one health probe
+        first and is refused when it fails. Returns when a request through the proxy answers 200
         from the new slot: the seconds from the switch to that first verified response. When
         no such answer comes, the previous upstream is put back and the proxy reloaded.
         """
+        slot, expect = move.slot, move.expect
         before = self.upstream_text()
         if expect is not None:
             current = parse_upstream(before) if before is not None else None
@@ -389,20 +381,21 @@ class StageEngine:
                     f" {expect.slot}, {digest_ref(expect.digest)}): nothing switched",
                     hint=f"see soakgate status {self.stage}, then decide again",
                 )
-        problem = self.probe_slot(slot, port, health_path, probe_timeout)
+        problem = self.probe_slot(slot, move.port, move.health_path, move.probe_timeout)
         if problem:
             raise SwitchRefused(
                 f"the {slot} slot of {self.stage} is not healthy ({problem}): nothing switched",
                 hint=f"look at its logs: docker logs {self.names.app(slot)}",
             )
         started = time.monotonic()
+        target = UpstreamTarget(slot, self.names.app(slot), move.port, move.digest)
         with uninterruptible():  # a status must never name a slot the proxy does not serve
-            self.write_upstream(UpstreamTarget(slot, self.names.app(slot), port, digest))
+            self.write_upstream(target)
             self.light.reload(self.names.proxy)
         try:
-            return self.wait_served_by(slot, health_path, timeout, started)
+            return self.wait_served_by(slot, move.health_path, move.timeout, started)
         except DeployFailed as failed:
-            back = self._revert(before, health_path)
+            back = self._revert(before, move.health_path)
             raise DeployFailed(f"{failed.message}; {back}", hint=failed.hint) from None
 
     def _revert(self, before: str | None, health_path: str) -> str:

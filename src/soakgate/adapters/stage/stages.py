@@ -1,7 +1,7 @@
 """The real :class:`soakgate.app.ports.Stages` and :class:`~soakgate.app.ports.Stacks`: the
 stages on this Docker engine, and their Pulumi stacks through the Automation API.
 
-    stages, stacks = EngineStages(project, config, state), PulumiStacks(project)
+    stages, stacks = EngineStages(project), PulumiStacks(project.root)
     with stages.lock("staging", "soakgate deploy staging", wait=None):
         stacks.up("staging", release)
 """
@@ -19,8 +19,8 @@ from soakgate.adapters.docker.light import LightDocker
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.adapters.stage.lock import stage_lock
 from soakgate.adapters.stage.stack_file import stack_config
-from soakgate.core.config import ProjectConfig
 from soakgate.core.names import StageNames
+from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, DeployFailed, SoakgateError
 
@@ -31,10 +31,10 @@ STACK_KEYS = ("release", "python")
 class EngineStages:
     """The stages of one project on the local Docker engine."""
 
-    def __init__(self, project: Path, config: ProjectConfig, state: Path) -> None:
-        self.project = project
-        self.config = config
-        self.state = state
+    def __init__(self, project: Project) -> None:
+        self.project = project.root
+        self.config = project.config
+        self.state = project.state
 
     def port(self, stage: str) -> int:
         """The stage's proxy port: its stack file's ``soakgate:port``, else soakgate.toml's."""

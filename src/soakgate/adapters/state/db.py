@@ -29,12 +29,13 @@ T = TypeVar("T")
 StoreError = sqlite3.DatabaseError
 
 
-def state_dir() -> Path:
-    """Return soakgate's state directory: $SOAKGATE_HOME, else ``.soakgate`` of the project."""
+def state_dir(project: Path | None = None) -> Path:
+    """Return soakgate's state directory: $SOAKGATE_HOME, else ``.soakgate`` of the project
+    (``project``, or the one around the current directory)."""
     home = os.environ.get("SOAKGATE_HOME")
     if home:
         return Path(home)
-    project = find_project()
+    project = project or find_project()
     if project is None:
         raise ConfigError(
             "no soakgate state directory", hint="run ./bootstrap, or set SOAKGATE_HOME"

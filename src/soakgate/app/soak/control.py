@@ -1,7 +1,7 @@
 """Use case: the soak monitor as a background process — start it detached and wait for its
 first heartbeat, stop it (SIGTERM: it commits and goes), optionally ending the soak.
 
-    start_monitor(project, config, state, "staging", policy="rollback", processes=PROCESSES)
+    start_monitor(project, "staging", policy="rollback", processes=PROCESSES)
     stop_monitor(state, "staging", end=True)
 """
 
@@ -28,7 +28,8 @@ from soakgate.app.soak.monitor import (
     resolve_policy,
     stage_locator,
 )
-from soakgate.core.config import ProjectConfig, check_stage
+from soakgate.core.config import check_stage
+from soakgate.core.project import Project
 from soakgate.errors import LockHeld, SoakgateError
 
 # --- background monitor ------------------------------------------------------------------------
@@ -51,9 +52,7 @@ def monitor_command(stage: str, policy: str | None, extra: tuple[str, ...] = ())
 
 
 def start_monitor(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     stage: str,
     *,
     policy: str | None = None,
@@ -65,7 +64,7 @@ def start_monitor(
     """Spawn the monitor detached (new session, output to ``<state>/soak/<stage>.log``) and
     return once its first heartbeat is on disk."""
     check_stage(stage)
-    with SoakStore.open(state) as store:
+    with SoakStore.open(project.state) as store:
         current = store.open_soak(stage)
         if current is not None and current.pid is not None and processes.alive(current.pid):
             age = time.time() - (current.heartbeat or 0.0)
@@ -76,16 +75,16 @@ def start_monitor(
                     hint=f"soakgate soak status {stage}; stop it with: soakgate soak stop {stage}",
                 )
         if policy is not None:
-            resolve_policy(state, stage, config, store, policy)
-        target = (locate or stage_locator(project, config, state, stage))()
+            resolve_policy(project.state, stage, project.config, store, policy)
+        target = (locate or stage_locator(project, stage))()
         if target.release is None:
             raise NothingDeployed(
                 f"nothing deployed on {stage}: deploy first",
                 hint=f"soakgate deploy {stage} --release DIGEST",
             )
-        log = log_file(state, stage)
+        log = log_file(project.state, stage)
         spawned = time.time()
-        child = processes.spawn(monitor_command(stage, policy, extra), cwd=project, log=log)
+        child = processes.spawn(monitor_command(stage, policy, extra), cwd=project.root, log=log)
         deadline = spawned + wait
         while time.time() < deadline:
             if child.poll() is not None:

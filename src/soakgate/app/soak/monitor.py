@@ -1,6 +1,6 @@
 """Use case: soak a stage — probe it through its proxy, sample the engine, store, judge, act.
 
-    result = run_monitor(project, config, state, "staging", policy="rollback")
+    result = run_monitor(project, "staging", policy="rollback")
     result.stopped_because          # "stopped", "duration reached", "rolled back to …", …
     soak_status(state, "staging", config.slo).verdict.state    # "healthy" | "breached" | …
 
@@ -61,6 +61,7 @@ from soakgate.adapters.state.soaks import Soak, SoakRecorder, SoakStore
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import ProjectConfig, check_stage
 from soakgate.core.metrics import traffic_counters
+from soakgate.core.project import Project
 from soakgate.core.proxy_conf import answered_address
 from soakgate.core.soak import (
     BREACHED,
@@ -166,11 +167,9 @@ class MonitorResult:
 # --- stage and probes --------------------------------------------------------------------------
 
 
-def stage_locator(
-    project: Path, config: ProjectConfig, state: Path, stage: str
-) -> Callable[[], StageTarget]:
+def stage_locator(project: Project, stage: str) -> Callable[[], StageTarget]:
     """Reads the stage from the engine and the proxy's upstream file (the truth, not Pulumi)."""
-    engine = stage_engine(project, config, state, stage)
+    engine = stage_engine(project, stage)
     url = f"http://127.0.0.1:{engine.proxy_port}"
 
     def locate() -> StageTarget:
@@ -738,9 +737,7 @@ def _breach_data(verdict: Verdict, policy: str) -> dict[str, Any]:
 # --- the policy's rollback -------------------------------------------------------------------
 
 
-def policy_rollback(
-    project: Path, config: ProjectConfig, state: Path, stage: str
-) -> RollbackAction:
+def policy_rollback(project: Project, stage: str) -> RollbackAction:
     """The rollback the policy runs: :func:`soakgate.app.rollback.emergency_rollback` — under
     the stage lock, planned under it, the warm slot probed before the flip, a quarantined warm
     release refused (RollbackFailed) — which records its own "rollback" ledger event; the
@@ -749,7 +746,7 @@ def policy_rollback(
     def act(reason: str, verdict: Verdict) -> dict[str, Any]:
         from soakgate.app.rollback import emergency_rollback  # the CLI's status needs none
 
-        result = emergency_rollback(project, config, state, stage, reason=reason, actor=ACTOR)
+        result = emergency_rollback(project, stage, reason=reason, actor=ACTOR)
         outcome: dict[str, Any] = dict(result.as_dict())
         outcome.update(
             from_release=getattr(result.plan, "from_release", None),
@@ -764,9 +761,7 @@ def policy_rollback(
 
 
 def run_monitor(
-    project: Path,
-    config: ProjectConfig,
-    state: Path,
+    project: Project,
     stage: str,
     *,
     clock: Callable[[], float] = time.time,
@@ -791,24 +786,24 @@ def run_monitor(
     the defaults are the real ones: :class:`HttpProbe` through the stage's proxy,
     :class:`~soakgate.adapters.docker.stats.EngineStats`, the engine's slot table.
 
-        run_monitor(project, config, state, "staging", until=time.time() + 60, policy="alert")
+        run_monitor(project, "staging", until=time.time() + 60, policy="alert")
     """
     check_stage(stage)
-    slo = config.slo
+    slo = project.config.slo
     settings = settings or MonitorSettings.for_slo(slo)
     stop = stop or threading.Event()
-    store = SoakStore.open(state)
+    store = SoakStore.open(project.state)
     closers: list[Callable[[], None]] = [store.close]
     try:
-        chosen = resolve_policy(state, stage, config, store, policy)
-        locate = locate or stage_locator(project, config, state, stage)
+        chosen = resolve_policy(project.state, stage, project.config, store, policy)
+        locate = locate or stage_locator(project, stage)
         if probe is None:
             target = locate()
-            base = target.url or f"http://127.0.0.1:{config.stages[stage].port}"
+            base = target.url or f"http://127.0.0.1:{project.config.stages[stage].port}"
             from soakgate.adapters.soak.probe import HttpProbe
 
             http = HttpProbe(
-                base + config.service.health_path,
+                base + project.config.service.health_path,
                 settings.timeout(slo),
                 base + "/metrics" if settings.metrics_every else None,
             )
@@ -816,18 +811,18 @@ def run_monitor(
             probe = http
             scrape = scrape or http.scrape
             if route is None:
-                route = RouteCheck(stage_engine(project, config, state, stage).address, clock)
+                route = RouteCheck(stage_engine(project, stage).address, clock)
         if engine_reader is None:
             from soakgate.adapters.docker.stats import EngineStats
 
             stats = EngineStats()
             closers.append(stats.close)
             engine_reader = stats
-        ledger = LedgerStore.open(state)
+        ledger = LedgerStore.open(project.state)
         closers.append(ledger.close)
         monitor = _Monitor(
             stage,
-            state,
+            project.state,
             slo,
             settings,
             store=store,
@@ -839,10 +834,10 @@ def run_monitor(
             sleep=sleep or stop.wait,
             stop=stop,
             policy=chosen,
-            rollback=rollback or policy_rollback(project, config, state, stage),
+            rollback=rollback or policy_rollback(project, stage),
             ledger=ledger.append,
             warn=warn,
-            skip_paths=(config.service.health_path, "/metrics"),
+            skip_paths=(project.config.service.health_path, "/metrics"),
             route=route,
         )
         return monitor.run(until, max_samples, on_tick)
