@@ -24,7 +24,7 @@ import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,25 +113,21 @@ def run_in_image(
 
         code, out, err = run_in_image("sha256:…", ["python", "-c", "print(1)"])
     """
-    config = image_config(image)
-    client = docker_engine.client()
-    container = None
-    try:
-        container = client.containers.create(
-            image,
-            command=list(argv),
-            name=name or evidence_name("run"),
-            user=image_user(config),
-            network_mode="none",
-            read_only=True,
-            tmpfs={"/tmp": "rw,nosuid,size=64m"},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            mem_limit="512m",
-            environment=dict(environment or {}),
-            labels=LABELS,
-        )
-        container.start()
+    kwargs = {
+        "image": image,
+        "command": list(argv),
+        "name": name or evidence_name("run"),
+        "user": image_user(image_config(image)),
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,nosuid,size=64m"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": "512m",
+        "environment": dict(environment or {}),
+        "labels": LABELS,
+    }
+    with started_container(f"a container of {digest_ref(image)}", kwargs) as container:
         try:
             status = container.wait(timeout=timeout)
         except Exception as exc:  # requests' ReadTimeout or ConnectionError: the deadline
@@ -141,10 +137,19 @@ def run_in_image(
         stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
         stderr = container.logs(stdout=False, stderr=True).decode(errors="replace")
         return int(status.get("StatusCode", -1)), stdout, stderr
+
+
+@contextlib.contextmanager
+def started_container(what: str, kwargs: dict[str, Any]) -> Iterator[Any]:
+    """A container created from ``kwargs`` and started; removed (forced) when the block ends,
+    however it ends. An engine error on the way is CollectFailed: "cannot run ``what``"."""
+    container = None
+    try:
+        container = docker_engine.client().containers.create(**kwargs)
+        container.start()
+        yield container
     except docker.errors.APIError as exc:
-        raise CollectFailed(
-            f"cannot run a container of {digest_ref(image)}: {exc.explanation}"
-        ) from exc
+        raise CollectFailed(f"cannot run {what}: {exc.explanation or exc}") from exc
     finally:
         if container is not None:
             with contextlib.suppress(docker.errors.APIError):
@@ -377,12 +382,8 @@ def run_tests_in_image(
         out=out,
         timeout=timeout,
     )
-    client = docker_engine.client()
-    container = None
     log: list[str] = []
-    try:
-        container = client.containers.create(**kwargs)
-        container.start()
+    with started_container(f"the tests in {release.short}", kwargs) as container:
         deadline = started + timeout
         code, text = _exec(container, pip_install_argv(pip_wheel(wheels)), deadline)
         if code != 0:
@@ -409,14 +410,6 @@ def run_tests_in_image(
             tools,
             time.monotonic() - started,
         )
-    except docker.errors.APIError as exc:
-        raise CollectFailed(
-            f"cannot run the tests in {release.short}: {exc.explanation or exc}"
-        ) from exc
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
 
 
 def _exec(container: Any, argv: list[str], deadline: float) -> tuple[int, str]:

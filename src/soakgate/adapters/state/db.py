@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from soakgate.adapters.envfile import find_project
 from soakgate.errors import ConfigError, SoakgateError
@@ -134,6 +134,22 @@ def connect(
             connection.close()
         raise database_error(path, exc) from exc
     return connection
+
+
+class Connected:
+    """A holder of one connection to soakgate.db: ``close()`` closes it, and ``with`` does at
+    the end of the block (the repositories and :class:`~soakgate.adapters.state.store.State`)."""
+
+    connection: sqlite3.Connection
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def file_of(connection: sqlite3.Connection) -> Path | None:

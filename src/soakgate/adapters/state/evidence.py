@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from soakgate.adapters.state.db import connect, with_retry
+from soakgate.adapters.state.db import Connected, connect, with_retry
 from soakgate.core.release import Release
 from soakgate.errors import SoakgateError
 
@@ -97,7 +97,7 @@ def bundle_dir(state: Path, digest: str) -> Path:
     return state / EVIDENCE_DIR / digest.removeprefix("sha256:")
 
 
-class EvidenceStore:
+class EvidenceStore(Connected):
     """The evidence of every release: bundle folders plus two tables in soakgate.db."""
 
     def __init__(self, state: Path, connection: sqlite3.Connection) -> None:
@@ -113,15 +113,6 @@ class EvidenceStore:
         """The evidence tables of an open connection (created if needed)."""
         with_retry(lambda: connection.executescript(SCHEMA))
         return cls(state, connection)
-
-    def close(self) -> None:
-        self.connection.close()
-
-    def __enter__(self) -> EvidenceStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def folder(self, digest: str) -> Path:
         return bundle_dir(self.state, digest)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.state.db import DB_FILE, connect, file_of, with_retry
+from soakgate.adapters.state.db import DB_FILE, Connected, connect, file_of, with_retry
 from soakgate.core.ledger import (
     ANCHOR,
     Event,
@@ -97,7 +97,7 @@ class LedgerCheck:
     head_path: Path | None
 
 
-class LedgerStore:
+class LedgerStore(Connected):
     """Appends to and reads the ledger through one SQLite connection in autocommit mode.
 
     ``head_path``: where the head is anchored; by default ``ledger.head`` beside the database
@@ -134,15 +134,6 @@ class LedgerStore:
         connection = connect(directory)
         database = file_of(connection)
         return cls(connection, clock, database.parent / HEAD_FILE if database else None)
-
-    def __enter__(self) -> LedgerStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.connection.close()
 
     def append(
         self,

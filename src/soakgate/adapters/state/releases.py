@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from soakgate.adapters.state.db import DB_FILE, connect, state_dir, with_retry
+from soakgate.adapters.state.db import DB_FILE, Connected, connect, state_dir, with_retry
 from soakgate.core.release import Release, matches
 from soakgate.errors import ConfigError
 
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS releases (
 """
 
 
-class StateDB:
+class StateDB(Connected):
     """One connection to the state database; every write is committed at once."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
@@ -45,15 +45,6 @@ class StateDB:
         """The releases of an open connection (its table created if needed)."""
         with_retry(lambda: connection.executescript(SCHEMA))
         return cls(connection)
-
-    def __enter__(self) -> StateDB:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.connection.close()
 
     def record_release(self, release: Release) -> None:
         """Insert the release; recording the same digest again changes nothing."""

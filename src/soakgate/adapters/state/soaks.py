@@ -40,6 +40,7 @@ from typing import Any
 from soakgate.adapters.process import process_alive
 from soakgate.adapters.state.db import (
     DB_FILE,
+    Connected,
     connect,
     database_error,
     database_path,
@@ -134,7 +135,7 @@ def _seconds(ms: Any) -> float:
     return int(ms) / 1000.0
 
 
-class SoakStore:
+class SoakStore(Connected):
     """Soaks and samples in ``<state_dir>/soakgate.db``; reads here, writes via a recorder."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
@@ -154,20 +155,6 @@ class SoakStore:
         with_retry(lambda: connection.executescript(SCHEMA))
         path = file_of(connection) or Path(":memory:")
         return cls(connection, path)
-
-    def close(self) -> None:
-        self.connection.close()
-
-    def __enter__(self) -> SoakStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextlib.contextmanager
     def guarded(self) -> Iterator[sqlite3.Connection]:

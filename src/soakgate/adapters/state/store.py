@@ -12,14 +12,14 @@ import sqlite3
 from functools import cached_property
 from pathlib import Path
 
-from soakgate.adapters.state.db import connect, state_dir
+from soakgate.adapters.state.db import Connected, connect, state_dir
 from soakgate.adapters.state.evidence import EvidenceStore
 from soakgate.adapters.state.ledger import HEAD_FILE, LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.adapters.state.soaks import SoakStore
 
 
-class State:
+class State(Connected):
     """The state directory and one connection to its database; each repository on first use."""
 
     def __init__(self, directory: Path, connection: sqlite3.Connection) -> None:
@@ -46,12 +46,3 @@ class State:
     @cached_property
     def evidence(self) -> EvidenceStore:
         return EvidenceStore.on(self.directory, self.connection)
-
-    def close(self) -> None:
-        self.connection.close()
-
-    def __enter__(self) -> State:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
