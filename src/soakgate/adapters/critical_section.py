@@ -46,12 +46,6 @@ def exit_when_safe(code: int = 0) -> None:
     _leave_process(code)
 
 
-def in_section() -> bool:
-    """Whether some thread is inside :func:`uninterruptible` now."""
-    with _lock:
-        return _depth > 0
-
-
 @contextlib.contextmanager
 def uninterruptible() -> Iterator[None]:
     """Hold SIGINT/SIGTERM (main thread) and :func:`exit_when_safe` (any thread) until the block

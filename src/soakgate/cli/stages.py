@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from soakgate.app.stages import StageView
-from soakgate.app.verify import VerifyResult
 from soakgate.cli.options import JsonFlag, LockWait, StageArg, lock_wait_seconds, warn
 from soakgate.cli.output import console, err_console, safe
 from soakgate.cli.project import current_project
 from soakgate.core.config import STAGES
 from soakgate.core.names import short_digest
 from soakgate.errors import VerifyFailed
+
+if TYPE_CHECKING:  # running the host checks is imported only by the commands that do
+    from soakgate.app.verify import VerifyResult
 
 
 def _release(digest: str | None, python: str) -> str:
