@@ -57,15 +57,7 @@ def run_at_once(project: ScratchProject, commands: list[list[str]]) -> list[Ran]
 
     def one(index: int, argv: list[str]) -> None:
         barrier.wait()
-        done = subprocess.run(
-            argv,
-            cwd=project.root,
-            env=project.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
+        done = project.run(*argv, timeout=COMMAND_TIMEOUT)
         results[index] = Ran(argv, done.returncode, done.stdout + done.stderr)
 
     threads = [threading.Thread(target=one, args=(i, argv)) for i, argv in enumerate(commands)]
