@@ -11,7 +11,9 @@ from pathlib import Path
 
 from bench.common import summary, timed, toolchain_env, write_result
 from soakgate.adapters.docker import engine as docker_engine
-from soakgate.scratch import STAGES, built_stages, releases_of
+from soakgate.scratch import STAGES, built_stages, past_gates, releases_of
+
+GATES = past_gates("staging")
 
 RUNS = 5
 TARGETS = {"no_change_up_seconds": 3.0, "deploy_seconds": 15.0}
@@ -25,7 +27,9 @@ def main() -> None:
         releases = releases_of(build)
         try:
             for stage in STAGES:
-                result = project.soakgate("deploy", stage, "--python", "3.12", "--skip-verify")
+                result = project.soakgate(
+                    "deploy", stage, "--python", "3.12", "--skip-verify", *past_gates(stage)
+                )
                 assert result.returncode == 0, result.stderr
             no_change = {}
             for stage in STAGES:
@@ -51,7 +55,7 @@ def main() -> None:
                 project.pulumi("refresh", "--yes", "--stack", "staging")
                 seconds = timed(
                     lambda python=python: project.soakgate(
-                        "deploy", "staging", "--python", python, "--skip-verify"
+                        "deploy", "staging", "--python", python, "--skip-verify", *GATES
                     )
                 )
                 deploys.append(seconds)

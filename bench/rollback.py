@@ -18,7 +18,9 @@ from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.load import LoadGenerator
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.core.proxy_conf import UpstreamTarget
-from soakgate.scratch import built_stages
+from soakgate.scratch import built_stages, past_gates
+
+GATES = past_gates("production")
 
 RUNS = 5
 TARGETS = {
@@ -82,7 +84,7 @@ def main() -> None:
                 clear_bad(project, "3.14")
                 for python in ("3.12", "3.14"):
                     result = project.soakgate(
-                        "deploy", "production", "--python", python, "--skip-verify"
+                        "deploy", "production", "--python", python, "--skip-verify", *GATES
                     )
                     assert result.returncode == 0, result.stderr
                 with LoadGenerator(url, rate=50, max_seconds=120) as load:
@@ -101,7 +103,7 @@ def main() -> None:
                 for python in ("3.12", "3.14"):
                     assert (
                         project.soakgate(
-                            "deploy", "production", "--python", python, "--skip-verify"
+                            "deploy", "production", "--python", python, "--skip-verify", *GATES
                         ).returncode
                         == 0
                     )

@@ -30,7 +30,7 @@ from soakgate.adapters.docker.stats import EngineStats
 from soakgate.adapters.state.releases import StateDB
 from soakgate.adapters.state.soaks import SoakStore
 from soakgate.core.release import Release
-from soakgate.scratch import ScratchProject, make_scratch
+from soakgate.scratch import ScratchProject, make_scratch, past_gates
 
 WARM_UP_SECONDS = 10.0
 MEASURE_SECONDS = 60.0
@@ -120,7 +120,12 @@ def main() -> None:
         monitor: subprocess.Popen[bytes] | None = None
         try:
             deployed = project.soakgate(
-                "deploy", "staging", "--release", found["3.14"].digest, "--skip-verify"
+                "deploy",
+                "staging",
+                "--release",
+                found["3.14"].digest,
+                "--skip-verify",
+                *past_gates("staging"),
             )
             assert deployed.returncode == 0, deployed.stderr
             container = f"{project.namespace}-app-staging-blue"

@@ -22,6 +22,20 @@ from soakgate.core.release import Release
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "staging", "production")
 TEST_IMAGE = "soakgate-test/service"  # tests never move the checkout's image tags
+# The sample services a scratch project can hold: the context under images/, and the
+# soakgate.toml it starts from (the second one shares nothing with the first).
+SERVICES = {
+    "service": ROOT / "soakgate.toml",
+    "plainsvc": ROOT / "images" / "plainsvc" / "soakgate.toml",
+}
+
+
+def past_gates(stage: str) -> tuple[str, ...]:
+    """The options a test fixture adds to ``soakgate deploy`` into a gated stage: every gate
+    bypassed, on the ledger as a bypass (the gates themselves are tested on their own)."""
+    if stage == "dev":
+        return ()
+    return ("--override", "all", "--reason", "test fixture: its gates are tested elsewhere")
 
 
 def free_port() -> int:
@@ -98,13 +112,21 @@ class ScratchProject:
 
 
 def make_scratch(
-    parent: Path, toolchain_env: dict[str, str], *, with_service: bool = False
+    parent: Path,
+    toolchain_env: dict[str, str],
+    *,
+    with_service: bool = False,
+    service: str = "service",
 ) -> ScratchProject:
-    """Copy the program, the host checks and the config into ``parent`` with fresh state."""
+    """Copy the program, the host checks and the config into ``parent`` with fresh state;
+    ``service`` names the sample (``"service"`` or ``"plainsvc"``) whose soakgate.toml the
+    project gets, and whose context is copied ``with_service``."""
     root = parent / "project"
     root.mkdir(parents=True)
     for name in ("Pulumi.yaml", "pyproject.toml"):
         shutil.copy2(ROOT / name, root / name)
+    # the accepted security findings of the sample's code, beside its soakgate.toml
+    shutil.copy2(SERVICES[service].parent / "security-waivers.toml", root / "security-waivers.toml")
     shutil.copytree(ROOT / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(
         ROOT / "tests" / "hosts",
@@ -113,16 +135,16 @@ def make_scratch(
     )
     if with_service:
         shutil.copytree(
-            ROOT / "images" / "service",
-            root / "images" / "service",
+            ROOT / "images" / service,
+            root / "images" / service,
             ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".coverage"),
         )
     namespace = f"t{uuid.uuid4().hex[:8]}"
     ports = {stage: free_port() for stage in STAGES}
-    text = (
-        (ROOT / "soakgate.toml").read_text().replace('namespace = ""', f'namespace = "{namespace}"')
-    )
-    text = text.replace('image = "soakgate/service"', f'image = "{TEST_IMAGE}"')
+    text = SERVICES[service].read_text().replace('namespace = ""', f'namespace = "{namespace}"')
+    text = text.replace(f'image = "soakgate/{service}"', f'image = "soakgate-test/{service}"')
+    if "[stages." not in text:
+        text += "".join(f"\n[stages.{stage}]\nport = {ports[stage]}\n" for stage in STAGES)
     for stage, default in (("dev", 18080), ("staging", 18081), ("production", 18082)):
         text = text.replace(f"port = {default}", f"port = {ports[stage]}")
     (root / "soakgate.toml").write_text(text)

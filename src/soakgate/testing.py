@@ -164,7 +164,8 @@ class FakeStageEngine:
 
 class FakeStages:
     """The stages without an engine: a :class:`FakeStageEngine` per stage named in
-    ``engines``, images present from ``images``, a lock that refuses a second holder."""
+    ``engines``, images present from ``images`` (their ENTRYPOINT and CMD from ``commands``,
+    else ``python -m app``), a lock that refuses a second holder."""
 
     def __init__(self, engines: dict[str, FakeStageEngine], images: set[str] | None = None):
         self.engines = engines
@@ -173,6 +174,7 @@ class FakeStages:
         self.held: set[str] = set()
         self.locks: list[str] = []
         self.built: list[tuple[str, list[str], str]] = []
+        self.commands: dict[str, tuple[list[str], list[str]]] = {}  # digest -> config
 
     def engine(self, stage: str, warn: Callable[[str], None] | None = None) -> FakeStageEngine:
         if stage not in self.engines:
@@ -201,6 +203,11 @@ class FakeStages:
         variant = "sha256:" + hashlib.sha256(f"{digest}{lines}".encode()).hexdigest()
         self.images.add(variant)
         return variant, 1234
+
+    def image_command(self, digest: str) -> tuple[list[str], list[str]]:
+        if digest not in self.images:
+            raise AssertionError(f"FakeStages: no image {digest}")
+        return self.commands.get(digest, ([], ["python", "-m", "app"]))
 
 
 class FakeStacks:
@@ -262,3 +269,52 @@ class TickingClock:
     def __call__(self) -> datetime:
         self.now += self.step
         return self.now
+
+
+class FakeEvidenceEngine(FakeStageEngine):
+    """A :class:`FakeStageEngine` whose containers can also be read for an incident: each
+    container that runs has an inspect document (its variables from ``env``) and log lines
+    (``logs[name]``); ``broken`` makes both reads fail with that message, ``delay`` makes them
+    take that long (``wait`` is the sleep: a test's own clock, or time.sleep)."""
+
+    def __init__(self, stage: str, proxy_port: int = 18080) -> None:
+        super().__init__(stage, proxy_port)
+        self.env: list[str] = []
+        self.logs: dict[str, list[str]] = {}
+        self.broken: str | None = None
+        self.delay = 0.0
+        self.wait: Callable[[float], object] = lambda seconds: None
+        self.reads: list[str] = []
+
+    def _read(self, name: str) -> Slot | None:
+        self.reads.append(name)
+        if self.delay:
+            self.wait(self.delay)
+        if self.broken is not None:
+            raise DeployFailed(self.broken)
+        return next(
+            (
+                s
+                for s in (self.table.blue, self.table.green)
+                if self.names.app(s.name) == name and s.digest
+            ),
+            None,
+        )
+
+    def inspect_container(self, name: str) -> dict[str, Any] | None:
+        slot = self._read(name)
+        if slot is None:
+            return None
+        return {
+            "Id": slot.container,
+            "Name": f"/{name}",
+            "Image": slot.digest,
+            "RestartCount": 3,
+            "State": {"Status": "running", "ExitCode": 0, "OOMKilled": False},
+            "Config": {"Env": [*self.env, f"SOAKGATE_RELEASE={slot.digest}"], "Labels": {}},
+        }
+
+    def log_tail(self, name: str, lines: int) -> list[str]:
+        if self._read(name) is None:
+            raise DeployFailed(f"container {name} is gone")
+        return self.logs.get(name, [])[-lines:]

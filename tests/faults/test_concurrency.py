@@ -30,7 +30,7 @@ import pytest
 from soakgate.adapters.load import LoadGenerator
 from soakgate.core.proxy_conf import parse_upstream
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,9 @@ def lost(load: LoadGenerator) -> str:
 
 
 def deploy(project: ScratchProject, stage: str, release: Release) -> None:
-    result = project.soakgate("deploy", stage, "--release", release.digest, "--skip-verify")
+    result = project.soakgate(
+        "deploy", stage, "--release", release.digest, "--skip-verify", *past_gates(stage)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

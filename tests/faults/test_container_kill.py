@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,9 @@ class Load:
 
 
 def deploy(project: ScratchProject, release: Release) -> None:
-    result = project.soakgate("deploy", STAGE, "--release", release.digest, "--skip-verify")
+    result = project.soakgate(
+        "deploy", STAGE, "--release", release.digest, "--skip-verify", *past_gates(STAGE)
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 

@@ -34,13 +34,14 @@ import pytest
 
 from soakgate.adapters.state.soaks import DB_FILE
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 from .netns_engine import NetnsEngine, describe
 
 pytestmark = pytest.mark.integration
 
 SOAKGATE = str(ROOT / ".venv" / "bin" / "soakgate")
+FIXTURE = ("--skip-verify", *past_gates("staging"))
 RATE = 20.0  # requests per second of the load
 LOAD_LIMIT = 200.0  # seconds: the load stops by itself even if the test dies
 RECOVERY_BUDGET = 30.0  # seconds from the engine's start to the recorded release serving
@@ -282,8 +283,8 @@ def test_an_engine_restart_serves_the_recorded_release_and_the_soak_shows_a_gap(
     engine, project = netns_engine, netns_scratch
     good, bad = releases["3.12"], releases["3.14"]
     began = time.time()
-    ok(soakgate(engine, project, "deploy", "staging", "--release", good.digest, "--skip-verify"))
-    ok(soakgate(engine, project, "deploy", "staging", "--release", bad.digest, "--skip-verify"))
+    ok(soakgate(engine, project, "deploy", "staging", "--release", good.digest, *FIXTURE))
+    ok(soakgate(engine, project, "deploy", "staging", "--release", bad.digest, *FIXTURE))
     ok(soakgate(engine, project, "rollback", "staging", "--emergency", "--reason", "fault test"))
     before = staging_view(engine, project)
     assert before["recorded_release"] == good.digest, before

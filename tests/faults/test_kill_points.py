@@ -33,7 +33,7 @@ import pytest
 
 from soakgate.core.proxy_conf import parse_upstream
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,9 @@ PLUGIN_NAMES = ("pulumi", "pulumi-language-python", "pulumi-resource-pulumi-pyth
 
 
 def deploy(project: ScratchProject, release: Release) -> subprocess.CompletedProcess[str]:
-    return project.soakgate("deploy", STAGE, "--release", release.digest, "--skip-verify")
+    return project.soakgate(
+        "deploy", STAGE, "--release", release.digest, "--skip-verify", *past_gates(STAGE)
+    )
 
 
 def served(project: ScratchProject) -> tuple[str, str]:
@@ -186,7 +188,7 @@ def test_sigkill_of_a_deploy_loses_nothing(
             return bool(candidates(engine, scratch))
         return upstream_digest(scratch) == new.digest
 
-    argv = [SOAKGATE, "deploy", STAGE, "--release", new.digest, "--skip-verify"]
+    argv = [SOAKGATE, "deploy", STAGE, "--release", new.digest, "--skip-verify", *past_gates(STAGE)]
     kill_at(scratch, argv, reached, point)
     if point == "before-candidate":
         assert upstream_digest(scratch) == good.digest, "killed too late to test this point"

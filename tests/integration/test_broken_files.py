@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from soakgate.core.release import Release
-from soakgate.scratch import ScratchProject
+from soakgate.scratch import ScratchProject, past_gates
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,12 @@ def test_emergency_rollback_restores_traffic_whatever_file_is_broken(
     good, bad = releases["3.12"], releases["3.14"]
     for release in (good, bad):
         done = scratch.soakgate(
-            "deploy", "production", "--release", release.digest, "--skip-verify"
+            "deploy",
+            "production",
+            "--release",
+            release.digest,
+            "--skip-verify",
+            *past_gates("production"),
         )
         assert done.returncode == 0, done.stdout + done.stderr
     path = BREAKERS[broken](scratch)

@@ -17,13 +17,15 @@ import pytest
 from soakgate.adapters.load import LoadGenerator
 from soakgate.adapters.stage.lock import is_locked
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 pytestmark = pytest.mark.integration
 
 
 def deploy(project: ScratchProject, stage: str, release: Release) -> None:
-    result = project.soakgate("deploy", stage, "--release", release.digest, "--skip-verify")
+    result = project.soakgate(
+        "deploy", stage, "--release", release.digest, "--skip-verify", *past_gates(stage)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -43,7 +43,7 @@ from soakgate.adapters.state.soaks import DB_FILE, SoakStore
 from soakgate.core.evidence import parse_soak
 from soakgate.core.release import Release
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 from .setup_missing import missing
 
@@ -63,7 +63,9 @@ trend_window = "5m"
 
 
 def deploy(project: ScratchProject, stage: str, release: Release) -> None:
-    result = project.soakgate("deploy", stage, "--release", release.digest, "--skip-verify")
+    result = project.soakgate(
+        "deploy", stage, "--release", release.digest, "--skip-verify", *past_gates(stage)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

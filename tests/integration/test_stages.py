@@ -13,14 +13,16 @@ import pytest
 from soakgate.adapters.docker.engine import build_from
 from soakgate.adapters.load import LoadGenerator
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ROOT, ScratchProject, past_gates
 
 pytestmark = pytest.mark.integration
 REPORTS = ROOT / "reports"
 
 
 def deploy(project: ScratchProject, stage: str, release: Release, *extra: str) -> None:
-    result = project.soakgate("deploy", stage, "--release", release.digest, *extra)
+    result = project.soakgate(
+        "deploy", stage, "--release", release.digest, *extra, *past_gates(stage)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -91,7 +93,9 @@ def test_release_that_never_gets_healthy_fails_and_keeps_traffic(
     deploy(scratch, "staging", good)
 
     with LoadGenerator(f"{scratch.url('staging')}/version", rate=50, max_seconds=120) as load:
-        result = scratch.soakgate("deploy", "staging", "--release", bad.digest, "--skip-verify")
+        result = scratch.soakgate(
+            "deploy", "staging", "--release", bad.digest, "--skip-verify", *past_gates("staging")
+        )
     assert result.returncode != 0
     assert "did not pass within 6 s; traffic stays where it was" in result.stderr
     assert (
@@ -231,7 +235,9 @@ def test_malformed_stack_config_changes_nothing(
         ).returncode
         == 0
     )
-    result = scratch.soakgate("deploy", "staging", "--release", releases["3.14"].digest)
+    result = scratch.soakgate(
+        "deploy", "staging", "--release", releases["3.14"].digest, *past_gates("staging")
+    )
     assert result.returncode != 0
     assert "Pulumi.staging.yaml soakgate:memoryMb: expected a number, got 'lots'" in result.stderr
     assert {

@@ -33,7 +33,7 @@ def soak_gate(evidence: Evidence) -> tuple[bool, str]:
 
 def test_without_a_soak_the_gate_fails_closed(tmp_path: Path) -> None:
     record_release(tmp_path)
-    evidence = with_live_soak(Evidence(), tmp_path, DIGEST, ProjectConfig())
+    evidence = with_live_soak(Evidence(), tmp_path, DIGEST, ProjectConfig(), "staging")
     assert evidence.soak is None
     assert soak_gate(evidence)[0] is False
 
@@ -47,10 +47,24 @@ def test_a_short_healthy_soak_is_read_and_is_not_enough(tmp_path: Path) -> None:
             recorder.add(Sample(now - 120 + second, True, 200, 12.0))
         recorder.flush()
         recorder.close()
-    evidence = with_live_soak(Evidence(), tmp_path, DIGEST, ProjectConfig())
+    evidence = with_live_soak(Evidence(), tmp_path, DIGEST, ProjectConfig(), "staging")
     assert evidence.soak is not None
     assert evidence.soak.release == DIGEST
-    assert evidence.files["soak"] == "soak store (live)"
+    assert evidence.files["soak"] == "soak store (live, staging)"
+    assert evidence.soak.stage == "staging"
     passed, measured = soak_gate(evidence)
     assert passed is False  # two minutes of a seven-day soak
     assert measured
+
+
+def test_a_soak_in_dev_is_not_read_for_the_production_gate(tmp_path: Path) -> None:
+    record_release(tmp_path)
+    now = time.time()
+    with SoakStore.open(tmp_path) as store:
+        recorder = store.begin("dev", DIGEST, clock=lambda: now)
+        recorder.add(Sample(now - 1, True, 200, 12.0))
+        recorder.flush()
+        recorder.close()
+    assert with_live_soak(Evidence(), tmp_path, DIGEST, ProjectConfig(), "staging").soak is None
+    dev = with_live_soak(Evidence(), tmp_path, DIGEST, ProjectConfig(), "dev").soak
+    assert dev is not None and dev.stage == "dev"

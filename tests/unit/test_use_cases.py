@@ -5,10 +5,12 @@ The integration tests run the same use cases against the real engine and ``pulum
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from soakgate.adapters.docker import throttle_launcher
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.deploy import DeployRequest, deploy
@@ -22,11 +24,12 @@ from soakgate.app.rollback import (
     rollback,
     write_journal,
 )
-from soakgate.core.config import ProjectConfig
+from soakgate.core.config import DrillConfig, ProjectConfig
 from soakgate.core.evidence import Evidence
 from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.rollback import RollbackPlan
+from soakgate.core.throttle import throttle_lines
 from soakgate.errors import (
     BadRelease,
     ConfigError,
@@ -58,6 +61,9 @@ class Setup:
         self.world = World(self.stages, self.stacks)
 
     def deploy(self, stage: str, release: Release, **options: object) -> None:
+        """Deploy as a fixture: staging's gates are bypassed on the record unless the test
+        names its own ``overrides``; the gate tests below judge them for real."""
+        options.setdefault("overrides", {"all": "unit test fixture"})
         request = DeployRequest(stage, release=release.digest, **options)  # type: ignore[arg-type]
         deploy(Project(ROOT, CONFIG, self.state), request, world=self.world)
 
@@ -127,7 +133,8 @@ def test_a_quarantined_release_needs_allow_bad_with_a_reason(tmp_path: Path) -> 
         world.deploy("staging", NEW, allow_bad=True)
     world.deploy("staging", NEW, allow_bad=True, reason="hotfix verified by hand")
     assert world.active("staging") == NEW.digest
-    assert world.events("override")[0].data["reason"] == "hotfix verified by hand"
+    (lifted,) = [e for e in world.events("override") if e.data["gate"] == "quarantine"]
+    assert lifted.data["reason"] == "hotfix verified by hand"
 
 
 # --- rollback ----------------------------------------------------------------------------------
@@ -292,20 +299,89 @@ def test_promotion_moves_the_running_digest(tmp_path: Path) -> None:
     assert world.events("promote")[0].to_release == NEW.digest
 
 
+def test_an_ungated_release_is_refused_by_a_gated_stage_and_nothing_changes(
+    tmp_path: Path,
+) -> None:
+    world = Setup(tmp_path)
+    world.deploy("dev", NEW)
+    with pytest.raises(GateFailed, match="may not enter staging") as refused:
+        world.deploy("staging", NEW, overrides={})
+    assert "soakgate promote dev staging" in refused.value.hint
+    assert world.stacks.ups == [("dev", NEW.digest)] and world.active("staging") is None
+    (refusal,) = world.events("refusal")
+    assert refusal.stage == "staging" and refusal.data["action"] == "deploy"
+    assert world.events("gate") == []
+
+
+def test_a_promoted_release_enters_through_its_gate_decision(tmp_path: Path) -> None:
+    world = Setup(tmp_path)
+    world.deploy("dev", NEW)
+    gates = ("tests", "coverage", "mutation", "vulnerabilities", "performance")
+    promote(
+        Project(ROOT, CONFIG, tmp_path),
+        "dev",
+        "staging",
+        overrides=dict.fromkeys(gates, "accepted for the test"),
+        deploy_release=lambda chosen: world.deploy("staging", chosen, overrides={}),
+        load_evidence=lambda state, digest: Evidence(),
+        world=world.world,
+    )
+    assert world.active("staging") == NEW.digest
+    kinds = [event.kind for event in world.events() if event.stage == "staging"]
+    # performance passes: nothing runs in staging, so there is nothing to regress from
+    assert kinds == ["override"] * 4 + ["gate", "deploy", "promote"]
+    (decision,) = world.events("gate")
+    assert decision.data["via"] == "promote"
+    assert sorted(decision.data["overrides"]) == sorted(set(gates) - {"performance"})
+
+
+def test_a_release_that_ran_in_the_stage_comes_back_without_new_gates(tmp_path: Path) -> None:
+    world = Setup(tmp_path)
+    world.deploy("staging", OLD)
+    world.deploy("staging", NEW)
+    world.deploy("staging", OLD, overrides={})  # a rollback target: it ran here
+    assert world.active("staging") == OLD.digest
+
+
+def test_a_rollback_to_a_release_that_never_passed_into_the_stage_is_refused(
+    tmp_path: Path,
+) -> None:
+    world = Setup(tmp_path)
+    world.deploy("staging", OLD)
+    world.deploy("dev", NEWER)
+    with pytest.raises(RollbackFailed, match="no passing gate decision") as refused:
+        world.rollback("staging", to=NEWER.digest)
+    assert "soakgate promote dev staging" in refused.value.hint
+    assert world.active("staging") == OLD.digest and world.events("rollback") == []
+
+
 def test_a_drill_deploys_a_slow_copy_and_rolls_it_back(tmp_path: Path) -> None:
     world = Setup(tmp_path)
     world.deploy("staging", NEW)
+    world.stages.commands[NEW.digest] = (["/entry"], ["serve", "--fast"])
+    config = replace(CONFIG, service=replace(CONFIG.service, drill=DrillConfig(cpus=0.2)))
+
+    def deploy_copy(bad: Release) -> None:
+        world.stacks.up("staging", bad)
+
     result = drill(
-        Project(ROOT, CONFIG, tmp_path),
+        Project(ROOT, config, tmp_path),
         "staging",
-        deploy_release=lambda bad: world.stacks.up("staging", bad),
+        deploy_release=deploy_copy,
         world=world.world,
     )
     (base, lines, tag) = world.stages.built[0]
-    assert base == NEW.digest and "ENV SERVICE_DELAY_MS=400" in lines and ":drill-" in tag
+    assert base == NEW.digest and ":drill-" in tag
+    # the image's own command, run by the throttle launcher at [service.drill] cpus
+    assert lines == throttle_lines(throttle_launcher.source(), ["/entry"], ["serve", "--fast"], 0.2)
     assert world.active("staging") == NEW.digest  # rolled back to the good release
     (event,) = world.events("drill")
     assert (event.from_release, event.to_release) == (result.drill_release.digest, NEW.digest)
+    assert (event.data["drill_degrade"], event.data["drill_cpus"]) == ("cpu", 0.2)
+    (admitted,) = [e for e in world.events("gate") if e.data["via"] == "drill"]
+    assert admitted.to_release == result.drill_release.digest
+    with pytest.raises((GateFailed, BadRelease)):  # a finished drill admits its copy no more
+        world.deploy("staging", result.drill_release, overrides={})
 
 
 def test_drill_stats_are_percentiles_of_the_recorded_drills_against_the_budget() -> None:

@@ -2,20 +2,24 @@
 stage lock, after checks that refuse bad input before anything changes.
 
 A quarantined release (rolled back from, or its soak breached) is refused unless the request
-says ``allow_bad`` with a reason, which goes on the ledger. Before ``up``, what a killed
-command left is recovered: Pulumi's stack lock of a process that is gone, and the pending
-operations of its update; ``up`` then refreshes, so it decides on what really runs."""
+says ``allow_bad`` with a reason, which goes on the ledger. A stage with an incoming gate
+(staging, production) takes only a release its gates admit (app.admission): promoted, a
+rollback target, or passing its gates now, or bypassing them with a reason on the ledger.
+Before ``up``, what a killed command left is recovered: Pulumi's stack lock of a process that
+is gone, and the pending operations of its update; ``up`` then refreshes, so it decides on
+what really runs."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
+from soakgate.app.admission import require_admission
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.core.config import check_stage
 from soakgate.core.project import Project
@@ -32,6 +36,10 @@ class DeployRequest:
     allow_bad: bool = False  # deploy a quarantined release anyway (needs a reason)
     reason: str = ""
     lock_wait: float | None = None  # seconds to wait for the stage lock; None: refuse at once
+    # gates passed by a reason when the release has no passing gate decision for the stage
+    # ({"soak": "hotfix"}, or {"all": …}); kept on the ledger as a bypass
+    overrides: dict[str, str] = field(default_factory=dict)
+    via: str = "deploy"  # what asks: deploy, rollback, drill (named on the ledger)
 
 
 def resolve_release(db: StateDB, stages: Stages, request: DeployRequest) -> Release:
@@ -88,6 +96,14 @@ def deploy(
     with stages.lock(request.stage, f"soakgate deploy {request.stage}", request.lock_wait):
         started = time.time()  # "seconds" is the deploy itself, under the lock; not the wait
         check_not_bad(project.state, request, release)
+        require_admission(
+            project,
+            request.stage,
+            release,
+            overrides=request.overrides,
+            via=request.via,
+            stages=stages,
+        )
         previous = stacks.config(request.stage).get("release")
         try:
             outputs = stacks.up(request.stage, release, on_event, warn)

@@ -90,6 +90,10 @@ class Stages(Protocol):
         """An image of ``digest`` plus Dockerfile ``lines``, tagged: (its digest, size)."""
         ...
 
+    def image_command(self, digest: str) -> tuple[list[str], list[str]]:
+        """The image's configured command: (its ENTRYPOINT, its CMD), each ``[]`` when unset."""
+        ...
+
 
 class Stacks(Protocol):
     """The stages' Pulumi stacks."""

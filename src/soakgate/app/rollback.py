@@ -31,12 +31,14 @@ from soakgate.adapters.state.db import StoreError
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stacks, StageEngine, World, real_world
+from soakgate.core.admission import admit, incoming
 from soakgate.core.config import STAGES, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.names import digest_ref
 from soakgate.core.project import Project
 from soakgate.core.proxy_conf import Switch
 from soakgate.core.rollback import (
+    QUARANTINE,
     BudgetCheck,
     RollbackAsk,
     RollbackPlan,
@@ -74,6 +76,7 @@ class RollbackResult:
     verify_failures: list[str] = field(default_factory=list)
     resumed: bool = False
     warnings: list[str] = field(default_factory=list)
+    incident: str | None = None  # the id of the incident kept of the release rolled away from
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class RollbackResult:
             "verified": self.verified,
             "verify_failures": self.verify_failures,
             "resumed": self.resumed,
+            "incident": self.incident,
         }
 
 
@@ -350,7 +354,34 @@ def choose_plan(
     ask = RollbackAsk(
         request.stage, to, request.python, request.emergency, request.allow_bad, request.reason
     )
-    return decide_rollback(ask, table, records.events, records.releases)
+    plan = decide_rollback(ask, table, records.events, records.releases)
+    if records.events:  # an unreadable ledger left only the warm slot, which ran here before
+        verdict = admit(plan.stage, plan.to_release, records.events, quarantined=request.allow_bad)
+        if not verdict.admitted:
+            gate = incoming(plan.stage)
+            raise RollbackFailed(
+                f"no rollback of {plan.stage} to {digest_ref(plan.to_release)}: {verdict.why}",
+                hint=f"promote it through its gates (soakgate promote {gate.source}"
+                f" {plan.stage}) or deploy it with --override GATE --reason TEXT"
+                if gate is not None
+                else "see soakgate releases",
+            )
+    return plan
+
+
+def lift_quarantine(state: Path, request: RollbackRequest, plan: RollbackPlan) -> None:
+    """A rollback told to restore a quarantined release (``--allow-bad``) says so on the
+    ledger, for this stage and release, before anything switches."""
+    if not request.allow_bad:
+        return
+    with _ledger(state) as ledger:
+        if plan.to_release in bad_marks(ledger.events()):
+            ledger.append(
+                "override",
+                stage=plan.stage,
+                to_release=plan.to_release,
+                data={"gate": QUARANTINE, "reason": request.reason, "via": "rollback"},
+            )
 
 
 def _flip(engine: StageEngine, config: ProjectConfig, plan: RollbackPlan) -> None:
@@ -406,6 +437,7 @@ def rollback(
         if resumed is not None:
             return resumed
         plan = choose_plan(project, request, engine, warn)
+        lift_quarantine(project.state, request, plan)
         budget = project.config.stages[request.stage].rto_seconds
         result = RollbackResult(plan)
         journal = write_journal(project.state, plan, began)
@@ -419,6 +451,10 @@ def rollback(
             raise
         result.seconds_to_restored = time.time() - began
         result.budget = check_budget(result.seconds_to_restored, budget)
+        # after the switch and the measured time, before anything can remove the bad slot
+        result.incident = _keep_incident(
+            project.config, project.state, stacks, engine, result, warn
+        )
         _finish(stacks, project.state, result, began, verify, request.actor, warn)
     return result
 
@@ -483,7 +519,10 @@ def _finish(
         warn(f"{state / BAD_FILE}: not written ({exc}); the host-side runbooks may not know")
     if problem:
         # The switch stands; the journal stays, so the next run finishes the reconcile.
-        write_journal(state, plan, began, fast=True, restored_at=began + result.seconds_to_restored)
+        restored_at = began + result.seconds_to_restored
+        write_journal(
+            state, plan, began, fast=True, restored_at=restored_at, incident=result.incident
+        )
         raise RollbackFailed(
             f"{restored}, but the Pulumi reconcile of {plan.stage} failed: {problem}",
             hint=f"fix that, then run soakgate rollback {plan.stage} again to finish it",
@@ -527,8 +566,28 @@ def _resume(
     restored = float(restored_at) if restored_at is not None else time.time()
     result.budget = check_budget(restored - started, config.stages[request.stage].rto_seconds)
     result.seconds_to_restored = result.budget.seconds
+    kept = data.get("incident")  # kept by the run that left the journal
+    result.incident = kept if isinstance(kept, str) else None
+    if result.incident is None:
+        result.incident = _keep_incident(config, state, stacks, engine, result, warn)
     _finish(stacks, state, result, began, verify, request.actor, warn)
     return result
+
+
+def _keep_incident(
+    config: ProjectConfig,
+    state: Path,
+    stacks: Stacks,
+    engine: StageEngine,
+    result: RollbackResult,
+    warn: Warn,
+) -> str | None:
+    """Keep the incident of a rollback that has switched (bounded; never raises)."""
+    from soakgate.app.incident import keep_incident
+
+    figures = result.as_dict()
+    summary = {key: figures[key] for key in ("seconds_to_restored", "budget_seconds", "resumed")}
+    return keep_incident(state, config, stacks, engine, result.plan, summary, warn=warn)
 
 
 _HELD: contextlib.ExitStack | None = None  # the fast path's lock, kept to the process's end

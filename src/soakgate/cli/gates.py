@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from soakgate.app.promote import GateReport
-from soakgate.cli.options import JsonFlag, LockWait, lock_wait_seconds, needs_reason, warn
+from soakgate.cli.options import (
+    JsonFlag,
+    LockWait,
+    Overrides,
+    lock_wait_seconds,
+    needs_reason,
+    warn,
+)
 from soakgate.cli.output import console, safe
 from soakgate.cli.project import current_project
 from soakgate.core.release import Release
@@ -80,9 +87,7 @@ def gates(
 def promote(
     source: SourceArg,
     target: TargetArg,
-    override: Annotated[
-        list[str] | None, typer.Option("--override", help="Pass this gate anyway (repeatable).")
-    ] = None,
+    override: Overrides = None,
     reason: Annotated[
         str | None, typer.Option(help="Why the override: kept on the ledger.")
     ] = None,

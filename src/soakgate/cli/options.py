@@ -31,6 +31,25 @@ LockWait = Annotated[
 ]
 
 
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override",
+        metavar="GATE",
+        help="Pass this gate anyway, on the ledger as a bypass (repeatable; 'all' for every"
+        " gate; needs --reason).",
+    ),
+]
+
+
+def override_map(gates: list[str] | None, reason: str | None) -> dict[str, str]:
+    """``--override`` values as {gate: reason}; a reason is required for any."""
+    if not gates:
+        return {}
+    needs_reason("--override", reason)
+    return dict.fromkeys(gates, (reason or "").strip())
+
+
 def lock_wait_seconds(seconds: float | None) -> float | None:
     """A --lock-wait value: finite and not negative."""
     if seconds is not None and not 0 <= seconds < float("inf"):

@@ -10,12 +10,20 @@ import typer
 from rich.table import Table
 
 from soakgate.app.stages import StageView
-from soakgate.cli.options import JsonFlag, LockWait, StageArg, lock_wait_seconds, warn
+from soakgate.cli.options import (
+    JsonFlag,
+    LockWait,
+    Overrides,
+    StageArg,
+    lock_wait_seconds,
+    override_map,
+    warn,
+)
 from soakgate.cli.output import console, err_console, safe
 from soakgate.cli.project import current_project
 from soakgate.core.config import STAGES
 from soakgate.core.names import short_digest
-from soakgate.errors import VerifyFailed
+from soakgate.errors import GateFailed, VerifyFailed
 
 if TYPE_CHECKING:  # running the host checks is imported only by the commands that do
     from soakgate.app.verify import VerifyResult
@@ -72,17 +80,36 @@ def deploy(
     allow_bad: Annotated[
         bool, typer.Option("--allow-bad", help="Deploy a quarantined release (needs --reason).")
     ] = False,
-    reason: Annotated[str, typer.Option(help="Why --allow-bad: kept on the ledger.")] = "",
+    reason: Annotated[
+        str, typer.Option(help="Why --allow-bad or --override: kept on the ledger.")
+    ] = "",
+    override: Overrides = None,
     lock_wait: LockWait = None,
 ) -> None:
-    """Deploy a release to a stage: inactive slot, health gate, graceful switch."""
+    """Deploy a release to a stage: inactive slot, health gate, graceful switch. Staging and
+    production take only a release their gates admit (see soakgate gates)."""
     from soakgate.app.deploy import DeployRequest
     from soakgate.app.deploy import deploy as run_deploy
+    from soakgate.app.promote import GateReport
+    from soakgate.cli.gates import render_gates
     from soakgate.cli.progress import PulumiProgress
 
-    request = DeployRequest(stage, release, python, allow_bad, reason, lock_wait_seconds(lock_wait))
-    with PulumiProgress(console, f"deploying to {stage}") as progress:
-        chosen, _ = run_deploy(current_project(), request, on_event=progress, warn=warn)
+    request = DeployRequest(
+        stage,
+        release,
+        python,
+        allow_bad,
+        reason,
+        lock_wait_seconds(lock_wait),
+        overrides=override_map(override, reason),
+    )
+    try:
+        with PulumiProgress(console, f"deploying to {stage}") as progress:
+            chosen, _ = run_deploy(current_project(), request, on_event=progress, warn=warn)
+    except GateFailed as refused:
+        if isinstance(refused.report, GateReport):
+            console.print(render_gates(refused.report))
+        raise
     console.print(f"{stage} runs {chosen.digest} (Python {chosen.python})")
     console.print(render_stages(stage_views([stage])))
     if not skip_verify:

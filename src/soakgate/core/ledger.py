@@ -35,6 +35,7 @@ KINDS = (
     "drill",
     "soak",
     "anchor",
+    "gate",  # a passing gate decision: the release may enter the stage (core.admission)
 )
 ANCHOR = "anchor"  # the event that starts (or, after a checked repair, restarts) anchoring
 GENESIS = "0" * 64
