@@ -11,14 +11,13 @@ import httpx
 import pytest
 
 from soakgate.core.release import Release
-from soakgate.scratch import ROOT, ScratchProject
+from soakgate.scratch import ScratchProject
 
 pytestmark = pytest.mark.integration
-ADVISORIES = ROOT / "tests" / "data" / "osv"
 
 
 def evidence_files(
-    directory: Path, *, coverage: float, tests: int = 12, failures: int = 0
+    directory: Path, *, coverage: float, advisories: Path, tests: int = 12, failures: int = 0
 ) -> list[str]:
     """Standard report files a team's CI would hand over: JUnit XML, coverage.py JSON, mutmut."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -44,7 +43,7 @@ def evidence_files(
         "--mutation",
         str(directory / "mutation.json"),
         "--advisories",
-        str(ADVISORIES),
+        str(advisories),
         "--skip",
         "perf",
     ]
@@ -56,28 +55,26 @@ def served_release(project: ScratchProject, stage: str) -> str:
 
 
 def test_promotion_by_digest_and_a_refusal_below_the_coverage_threshold(
-    scratch: ScratchProject, releases: dict[str, Release], tmp_path: Path
+    scratch: ScratchProject, releases: dict[str, Release], tmp_path: Path, advisories: Path
 ) -> None:
     good, weak = releases["3.14"], releases["3.12"]
     assert (
         scratch.soakgate("deploy", "dev", "--release", good.digest, "--skip-verify").returncode == 0
     )
     collect = scratch.soakgate(
-        "evidence", "collect", good.digest, *evidence_files(tmp_path / "good", coverage=85)
+        "evidence",
+        "collect",
+        good.digest,
+        *evidence_files(tmp_path / "good", coverage=85, advisories=advisories),
     )
     assert collect.returncode == 0, collect.stdout + collect.stderr
 
-    refused_perf = scratch.soakgate("gates", "dev", "staging")
-    assert refused_perf.returncode == 11  # no release runs in staging yet: no perf baseline
-    promote = scratch.soakgate(
-        "promote",
-        "dev",
-        "staging",
-        "--override",
-        "performance",
-        "--reason",
-        "first release in staging: no baseline to compare with",
-    )
+    first = scratch.soakgate("gates", "dev", "staging", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    (perf,) = [gate for gate in json.loads(first.stdout)["gates"] if gate["name"] == "performance"]
+    # nothing runs in staging yet: nothing to regress from, and the gate says so
+    assert perf["passed"] and "nothing runs in staging" in perf["measured"], perf
+    promote = scratch.soakgate("promote", "dev", "staging")
     assert promote.returncode == 0, promote.stdout + promote.stderr
     assert served_release(scratch, "staging") == served_release(scratch, "dev") == good.digest
     assert "soak monitor of staging started" in promote.stdout  # the soak begins on its own
@@ -90,7 +87,10 @@ def test_promotion_by_digest_and_a_refusal_below_the_coverage_threshold(
         scratch.soakgate("deploy", "dev", "--release", weak.digest, "--skip-verify").returncode == 0
     )
     collect = scratch.soakgate(
-        "evidence", "collect", weak.digest, *evidence_files(tmp_path / "weak", coverage=60)
+        "evidence",
+        "collect",
+        weak.digest,
+        *evidence_files(tmp_path / "weak", coverage=60, advisories=advisories),
     )
     assert collect.returncode == 0, collect.stdout + collect.stderr
     refused = scratch.soakgate("promote", "dev", "staging", "--no-soak")
@@ -103,7 +103,8 @@ def test_promotion_by_digest_and_a_refusal_below_the_coverage_threshold(
 
     events = json.loads(scratch.soakgate("history", "staging", "--json").stdout)
     kinds = [(event["kind"], event["to_release"]) for event in events]
-    assert ("override", good.digest) in kinds and ("promote", good.digest) in kinds
+    assert ("gate", good.digest) in kinds and ("promote", good.digest) in kinds
+    assert ("override", good.digest) not in kinds  # every gate passed: nothing bypassed
     assert kinds[-1] == ("refusal", weak.digest)
     refusal = events[-1]["data"]
     failed = {gate["name"] for gate in refusal["gates"] if not gate["passed"]}

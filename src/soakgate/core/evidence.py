@@ -34,7 +34,14 @@ Formats:
        "candidate": {…}}
 
   throughput in requests/s, p50/p95 and samples in milliseconds; the baseline is the release
-  running in the target stage.
+  running in the target stage. Optional ``"changes"`` (what ``compare_releases`` writes) give
+  confidence intervals of the three figures' changes, in percent::
+
+      "changes": {"confidence": 0.9, "rounds": [340, 170],
+                  "throughput_drop": {"estimate": 1.2, "low": -0.4, "high": 2.9},
+                  "p50_increase": {…}, "p95_increase": {…}}
+
+  Without them a figure's interval is its point estimate (the gate judges the plain ratio).
 - Soak verdict (ours)::
 
       {"release": "sha256:…", "verdict": "healthy", "observed_seconds": 612000,
@@ -50,8 +57,9 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any
 
 from cvss import CVSS3
@@ -61,7 +69,9 @@ from defusedxml import ElementTree as DefusedET
 from packaging.utils import canonicalize_name as canonical_name
 from packaging.version import InvalidVersion, Version
 
+from soakgate.core.security import CodeIssue, Waiver
 from soakgate.core.soak import Verdict
+from soakgate.core.stats import block_bootstrap, percentile
 
 
 class EvidenceError(ValueError):
@@ -672,12 +682,25 @@ def _change(baseline: float, candidate: float) -> float:
     return 100.0 * (candidate - baseline) / baseline
 
 
+BENCH_FIGURES = ("throughput_drop", "p50_increase", "p95_increase")
+BENCH_CONFIDENCE = 0.90  # two-sided: each bound is a one-sided 95 % bound
+_BENCH_EPSILON = 1e-9  # float noise must not decide: +5.000000000000004 % is +5 %
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+
+
 @dataclass(frozen=True)
 class BenchComparison:
-    """The candidate against the baseline (the release running in the target stage)."""
+    """The candidate against the baseline (the release running in the target stage).
+
+    ``intervals`` maps a figure of :data:`BENCH_FIGURES` to its (low, high) percent change at
+    ``confidence``; a figure without one is judged on its point estimate, as before intervals.
+    """
 
     baseline: BenchStats
     candidate: BenchStats
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    confidence: float | None = None
+    rounds: tuple[int, ...] = ()  # paired cycles measured in each round
 
     @property
     def throughput_drop(self) -> float:
@@ -693,6 +716,92 @@ class BenchComparison:
     def p95_increase(self) -> float:
         """Percent more 95th-percentile latency than the baseline (negative: less)."""
         return _change(self.baseline.p95, self.candidate.p95)
+
+    def bounds(self, figure: str) -> tuple[float, float]:
+        """(low, high) percent regression of ``figure``; the point estimate when no interval."""
+        estimate = float(getattr(self, figure))
+        return self.intervals.get(figure, (estimate, estimate))
+
+    def verdict(self, limit: float) -> str:
+        """:data:`FAIL` when some figure's whole interval is a regression beyond ``limit``
+        percent, :data:`PASS` when every figure's interval is within it, else
+        :data:`INCONCLUSIVE` (the noise does not tell: measure more)."""
+        bounds = [self.bounds(figure) for figure in BENCH_FIGURES]
+        if any(low > limit + _BENCH_EPSILON for low, _ in bounds):
+            return FAIL
+        if all(high <= limit + _BENCH_EPSILON for _, high in bounds):
+            return PASS
+        return INCONCLUSIVE
+
+    def changes(self) -> dict[str, Any]:
+        """The ``"changes"`` part of the bench document (read back by :func:`parse_bench`)."""
+        document: dict[str, Any] = {"confidence": self.confidence, "rounds": list(self.rounds)}
+        for figure in BENCH_FIGURES:
+            low, high = self.bounds(figure)
+            document[figure] = {
+                "estimate": round(float(getattr(self, figure)), 3),
+                "low": round(low, 3),
+                "high": round(high, 3),
+            }
+        return document
+
+
+Cycle = tuple[Sequence[float], float]  # latencies of good answers (ms), time spent waiting (ms)
+
+
+def _side_figures(cycles: Sequence[Cycle], indices: Iterable[int]) -> tuple[float, float, float]:
+    """(throughput in requests/s, p50, p95 in ms) of the chosen cycles; inf when no samples."""
+    chosen = [cycles[i] for i in indices]
+    latencies = sorted(chain.from_iterable(latencies for latencies, _ in chosen))
+    busy = sum(busy for _, busy in chosen)
+    if not latencies or busy <= 0:
+        return math.inf, math.inf, math.inf
+    return 1000.0 * len(latencies) / busy, percentile(latencies, 50), percentile(latencies, 95)
+
+
+def compare_cycles(
+    baseline: Sequence[Cycle],
+    candidate: Sequence[Cycle],
+    rounds: Sequence[int],
+    *,
+    releases: tuple[str | None, str | None] = (None, None),
+    confidence: float = BENCH_CONFIDENCE,
+    resamples: int = 1000,
+) -> BenchComparison:
+    """The comparison of paired cycles (cycle ``i`` of each side answered the same requests,
+    interleaved), with confidence intervals of the three figures' changes.
+
+    The intervals are a paired, round-stratified moving-block bootstrap
+    (:func:`soakgate.core.stats.block_bootstrap`): a resample draws the same cycles for both
+    sides, so host noise that hit a cycle hits both sides of the resample, as it did in the
+    measurement; blocks of consecutive cycles keep the short-range correlation of the load.
+    What the intervals cannot see is a difference that holds for a whole run (one container
+    placed worse than the other): ``bench/perf_gate.py`` measures that across runs.
+    """
+    if len(baseline) != len(candidate) or sum(rounds) != len(baseline):
+        raise ValueError("paired cycles: both sides and the rounds should count the same cycles")
+    sides = []
+    for cycles, release in zip((baseline, candidate), releases, strict=True):
+        throughput, p50, p95 = _side_figures(cycles, range(len(cycles)))
+        if math.isinf(throughput):
+            raise ValueError("no successful request to compare")
+        samples = tuple(chain.from_iterable(latencies for latencies, _ in cycles))
+        sides.append(BenchStats(throughput, p50, p95, samples, release))
+
+    def figures(indices: Sequence[int]) -> tuple[float, float, float]:
+        old, new = _side_figures(baseline, indices), _side_figures(candidate, indices)
+        if math.isinf(old[0]) or math.isinf(new[0]):
+            return math.inf, math.inf, math.inf
+        return -_change(old[0], new[0]), _change(old[1], new[1]), _change(old[2], new[2])
+
+    intervals = block_bootstrap(rounds, figures, resamples=resamples, confidence=confidence)
+    return BenchComparison(
+        sides[0],
+        sides[1],
+        dict(zip(BENCH_FIGURES, intervals, strict=True)),
+        confidence,
+        tuple(rounds),
+    )
 
 
 def _bench_side(document: dict[str, Any], side: str) -> BenchStats:
@@ -721,10 +830,42 @@ def _bench_side(document: dict[str, Any], side: str) -> BenchStats:
     )
 
 
+def _bench_changes(
+    document: dict[str, Any],
+) -> tuple[dict[str, tuple[float, float]], float | None, tuple[int, ...]]:
+    """The optional ``"changes"``: intervals by figure, their confidence, cycles per round."""
+    if "changes" not in document:
+        return {}, None, ()
+    raw = _object(_BENCH, document["changes"], "changes")
+    confidence = _number(_BENCH, raw.get("confidence"), "changes.confidence", 0.0, 1.0)
+    rounds = raw.get("rounds", [])
+    if not isinstance(rounds, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in rounds
+    ):
+        raise EvidenceError(f"{_BENCH}: changes.rounds should be a list of cycle counts")
+    intervals = {}
+    for figure in BENCH_FIGURES:
+        where = f"changes.{figure}"
+        entry = _object(_BENCH, raw.get(figure), where)
+        low = _number(_BENCH, entry.get("low"), f"{where}.low", -math.inf)
+        high = _number(_BENCH, entry.get("high"), f"{where}.high", -math.inf)
+        if high < low:
+            raise EvidenceError(f"{_BENCH}: {where}.high is below {where}.low")
+        intervals[figure] = (low, high)
+    return intervals, confidence, tuple(rounds)
+
+
 def parse_bench(data: str | bytes) -> BenchComparison:
     """Our benchmark comparison format (see the module docstring)."""
     document = _object(_BENCH, _json(_BENCH, data), "the document")
-    return BenchComparison(_bench_side(document, "baseline"), _bench_side(document, "candidate"))
+    intervals, confidence, rounds = _bench_changes(document)
+    return BenchComparison(
+        _bench_side(document, "baseline"),
+        _bench_side(document, "candidate"),
+        intervals,
+        confidence,
+        rounds,
+    )
 
 
 # --- soak -----------------------------------------------------------------------------------
@@ -739,6 +880,7 @@ class SoakVerdict:
     observed_seconds: float  # observed, healthy time; gaps not counted
     release: str | None = None
     reasons: tuple[str, ...] = ()
+    stage: str | None = None  # where the soak ran: the production gate takes only staging's
 
 
 def parse_soak(data: str | bytes) -> SoakVerdict:
@@ -753,17 +895,21 @@ def parse_soak(data: str | bytes) -> SoakVerdict:
         raise EvidenceError(f"{_SOAK}: observed_seconds is missing")
     observed = _number(_SOAK, document["observed_seconds"], "observed_seconds")
     release = document.get("release")
+    stage = document.get("stage")
     return SoakVerdict(
         verdict,
         observed,
         release if isinstance(release, str) else None,
         _strings(_SOAK, document.get("reasons"), "reasons"),
+        stage if isinstance(stage, str) else None,
     )
 
 
-def soak_evidence(verdict: Verdict, release: str) -> SoakVerdict:
+def soak_evidence(verdict: Verdict, release: str, stage: str | None = None) -> SoakVerdict:
     """The gate's view of a soak the monitor judged (no file, no JSON in between)."""
-    return SoakVerdict(verdict.state, verdict.observed_seconds, release, tuple(verdict.reasons))
+    return SoakVerdict(
+        verdict.state, verdict.observed_seconds, release, tuple(verdict.reasons), stage
+    )
 
 
 # --- all of it ------------------------------------------------------------------------------
@@ -783,3 +929,6 @@ class Evidence:
     performance: BenchComparison | None = None
     soak: SoakVerdict | None = None
     files: Mapping[str, str] = field(default_factory=dict)
+    code: tuple[CodeIssue, ...] | None = None  # bandit's findings on the service's code
+    waivers: tuple[Waiver, ...] = ()  # accepted findings, in force when judged
+    expired_waivers: tuple[Waiver, ...] = ()

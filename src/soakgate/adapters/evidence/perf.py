@@ -2,24 +2,37 @@
 stage, as two temporary containers side by side (one internal network, the same limits), the
 same bounded load on each, interleaved so that drift and bursts of the host hit both alike.
 
-    document = compare_releases("sha256:base…", "sha256:cand…")
+    document = compare_releases("sha256:base…", "sha256:cand…", workload=config.service.workload)
     document["candidate"]["p95"]        # ms; core.evidence.parse_bench reads the document
+    document["changes"]["p95_increase"] # {"estimate": 1.2, "low": -0.9, "high": 3.4} percent
 
-Method (the default :class:`PerfPlan`): one keep-alive connection per container, closed loop.
-The load is a fixed cycle of requests on the work endpoints; every request of the cycle goes
-to one container and then to the other, the order flipping every cycle, for ``seconds`` of
-measured load after a warm-up. This is the finest interleaving there is: a burst of other work
-on the host (tens of ms) hits both sides alike. Measured here under a load average of 3 to 5 from
-other jobs, it kept same-code differences within ±3 % where 5-second rounds, or even
-alternating whole cycles, let them reach 8 to 10 %. Throughput is successful requests per second
-of the time spent waiting on that side; p50/p95 and the raw samples are client-side latencies
-of successful requests in ms.
+The load is the service's workload (``[[service.workload]]``: path, method, body, weight and
+the status a good answer has), as one cycle in which each request appears ``weight`` times,
+spread evenly (:func:`weighted_cycle`). Method (the default :class:`PerfPlan`): one keep-alive
+connection per container, closed loop; every request of the cycle goes to one container and
+then to the other, the order flipping every cycle, for ``seconds`` of measured load after a
+warm-up. This is the finest interleaving there is: a burst of other work on the host (tens of
+ms) hits both sides alike. Measured here under a load average of 3 to 5 from other jobs, it
+kept same-code differences within ±3 % where 5-second rounds, or even alternating whole
+cycles, let them reach 8 to 10 %. Throughput is good answers per second of the time spent
+waiting on that side; p50/p95 and the raw samples are client-side latencies of good answers in
+ms. Both containers get ``PYTHONHASHSEED=0``, so hash randomisation (a few % between two
+processes of the same code) is not one of the differences.
 
-The cycle is 8 light requests (a pydantic round trip), one medium (asyncio fan-out) and one
-heavy (pure-Python primes), so p50 lands inside the light class and p95 inside the heavy one:
-each percentile then sits where samples are dense, which keeps it steady between runs. The mix
-averages about 7 ms a request, so the smallest planted regression (``SERVICE_DELAY_MS=1``) is
-about +15 %; ``bench/perf_gate.py`` measures the noise (same code) and that detection.
+Noise as noise: each figure's change comes with a confidence interval (90 % two-sided, a paired
+moving-block bootstrap over the cycles, see ``core.evidence.compare_cycles``), and the gate
+passes only when the whole interval is within its limit, fails only when the whole interval
+is beyond it. While the interval straddles ``plan.limit``, the same containers measure another
+round of ``extra_seconds`` (at most ``extra_rounds``, none that would end after
+``max_seconds``), and the rounds are pooled: the interval narrows with more data and a real
+regression stays where it is. What is still inconclusive then is written down as such.
+
+``SAMPLE_WORKLOAD`` is the sample service's mix: 8 light requests (a pydantic round trip), one
+medium (asyncio fan-out) and one heavy (pure-Python primes), so p50 lands inside the light
+class and p95 inside the heavy one: each percentile then sits where samples are dense, which
+keeps it steady between runs. The mix averages about 7 ms a request, so the smallest planted
+regression (``SERVICE_DELAY_MS=1``) is about +15 %; ``bench/perf_gate.py`` measures the noise
+(same code) and the detection of a 5 % slowdown.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ import contextlib
 import http.client
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,30 +51,35 @@ from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.evidence.tests import LABELS
 from soakgate.adapters.stage.engine import hardening
 from soakgate.adapters.state.evidence import CollectFailed
+from soakgate.core.config import WorkloadRequest
+from soakgate.core.evidence import (
+    BENCH_CONFIDENCE,
+    INCONCLUSIVE,
+    BenchComparison,
+    compare_cycles,
+)
 from soakgate.core.stats import percentile
 
-LIGHT = "/work/pydantic?items=400"  # ~3 ms on Python 3.14 here
-DEFAULT_CYCLE = (
-    LIGHT,
-    LIGHT,
-    LIGHT,
-    LIGHT,
-    "/work/fanout?tasks=2000",
-    LIGHT,
-    LIGHT,
-    LIGHT,
-    LIGHT,
-    "/work/cpu?n=30000",  # ~20 ms
+SAMPLE_WORKLOAD = (
+    WorkloadRequest("/work/pydantic?items=400", weight=8),  # ~3 ms on Python 3.14 here
+    WorkloadRequest("/work/fanout?tasks=2000"),
+    WorkloadRequest("/work/cpu?n=30000"),  # ~20 ms
 )
 SIDES = ("baseline", "candidate")
 
 
 @dataclass(frozen=True)
 class PerfPlan:
-    """How the comparison runs; the defaults take about 53 s on a 2-core machine."""
+    """How the comparison runs; the defaults take about 45 s on a 2-core machine when the
+    first round decides, at most ``max_seconds`` (plus start-up) when it does not."""
 
-    cycle: tuple[str, ...] = DEFAULT_CYCLE
-    seconds: float = 48.0  # measured load, both sides together
+    seconds: float = 40.0  # measured load of the first round, both sides together
+    extra_rounds: int = 2  # more rounds while the verdict at ``limit`` is inconclusive
+    extra_seconds: float = 20.0  # measured load of each extra round
+    max_seconds: float = 110.0  # no extra round that would end later than this after the start
+    limit: float = 5.0  # percent: the gate's limit the rounds are judged against
+    confidence: float = BENCH_CONFIDENCE
+    resamples: int = 1000  # bootstrap resamples per interval
     warmup_seconds: float = 2.0
     cpus: float = 1.0
     memory_mb: int = 256
@@ -75,10 +93,11 @@ class SideStats:
     """Raw results of one side."""
 
     release: str
-    samples: list[float] = field(default_factory=list)  # ms, successful requests
+    samples: list[float] = field(default_factory=list)  # ms, good answers
     errors: int = 0
     busy_seconds: float = 0.0
     first_errors: list[str] = field(default_factory=list)
+    cycles: list[tuple[list[float], float]] = field(default_factory=list)  # (good ms, busy ms)
 
     def summary(self) -> dict[str, Any]:
         """The side as ``core.evidence.parse_bench`` reads it (plus counts)."""
@@ -104,6 +123,28 @@ def percentiles(samples: Sequence[float]) -> tuple[float, float]:
     return percentile(ordered, 50), percentile(ordered, 95)
 
 
+def weighted_cycle(workload: Iterable[WorkloadRequest]) -> tuple[WorkloadRequest, ...]:
+    """One cycle of the load: each request ``weight`` times, spread evenly (smooth weighted
+    round robin, as nginx spreads upstream weights): weights 8, 1, 1 give
+    ``L L L M L L H L L L``, never the heavy ones in a row."""
+    requests = list(workload)
+    if not requests:
+        raise CollectFailed("no workload: give [[service.workload]] at least one request")
+    for request in requests:
+        if request.weight < 1:
+            raise CollectFailed(f"workload {request.path}: weight should be ≥ 1")
+    total = sum(request.weight for request in requests)
+    current = [0] * len(requests)
+    cycle = []
+    for _ in range(total):
+        for index, request in enumerate(requests):
+            current[index] += request.weight
+        chosen = max(range(len(requests)), key=current.__getitem__)
+        current[chosen] -= total
+        cycle.append(requests[chosen])
+    return tuple(cycle)
+
+
 def run_kwargs(image: str, name: str, network: str, plan: PerfPlan, port: int) -> dict[str, Any]:
     """Docker SDK ``containers.run`` arguments: hardened like a stage's app container, with
     the same limits on both sides and no log driver (logging every request costs the engine
@@ -113,7 +154,7 @@ def run_kwargs(image: str, name: str, network: str, plan: PerfPlan, port: int) -
         "name": name,
         "detach": True,
         "network": network,
-        "environment": {"PORT": str(port), "SOAKGATE_RELEASE": image},
+        "environment": {"PORT": str(port), "SOAKGATE_RELEASE": image, "PYTHONHASHSEED": "0"},
         **hardening(plan.memory_mb, plan.cpus),
         "log_config": {"Type": "none", "Config": {}},
         "labels": LABELS,
@@ -127,21 +168,23 @@ class _Target:
         self.host, self.port, self.timeout, self.stats = host, port, timeout, stats
         self.connection: http.client.HTTPConnection | None = None
 
-    def get(self, path: str) -> tuple[int, float]:
+    def get(self, request: WorkloadRequest) -> tuple[int, float]:
         """(status or 0 on a connection error, latency in ms)."""
+        body = request.body.encode() if request.body else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         started = time.perf_counter()
         try:
             if self.connection is None:
                 self.connection = http.client.HTTPConnection(
                     self.host, self.port, timeout=self.timeout
                 )
-            self.connection.request("GET", path)
+            self.connection.request(request.method, request.path, body=body, headers=headers)
             response = self.connection.getresponse()
             response.read()
             status = response.status
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            self._error(f"{path}: {type(exc).__name__}")
+            self._error(f"{request.method} {request.path}: {type(exc).__name__}")
             return 0, (time.perf_counter() - started) * 1000
         return status, (time.perf_counter() - started) * 1000
 
@@ -150,16 +193,23 @@ class _Target:
         if len(self.stats.first_errors) < 5:
             self.stats.first_errors.append(text)
 
-    def send(self, path: str, record: bool) -> None:
-        """One request; when ``record``, its latency (if 2xx) and its time count."""
-        status, latency = self.get(path)
+    def start_cycle(self) -> None:
+        self.stats.cycles.append(([], 0.0))
+
+    def send(self, request: WorkloadRequest, record: bool) -> None:
+        """One request; when ``record``, its time counts, and its latency if the answer is the
+        expected status (else it is an error), in the totals and in the current cycle."""
+        status, latency = self.get(request)
         if not record:
             return
+        latencies, busy = self.stats.cycles[-1]
+        self.stats.cycles[-1] = (latencies, busy + latency)
         self.stats.busy_seconds += latency / 1000
-        if 200 <= status < 300:
+        if status == request.status:
             self.stats.samples.append(latency)
+            latencies.append(latency)
         elif status:
-            self._error(f"{path}: HTTP {status}")
+            self._error(f"{request.method} {request.path}: HTTP {status}")
 
     def close(self) -> None:
         if self.connection is not None:
@@ -167,18 +217,71 @@ class _Target:
             self.connection = None
 
 
-def drive(targets: Sequence[_Target], plan: PerfPlan) -> None:
-    """The interleaved load: each request of the cycle goes to both targets in turn, the order
-    flipping every cycle, so a burst of other work on the host hits both sides alike."""
-    for seconds, record in ((plan.warmup_seconds, False), (plan.seconds, True)):
-        deadline = time.monotonic() + seconds
-        index = 0
-        while time.monotonic() < deadline:
-            order = targets if index % 2 == 0 else list(reversed(targets))
-            for path in plan.cycle:
-                for target in order:
-                    target.send(path, record)
-            index += 1
+def drive(
+    targets: Sequence[_Target], cycle: Sequence[WorkloadRequest], seconds: float, record: bool
+) -> int:
+    """The interleaved load for ``seconds``: each request of the cycle goes to both targets in
+    turn, the order flipping every cycle, so a burst of other work on the host hits both sides
+    alike. Whole cycles only (both sides always count the same); returns how many ran."""
+    deadline = time.monotonic() + seconds
+    index = 0
+    while time.monotonic() < deadline:
+        order = targets if index % 2 == 0 else list(reversed(targets))
+        if record:
+            for target in targets:
+                target.start_cycle()
+        for request in cycle:
+            for target in order:
+                target.send(request, record)
+        index += 1
+    return index
+
+
+def check_errors(stats: Sequence[SideStats], plan: PerfPlan) -> None:
+    """CollectFailed when a side failed more than ``plan.max_error_rate`` of its requests."""
+    for side, side_stats in zip(SIDES, stats, strict=True):
+        total = len(side_stats.samples) + side_stats.errors
+        if not total or side_stats.errors / total > plan.max_error_rate:
+            raise CollectFailed(
+                f"{side} failed {side_stats.errors} of {total} requests"
+                f" ({', '.join(side_stats.first_errors) or 'none answered'});"
+                " [[service.workload]] in soakgate.toml names the requests and the status"
+                " a good answer has"
+            )
+
+
+def judge(stats: Sequence[SideStats], rounds: Sequence[int], plan: PerfPlan) -> BenchComparison:
+    """The pooled comparison of all rounds so far, with its intervals."""
+    return compare_cycles(
+        stats[0].cycles,
+        stats[1].cycles,
+        rounds,
+        releases=(stats[0].release, stats[1].release),
+        confidence=plan.confidence,
+        resamples=plan.resamples,
+    )
+
+
+def measure(
+    targets: Sequence[_Target], cycle: Sequence[WorkloadRequest], plan: PerfPlan
+) -> tuple[BenchComparison, list[int]]:
+    """Warm-up, the first round, then extra rounds while the verdict is inconclusive and time
+    allows; (pooled comparison, cycles of each round)."""
+    started = time.monotonic()
+    stats = [target.stats for target in targets]
+    drive(targets, cycle, plan.warmup_seconds, record=False)
+    rounds = [drive(targets, cycle, plan.seconds, record=True)]
+    check_errors(stats, plan)
+    comparison = judge(stats, rounds, plan)
+    while (
+        comparison.verdict(plan.limit) == INCONCLUSIVE
+        and len(rounds) <= plan.extra_rounds
+        and time.monotonic() - started + plan.extra_seconds <= plan.max_seconds
+    ):
+        rounds.append(drive(targets, cycle, plan.extra_seconds, record=True))
+        check_errors(stats, plan)
+        comparison = judge(stats, rounds, plan)
+    return comparison, rounds
 
 
 def _address(container: Any, network: str) -> str:
@@ -216,10 +319,14 @@ def compare_releases(
     health_path: str = "/health",
     plan: PerfPlan | None = None,
     namespace: str = "",
+    workload: Sequence[WorkloadRequest] = (),
 ) -> dict[str, Any]:
-    """Benchmark ``candidate`` against ``baseline`` (image digests or tags); return the bench
-    document. Containers and network are removed afterwards, even on failure."""
+    """Benchmark ``candidate`` against ``baseline`` (image digests or tags) under ``workload``
+    (default: one GET of ``health_path``); return the bench document. Containers and network
+    are removed afterwards, even on failure."""
     plan = plan or PerfPlan()
+    workload = tuple(workload) or (WorkloadRequest(health_path),)
+    cycle = weighted_cycle(workload)
     client = docker_engine.client()
     for image in (baseline, candidate):
         try:
@@ -247,23 +354,22 @@ def compare_releases(
             _wait_healthy(container, host, port, health_path, plan.health_timeout)
             targets.append(_Target(host, port, plan.request_timeout, side_stats))
         try:
-            drive(targets, plan)
+            comparison, rounds = measure(targets, cycle, plan)
         finally:
             for target in targets:
                 target.close()
-        for side, side_stats in zip(SIDES, stats, strict=True):
-            total = len(side_stats.samples) + side_stats.errors
-            if not total or side_stats.errors / total > plan.max_error_rate:
-                raise CollectFailed(
-                    f"{side} failed {side_stats.errors} of {total} requests"
-                    f" ({', '.join(side_stats.first_errors) or 'none answered'})"
-                )
         return {
             "baseline": stats[0].summary(),
             "candidate": stats[1].summary(),
+            "changes": comparison.changes(),
             "method": {
-                "plan": {**asdict(plan), "cycle": list(plan.cycle)},
+                "plan": asdict(plan),
+                "workload": [asdict(request) for request in workload],
+                "cycle": [request.path for request in cycle],
                 "interleaving": "per request, order flipping every cycle",
+                "intervals": "paired moving-block bootstrap over cycles, stratified by round",
+                "verdict": comparison.verdict(plan.limit),
+                "rounds": len(rounds),
                 "connections": 1,
                 "seconds": round(time.monotonic() - started, 1),
             },

@@ -152,27 +152,33 @@ def write_report(
 
 
 def release_soak(
-    state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
-) -> tuple[str, Verdict]:
-    """(digest, verdict now) of the newest soak of ``release`` (a digest, 12+ digit prefix or
-    tag), staging's first; SoakgateError when it was never soaked."""
+    state: Path,
+    release: str,
+    slo: SloConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    stage: str | None = None,
+) -> tuple[str, str, Verdict]:
+    """(digest, stage, verdict now) of the newest soak of ``release`` (a digest, 12+ digit
+    prefix or tag), staging's first, or only ``stage``'s; SoakgateError when it was never
+    soaked (there)."""
     with StateDB.open(state) as db:
         found = db.find_release(release)
     with SoakStore.open(state) as store:
         digest = found.digest if found is not None else release
-        mine = [s for s in store.soaks() if s.release == digest]
+        mine = [s for s in store.soaks() if s.release == digest and stage in (None, s.stage)]
         if not mine:
             raise SoakgateError(
-                f"release {release} has not been soaked",
+                f"release {release} has not been soaked" + (f" in {stage}" if stage else ""),
                 hint="deploy it to staging and run: soakgate soak start staging",
             )
         mine.sort(key=lambda s: (s.stage != "staging", -s.id))
-        return digest, judge_stored(store, mine[0], slo, clock())
+        return digest, mine[0].stage, judge_stored(store, mine[0], slo, clock())
 
 
 def release_verdict(
     state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
 ) -> dict[str, Any]:
     """The verdict JSON of ``soakgate soak verdict``: ``{"release": digest, **verdict}``."""
-    digest, verdict = release_soak(state, release, slo, clock=clock)
-    return {"release": digest, **verdict.as_dict()}
+    digest, stage, verdict = release_soak(state, release, slo, clock=clock)
+    return {"release": digest, "stage": stage, **verdict.as_dict()}
