@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from soakgate.core.gates import (
     evaluate_gates,
     parse_gates,
 )
+from soakgate.core.security import CodeIssue, Waiver
 
 DAY = 86400
 STAGING = "dev_to_staging"
@@ -45,6 +47,7 @@ def passing() -> Evidence:
         audit=Audit(),
         performance=BenchComparison(BASE, BASE),
         soak=SoakVerdict("healthy", 8 * DAY),
+        code=(),
     )
 
 
@@ -252,10 +255,13 @@ def test_vulnerability_reasons() -> None:
     )
     evidence = replace(passing(), audit=Audit(vulns))
     staging = gate(STAGING, evidence, "vulnerabilities")
-    assert staging.threshold == "no CRITICAL vulnerabilities"
-    assert (
-        staging.measured
-        == "4 known (1 CRITICAL, 1 HIGH, 1 MODERATE, 1 UNKNOWN), 0 packages not audited"
+    assert staging.threshold == (
+        "no CRITICAL vulnerabilities; no code issue of severity ≥ HIGH at confidence ≥ HIGH"
+        " (bandit)"
+    )
+    assert staging.measured == (
+        "4 known (1 CRITICAL, 1 HIGH, 1 MODERATE, 1 UNKNOWN), 0 packages not audited;"
+        " code: no issues"
     )
     assert staging.reasons == (
         "starlette 0.24.0: PYSEC-2023-48"
@@ -263,7 +269,9 @@ def test_vulnerability_reasons() -> None:
         "urllib3 1.22: GHSA-www2-v7xj-xrc6 (CRITICAL), fixed in 1.23",
     )
     production = gate(PRODUCTION, evidence, "vulnerabilities")
-    assert production.threshold == "no known vulnerabilities"
+    assert production.threshold == (
+        "no known vulnerabilities; no code issue of severity ≥ MEDIUM (bandit)"
+    )
     assert len(production.reasons) == 4
 
 
@@ -355,8 +363,8 @@ def test_results_serialise_for_the_ledger() -> None:
 def test_default_thresholds() -> None:
     gates = parse_gates({})
     assert gates == DEFAULT_THRESHOLDS
-    assert gates[STAGING] == GateThresholds(100, 70, 75, "CRITICAL", 5, None)
-    assert gates[PRODUCTION] == GateThresholds(100, 80, 80, "LOW", 5, 7 * DAY)
+    assert gates[STAGING] == GateThresholds(100, 70, 75, "CRITICAL", 5, None, "HIGH", "HIGH")
+    assert gates[PRODUCTION] == GateThresholds(100, 80, 80, "LOW", 5, 7 * DAY, "MEDIUM", "LOW")
 
 
 def test_configured_thresholds() -> None:
@@ -416,3 +424,60 @@ def test_config_errors_name_the_path(data: Any, message: str) -> None:
     with pytest.raises(ConfigInvalid) as caught:
         parse_gates(data)
     assert str(caught.value).startswith(message)
+
+
+# --- code issues (bandit) and waivers -------------------------------------------------------
+
+
+def issue(severity: str, confidence: str, test_id: str = "B602") -> CodeIssue:
+    return CodeIssue(test_id, severity, confidence, "app/main.py", 12, "subprocess with shell")
+
+
+@pytest.mark.parametrize(
+    ("transition", "found", "passed"),
+    [
+        (STAGING, issue("HIGH", "HIGH"), False),  # dev → staging: HIGH at HIGH confidence
+        (STAGING, issue("HIGH", "MEDIUM"), True),
+        (STAGING, issue("MEDIUM", "HIGH"), True),
+        (PRODUCTION, issue("MEDIUM", "LOW"), False),  # staging → production: MEDIUM or above
+        (PRODUCTION, issue("HIGH", "LOW"), False),
+        (PRODUCTION, issue("LOW", "HIGH"), True),
+    ],
+)
+def test_bandit_findings_feed_the_vulnerability_gate(
+    transition: str, found: CodeIssue, passed: bool
+) -> None:
+    result = gate(transition, replace(passing(), code=(found,)), "vulnerabilities")
+    assert result.passed is passed
+    if not passed:
+        assert result.reasons == (
+            "code: app/main.py:12: B602 subprocess with shell"
+            f" (severity {found.severity}, confidence {found.confidence})",
+        )
+    assert f"code: 1 {found.severity}" in result.measured
+
+
+def test_no_code_scan_fails_closed() -> None:
+    result = gate(STAGING, replace(passing(), code=None), "vulnerabilities")
+    assert not result.passed and "no code scan (bandit) evidence" in result.reasons[0]
+
+
+def test_a_waiver_in_force_passes_its_finding_and_an_expired_one_does_not() -> None:
+    vuln = Vulnerability("jinja2", "3.1.2", "GHSA-h5c8-rqwp-cp95", "MODERATE", ("CVE-2024-1",))
+    evidence = replace(passing(), audit=Audit((vuln,)), code=(issue("HIGH", "HIGH"),))
+    waivers = (
+        Waiver("CVE-2024-1", "not reachable: no templates from users", date(2027, 1, 1)),
+        Waiver("B602:app/main.py", "fixed argv, reviewed", date(2027, 1, 1)),
+    )
+    waived = gate(PRODUCTION, replace(evidence, waivers=waivers), "vulnerabilities")
+    assert waived.passed and "1 waived; code: 1 HIGH, 1 waived" in waived.measured
+    expired = gate(PRODUCTION, replace(evidence, expired_waivers=waivers), "vulnerabilities")
+    assert not expired.passed
+    assert all("(its waiver expired on 2027-01-01)" in reason for reason in expired.reasons)
+
+
+def test_code_thresholds_are_configured_per_transition() -> None:
+    gates = parse_gates({"dev_to_staging": {"code": "medium", "code_confidence": "low"}})
+    assert (gates[STAGING].code_severity, gates[STAGING].code_confidence) == ("MEDIUM", "LOW")
+    with pytest.raises(ConfigInvalid, match=r"gates.dev_to_staging.code: expected one of"):
+        parse_gates({"dev_to_staging": {"code": "severe"}})

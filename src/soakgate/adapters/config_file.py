@@ -11,6 +11,7 @@ from pathlib import Path
 from soakgate.adapters.state.db import state_dir
 from soakgate.core.config import ConfigInvalid, ProjectConfig, parse_config
 from soakgate.core.project import Project
+from soakgate.core.security import WAIVER_FILE, Waiver, parse_waivers
 from soakgate.errors import ConfigError
 
 CONFIG_FILE = "soakgate.toml"
@@ -67,3 +68,20 @@ def load_config(project: Path) -> ProjectConfig:
 def load_project(root: Path) -> Project:
     """The project at ``root``: its validated ``soakgate.toml`` and its state directory."""
     return Project(root, load_config(root), state_dir(root))
+
+
+def load_waivers(root: Path) -> tuple[Waiver, ...]:
+    """The accepted security findings of ``security-waivers.toml`` (none without the file)."""
+    path = root / WAIVER_FILE
+    if not path.is_file():
+        return ()
+    hint = f"fix {path}: [[waiver]] tables of id, reason and expires (a date)"
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_waivers(document)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{WAIVER_FILE}: cannot be read ({exc})", hint=hint) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{WAIVER_FILE}: not valid TOML ({exc})", hint=hint) from None
+    except ConfigInvalid as exc:
+        raise ConfigError(f"{WAIVER_FILE}: {exc}", hint=hint) from None

@@ -27,7 +27,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from soakgate.core.evidence import SEVERITIES, UNKNOWN, Evidence, Vulnerability, severity_rank
+from soakgate.core.evidence import (
+    BENCH_CONFIDENCE,
+    FAIL,
+    PASS,
+    SEVERITIES,
+    UNKNOWN,
+    Evidence,
+    Vulnerability,
+    severity_rank,
+)
+from soakgate.core.security import LEVELS, blocks, waiver_for
 from soakgate.core.validation import ConfigInvalid, parse_duration
 
 PROMOTIONS = {  # (from stage, to stage) -> the name of its gate set
@@ -50,6 +60,9 @@ class GateThresholds:
     vulnerabilities: str = "CRITICAL"  # lowest blocking severity; "LOW" blocks every known one
     performance: float = 5.0  # maximum regression, percent
     soak: int | None = None  # minimum observed healthy soak, seconds
+    # bandit findings in the service's code that block: at or above both (LOW|MEDIUM|HIGH)
+    code_severity: str = "HIGH"
+    code_confidence: str = "HIGH"
 
     def gates(self) -> tuple[str, ...]:
         return tuple(g for g in GATES if g != "soak" or self.soak is not None)
@@ -58,7 +71,12 @@ class GateThresholds:
 DEFAULT_THRESHOLDS = {
     "dev_to_staging": GateThresholds(),
     "staging_to_production": GateThresholds(
-        coverage=80.0, mutation=80.0, vulnerabilities="LOW", soak=7 * _DAY
+        coverage=80.0,
+        mutation=80.0,
+        vulnerabilities="LOW",
+        soak=7 * _DAY,
+        code_severity="MEDIUM",
+        code_confidence="LOW",
     ),
 }
 
@@ -183,14 +201,51 @@ def _vulnerability_line(vuln: Vulnerability) -> str:
     return f"{vuln.package} {vuln.version}: {vuln.id} ({severity}){fix}"
 
 
-def _vulnerabilities(block: str, evidence: Evidence) -> tuple[bool, str, str, list[str]]:
-    threshold = (
+def _vulnerability_threshold(thresholds: GateThresholds) -> str:
+    block = thresholds.vulnerabilities
+    packages = (
         "no known vulnerabilities"
         if block == SEVERITIES[0]
         else f"no {block} vulnerabilities"
         if block == SEVERITIES[-1]
         else f"no vulnerabilities of severity {block} or above"
     )
+    code = f"no code issue of severity ≥ {thresholds.code_severity}"
+    if thresholds.code_confidence != "LOW":
+        code += f" at confidence ≥ {thresholds.code_confidence}"
+    return f"{packages}; {code} (bandit)"
+
+
+def _expired_note(ids: frozenset[str], evidence: Evidence) -> str:
+    expired = waiver_for(ids, evidence.expired_waivers)
+    return f" (its waiver expired on {expired.expires.isoformat()})" if expired else ""
+
+
+def _code_issues(thresholds: GateThresholds, evidence: Evidence) -> tuple[str, list[str]]:
+    """The measured text and the blocking reasons of bandit's findings."""
+    if evidence.code is None:
+        return "code not scanned", [_missing("code scan (bandit)", "--bandit bandit.json")]
+    blocking, waived = [], 0
+    for issue in evidence.code:
+        if not blocks(issue, thresholds.code_severity, thresholds.code_confidence):
+            continue
+        if waiver_for(issue.ids(), evidence.waivers) is not None:
+            waived += 1
+            continue
+        blocking.append(f"code: {issue.describe()}{_expired_note(issue.ids(), evidence)}")
+    counts = dict.fromkeys(reversed(LEVELS), 0)
+    for issue in evidence.code:
+        counts[issue.severity if issue.severity in counts else "HIGH"] += 1
+    found = ", ".join(f"{n} {level}" for level, n in counts.items() if n)
+    measured = f"code: {found or 'no issues'}" + (f", {waived} waived" if waived else "")
+    return measured, blocking
+
+
+def _vulnerabilities(
+    thresholds: GateThresholds, evidence: Evidence
+) -> tuple[bool, str, str, list[str]]:
+    block = thresholds.vulnerabilities
+    threshold = _vulnerability_threshold(thresholds)
     audit = evidence.audit
     if audit is None:
         return False, threshold, "no evidence", [_missing("vulnerability", "--audit audit.json")]
@@ -202,41 +257,82 @@ def _vulnerabilities(block: str, evidence: Evidence) -> tuple[bool, str, str, li
     )
     measured = f"{len(audit.vulnerabilities)} known" + (f" ({counts})" if counts else "")
     measured += f", {len(audit.unaudited)} packages not audited"
-    reasons = [
-        _vulnerability_line(vuln)
-        for vuln in sorted(audit.vulnerabilities, key=lambda v: -severity_rank(v.severity))
-        if severity_rank(vuln.severity) >= severity_rank(block)
-    ]
+    reasons, waived = [], 0
+    for vuln in sorted(audit.vulnerabilities, key=lambda v: -severity_rank(v.severity)):
+        if severity_rank(vuln.severity) < severity_rank(block):
+            continue
+        if waiver_for(vuln.ids, evidence.waivers) is not None:
+            waived += 1
+            continue
+        reasons.append(_vulnerability_line(vuln) + _expired_note(vuln.ids, evidence))
+    if waived:
+        measured += f", {waived} waived"
     reasons += [f"could not audit {entry}" for entry in audit.unaudited]
-    return not reasons, threshold, measured, reasons
+    code_measured, code_reasons = _code_issues(thresholds, evidence)
+    reasons += code_reasons
+    return not reasons, threshold, f"{measured}; {code_measured}", reasons
 
 
 def _performance(limit: float, evidence: Evidence) -> tuple[bool, str, str, list[str]]:
+    """Three ways: pass when every figure's regression interval is within ``limit``, fail
+    when one lies wholly beyond it, inconclusive (blocking, but named so: measure again) when
+    one straddles it. Evidence without intervals is judged on its point estimates."""
     threshold = f"≤ {limit:g} % regression in throughput, p50 and p95 vs the running release"
     bench = evidence.performance
     if bench is None:
         return False, threshold, "no evidence", [_missing("performance", "--bench bench.json")]
     base, new = bench.baseline, bench.candidate
     checks = [
-        (
-            "throughput",
-            bench.throughput_drop,
-            "down",
-            f"{base.throughput:g} → {new.throughput:g} rps",
-        ),
-        ("p50 latency", bench.p50_increase, "up", f"{base.p50:g} → {new.p50:g} ms"),
-        ("p95 latency", bench.p95_increase, "up", f"{base.p95:g} → {new.p95:g} ms"),
+        ("throughput", "throughput_drop", "down", f"{base.throughput:g} → {new.throughput:g} rps"),
+        ("p50 latency", "p50_increase", "up", f"{base.p50:g} → {new.p50:g} ms"),
+        ("p95 latency", "p95_increase", "up", f"{base.p95:g} → {new.p95:g} ms"),
     ]
-    measured = ", ".join(
-        f"{label} {(_ceil(change) if way == 'up' else -_ceil(change)) + 0:+g} %"
-        for label, change, way, _ in checks
+    confidence = f"{(bench.confidence or BENCH_CONFIDENCE) * 100:g} %"
+    parts = []
+    for label, figure, way, _ in checks:
+        change = getattr(bench, figure)
+        part = f"{label} {(_ceil(change) if way == 'up' else -_ceil(change)) + 0:+g} %"
+        if figure in bench.intervals:
+            low, high = bench.intervals[figure]  # regression, rounded outwards for display
+            ends = (math.floor(low * 100 + _EPSILON) / 100, _ceil(high))
+            if way == "down":
+                ends = (-ends[1], -ends[0])
+            part += f" [{ends[0] + 0:+g}, {ends[1] + 0:+g}]"
+        parts.append(part)
+    measured = ", ".join(parts)
+    if bench.intervals:
+        rounds = len(bench.rounds) or 1
+        measured += f" ({confidence} intervals, {rounds} round{'s' * (rounds > 1)})"
+    verdict = bench.verdict(limit)
+    if verdict == PASS:
+        return True, threshold, measured, []
+    if verdict == FAIL:
+        reasons = []
+        for label, figure, way, values in checks:
+            low, _ = bench.bounds(figure)
+            if low > limit + _EPSILON:
+                reason = f"{label} {way} {_ceil(getattr(bench, figure)):g} % ({values})"
+                if figure in bench.intervals:
+                    reason += f", at least {_floor(low)} % at {confidence} confidence"
+                reasons.append(f"{reason}, more than {limit:g} %")
+        return False, threshold, measured, reasons
+    release = (new.release or "RELEASE").removeprefix("sha256:")[:12]
+    baseline = (base.release or "DIGEST").removeprefix("sha256:")[:12]
+    straddling = [
+        f"{label} {way} {_ceil(getattr(bench, figure)):g} % could be"
+        f" {_floor(bench.bounds(figure)[0])} to {_ceil(bench.bounds(figure)[1]):g} %"
+        for label, figure, way, _ in checks
+        if bench.bounds(figure)[1] > limit + _EPSILON
+    ]
+    hint = (
+        f"soakgate evidence collect {release} --baseline {baseline}"
+        " --skip tests --skip mutation --skip audit"
     )
     reasons = [
-        f"{label} {way} {_ceil(change):g} % ({values}), more than {limit:g} %"
-        for label, change, way, values in checks
-        if change > limit + _EPSILON
+        f"inconclusive: measure again ({hint}): {'; '.join(straddling)}"
+        f" at {confidence} confidence, below or above {limit:g} %"
     ]
-    return not reasons, threshold, measured, reasons
+    return False, threshold, f"inconclusive: {measured}", reasons
 
 
 def _soak(seconds: int, evidence: Evidence) -> tuple[bool, str, str, list[str]]:
@@ -287,7 +383,7 @@ def evaluate_gates(
         "tests": lambda: _tests(thresholds.tests, evidence),
         "coverage": lambda: _coverage(thresholds.coverage, evidence),
         "mutation": lambda: _mutation(thresholds.mutation, evidence),
-        "vulnerabilities": lambda: _vulnerabilities(thresholds.vulnerabilities, evidence),
+        "vulnerabilities": lambda: _vulnerabilities(thresholds, evidence),
         "performance": lambda: _performance(thresholds.performance, evidence),
         "soak": lambda: _soak(thresholds.soak or 0, evidence),
     }
@@ -340,9 +436,10 @@ def _percent(table: dict[str, Any], key: str, path: str, default: float) -> floa
 def _transition(raw: Any, path: str, default: GateThresholds) -> GateThresholds:
     if not isinstance(raw, dict):
         raise ConfigInvalid(path, f"expected a table, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(GATES))
+    known = (*GATES, "code", "code_confidence")
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigInvalid(f"{path}.{unknown[0]}", f"unknown key (known: {', '.join(GATES)})")
+        raise ConfigInvalid(f"{path}.{unknown[0]}", f"unknown key (known: {', '.join(known)})")
     level = raw.get("vulnerabilities", default.vulnerabilities.lower())
     if not isinstance(level, str) or level.lower() not in _VULNERABILITY_LEVELS:
         raise ConfigInvalid(
@@ -359,7 +456,18 @@ def _transition(raw: Any, path: str, default: GateThresholds) -> GateThresholds:
         vulnerabilities=_VULNERABILITY_LEVELS[level.lower()],
         performance=_percent(raw, "performance", path, default.performance),
         soak=soak,
+        code_severity=_code_level(raw, "code", path, default.code_severity),
+        code_confidence=_code_level(raw, "code_confidence", path, default.code_confidence),
     )
+
+
+def _code_level(table: dict[str, Any], key: str, path: str, default: str) -> str:
+    value = table.get(key, default.lower())
+    if not isinstance(value, str) or value.upper() not in LEVELS:
+        raise ConfigInvalid(
+            f"{path}.{key}", f'expected one of "low", "medium", "high", got {_show(value)}'
+        )
+    return value.upper()
 
 
 def parse_gates(data: Any) -> dict[str, GateThresholds]:
