@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from soakgate.adapters.config_file import load_config
-from soakgate.core.config import ConfigInvalid, parse_config, parse_duration
+from soakgate.core.config import (
+    ConfigInvalid,
+    DrillConfig,
+    ServiceConfig,
+    WorkloadRequest,
+    parse_config,
+    parse_duration,
+)
 from soakgate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_file_is_valid_and_matches_the_defaults() -> None:
-    assert parse_config(tomllib.loads((ROOT / "soakgate.toml").read_text())) == parse_config({})
+    shipped = parse_config(tomllib.loads((ROOT / "soakgate.toml").read_text()))
+    # The one key shown with a value other than its default: the sample service's cycle.
+    assert [(w.path, w.weight) for w in shipped.service.workload] == [
+        ("/work/pydantic?items=400", 8),
+        ("/work/fanout?tasks=2000", 1),
+        ("/work/cpu?n=30000", 1),
+    ]
+    default = parse_config({})
+    assert default.service.workload == (WorkloadRequest("/health"),)
+    service = dataclasses.replace(shipped.service, workload=default.service.workload)
+    assert dataclasses.replace(shipped, service=service) == default
 
 
 def test_rto_budgets() -> None:
@@ -59,12 +77,88 @@ def test_rto_budgets() -> None:
         ({"stages": {"dev": {"rto": "soon"}}}, "stages.dev.rto: should be a positive duration"),
         ({"stages": {"dev": {"port": 18081}}}, "stages: two stages share a port"),
         ({"service": "x"}, "service: expected a table, got str"),
+        ({"service": {"requirements": "r.txt"}}, "service.requirements: expected a list of str"),
+        ({"service": {"tests": []}}, "service.tests: expected a non-empty list of strings"),
+        ({"service": {"tests": ["../t"]}}, "service.tests[0]: should be a path inside"),
+        ({"service": {"test_requirements": "/r.txt"}}, "service.test_requirements: should be"),
+        ({"service": {"test_requirements": 1}}, "service.test_requirements: expected a non-empty"),
+        ({"service": {"package": "my-app"}}, "service.package: expected a package directory"),
+        ({"service": {"package": "src/a-b"}}, "service.package: expected a package directory"),
+        ({"service": {"package": "../app"}}, "service.package: expected a package directory"),
+        ({"service": {"package": "/app"}}, "service.package: expected a package directory"),
+        ({"service": {"app_dir": "opt/service"}}, "service.app_dir: expected an absolute path"),
+        ({"service": {"app_dir": "/opt/../etc"}}, "service.app_dir: expected an absolute path"),
+        ({"service": {"workload": []}}, "service.workload: expected one or more [[service.w"),
+        ({"service": {"workload": {"path": "/"}}}, "service.workload: expected one or more"),
+        ({"service": {"workload": ["/x"]}}, "service.workload[0]: expected a table, got str"),
+        ({"service": {"workload": [{}]}}, "service.workload[0].path: missing"),
+        ({"service": {"workload": [{"path": "x"}]}}, "service.workload[0].path: expected an abs"),
+        ({"service": {"workload": [{"path": "/", "verb": "GET"}]}}, "service.workload[0].verb: "),
+        (
+            {"service": {"workload": [{"path": "/"}, {"path": "/", "status": 700}]}},
+            "service.workload[1].status: expected a whole number between 100 and 599, got 700",
+        ),
+        (
+            {"service": {"workload": [{"path": "/", "weight": 0}]}},
+            "service.workload[0].weight: expected a whole number between 1 and 1000",
+        ),
+        (
+            {"service": {"workload": [{"path": "/", "weight": 1.5}]}},
+            "service.workload[0].weight: expected a whole number",
+        ),
+        (
+            {"service": {"workload": [{"path": "/", "method": "get"}]}},
+            "service.workload[0].method: expected one of GET, POST",
+        ),
+        ({"service": {"workload": [{"path": "/", "body": 3}]}}, "service.workload[0].body: exp"),
+        (
+            {"service": {"drill": {"degrade": "slow"}}},
+            'service.drill.degrade: expected one of "cpu"',
+        ),
+        ({"service": {"drill": {"cpus": 0}}}, "service.drill.cpus: expected a number between 0.01"),
+        ({"service": {"drill": {"cpus": 2}}}, "service.drill.cpus: expected a number between"),
+        ({"service": {"drill": {"env": {}}}}, "service.drill.env: unknown key"),
     ],
 )
 def test_errors_name_the_path(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigInvalid) as raised:
         parse_config(data)
     assert str(raised.value).startswith(message)
+
+
+def test_a_standard_library_service_of_its_own_shape() -> None:
+    service = parse_config(
+        {
+            "service": {
+                "context": "images/plainsvc",
+                "port": 9090,
+                "health_path": "/healthz",
+                "requirements": [],
+                "tests": ["checks"],
+                "test_requirements": "",
+                "package": "src/plainsvc",
+                "app_dir": "/srv/plain/",
+                "workload": [
+                    {"path": "/healthz", "weight": 3},
+                    {"path": "/echo", "method": "POST", "body": "{}", "status": 201},
+                ],
+                "drill": {"cpus": 0.1},
+            }
+        }
+    ).service
+    assert (service.requirements, service.tests, service.test_requirements) == ((), ("checks",), "")
+    assert (service.package, service.app_dir) == ("src/plainsvc", "/srv/plain")
+    assert service.workload == (
+        WorkloadRequest("/healthz", weight=3),
+        WorkloadRequest("/echo", "POST", "{}", 1, 201),
+    )
+    assert service.drill == DrillConfig("cpu", 0.1)
+
+
+def test_the_default_workload_is_one_get_of_the_health_path() -> None:
+    parsed = parse_config({"service": {"health_path": "/healthz"}}).service
+    assert parsed.workload == (WorkloadRequest("/healthz", "GET", "", 1, 200),)
+    assert ServiceConfig(health_path="/ready").workload == (WorkloadRequest("/ready"),)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app import __version__
 from app.metrics import Metrics, MetricsMiddleware
 from app.settings import Settings
+from app.slowdown import SlowdownMiddleware
 from app.work import count_primes, fan_out, pydantic_round_trip
 
 MAX_PRIMES_N = 200_000
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.ready = False
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SlowdownMiddleware, percent=settings.slowdown_percent)
 
     @app.get("/health")
     def health() -> JSONResponse:

@@ -31,6 +31,17 @@ def _delay_ms(environ: Mapping[str, str]) -> int:
     return value
 
 
+def _slowdown_percent(environ: Mapping[str, str]) -> float:
+    raw = environ.get("SERVICE_SLOWDOWN_PERCENT", "").strip() or "0"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"SERVICE_SLOWDOWN_PERCENT must be a number, not {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise ValueError(f"SERVICE_SLOWDOWN_PERCENT must be 0-100, not {raw}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The service's knobs; the defaults make a healthy, fast release."""
@@ -41,6 +52,7 @@ class Settings:
     fail_health: bool = False
     fail_ready: bool = False
     delay_ms: int = 0
+    slowdown_percent: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -52,6 +64,7 @@ class Settings:
             fail_health=_flag(environ, "SERVICE_FAIL_HEALTH"),
             fail_ready=_flag(environ, "SERVICE_FAIL_READY"),
             delay_ms=_delay_ms(environ),
+            slowdown_percent=_slowdown_percent(environ),
         )
 
     def version(self) -> dict[str, str]:

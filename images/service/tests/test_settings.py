@@ -21,9 +21,10 @@ def test_every_variable_is_read() -> None:
             "SERVICE_FAIL_HEALTH": "1",
             "SERVICE_FAIL_READY": "true",
             "SERVICE_DELAY_MS": "250",
+            "SERVICE_SLOWDOWN_PERCENT": "5.5",
         }
     )
-    assert settings == Settings("r7", "2.0.0", "deadbeef", True, True, 250)
+    assert settings == Settings("r7", "2.0.0", "deadbeef", True, True, 250, 5.5)
 
 
 def test_empty_values_count_as_unset() -> None:
@@ -35,3 +36,9 @@ def test_empty_values_count_as_unset() -> None:
 def test_bad_delay_is_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="SERVICE_DELAY_MS"):
         Settings.from_env({"SERVICE_DELAY_MS": raw})
+
+
+@pytest.mark.parametrize("raw", ["much", "-1", "101", "nan"])
+def test_bad_slowdown_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="SERVICE_SLOWDOWN_PERCENT"):
+        Settings.from_env({"SERVICE_SLOWDOWN_PERCENT": raw})

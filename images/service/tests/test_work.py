@@ -1,12 +1,15 @@
-"""The work endpoints: results, bounds and the planted delay."""
+"""The work endpoints: results, bounds, the planted delay and the planted slowdown."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.slowdown import SlowdownMiddleware, spin
 from app.work import count_primes
 from tests.conftest import MakeClient
 
@@ -51,3 +54,45 @@ def test_planted_delay_slows_work_only(make_client: MakeClient) -> None:
     started = time.perf_counter()
     assert client.get("/health").status_code == 200
     assert time.perf_counter() - started < 0.2
+
+
+class Recorder:
+    """An ASGI app that is busy ``seconds``, then answers; it keeps the ``send`` it was given."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.sends: list[Any] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.sends.append(send)
+        spin(self.seconds)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _send(message: Any) -> None:
+    return None
+
+
+def call(middleware: SlowdownMiddleware, path: str) -> float:
+    started = time.perf_counter()
+    asyncio.run(middleware({"type": "http", "path": path}, _send, _send))
+    return time.perf_counter() - started
+
+
+def test_planted_slowdown_adds_its_share_of_the_requests_own_time() -> None:
+    inner = Recorder(0.02)
+    assert call(SlowdownMiddleware(inner, percent=50.0), "/work/cpu") >= 0.03
+    assert inner.sends[-1] is not _send  # the answer waited for the extra time
+
+
+def test_no_slowdown_when_off_or_outside_work() -> None:
+    inner = Recorder(0.0)
+    call(SlowdownMiddleware(inner, percent=0.0), "/work/cpu")
+    call(SlowdownMiddleware(inner, percent=50.0), "/health")
+    assert inner.sends == [_send, _send]  # passed straight through
+
+
+def test_the_app_reads_its_slowdown(make_client: MakeClient) -> None:
+    client = make_client(slowdown_percent=5.0)
+    assert client.get("/work/cpu", params={"n": 100}).json() == {"n": 100, "primes": 25}

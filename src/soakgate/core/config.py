@@ -17,17 +17,27 @@ from soakgate.core.validation import (
     TAG_PART,
     ConfigInvalid,
     check_document,
+    finite_number,
     image_ref,
     parse_duration,
     plain_text,
     port_number,
     positive_duration,
     relative_path,
+    show,
     url_path,
 )
 from soakgate.errors import ConfigError
 
-__all__ = ["ConfigInvalid", "ProjectConfig", "parse_config", "parse_duration"]
+__all__ = [
+    "ConfigInvalid",
+    "DrillConfig",
+    "ProjectConfig",
+    "ServiceConfig",
+    "WorkloadRequest",
+    "parse_config",
+    "parse_duration",
+]
 
 STAGES = ("dev", "staging", "production")
 
@@ -42,6 +52,35 @@ def check_stage(stage: str, where: str = "") -> None:
 
 
 PYTHONS = ("3.12", "3.14")
+# A package directory inside the context: "app", or "src/plainsvc" (a src layout).
+_PACKAGE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,99}/){0,4}[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
+_APP_DIR = re.compile(r"/[A-Za-z0-9_.\-/]{0,200}\Z")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
+
+@dataclass(frozen=True)
+class WorkloadRequest:
+    """One request of the load cycle the performance comparison repeats (``weight`` times in a
+    cycle of all of them); an answer other than ``status`` counts as an error."""
+
+    path: str
+    method: str = "GET"
+    body: str = ""
+    weight: int = 1
+    status: int = 200
+
+
+DRILL_DEGRADES = ("cpu",)
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """How ``soakgate drill`` degrades a copy of the running release. ``"cpu"``: the service's
+    process gets ``cpus`` of one CPU (it is stopped and continued in a duty cycle), which needs
+    nothing from the service but that it is the Python program its image starts."""
+
+    degrade: str = "cpu"
+    cpus: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -52,7 +91,17 @@ class ServiceConfig:
     version: str = "1.0.0"
     port: int = 8000
     health_path: str = "/health"
-    requirements: tuple[str, ...] = ("requirements.txt", "requirements-pip.txt")
+    requirements: tuple[str, ...] = ("requirements.txt", "requirements-pip.txt")  # () for none
+    tests: tuple[str, ...] = ("tests",)
+    test_requirements: str = "requirements-test.txt"  # "" for soakgate's own pytest + coverage
+    package: str = "app"
+    app_dir: str = "/opt/service"
+    workload: tuple[WorkloadRequest, ...] = ()  # () is one GET of health_path
+    drill: DrillConfig = field(default_factory=DrillConfig)
+
+    def __post_init__(self) -> None:
+        if not self.workload:
+            object.__setattr__(self, "workload", (WorkloadRequest(self.health_path),))
 
 
 @dataclass(frozen=True)
@@ -106,11 +155,20 @@ def _port(data: dict[str, Any], key: str, path: str, default: int) -> int:
 
 
 def _strings(
-    data: dict[str, Any], key: str, path: str, default: tuple[str, ...]
+    data: dict[str, Any],
+    key: str,
+    path: str,
+    default: tuple[str, ...],
+    allow_empty: bool = False,
 ) -> tuple[str, ...]:
     value = data.get(key, list(default))
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigInvalid(f"{path}.{key}", f"expected a non-empty list of strings, got {value!r}")
+    if (
+        not isinstance(value, list)
+        or not (value or allow_empty)
+        or not all(isinstance(v, str) for v in value)
+    ):
+        what = "a list of strings" if allow_empty else "a non-empty list of strings"
+        raise ConfigInvalid(f"{path}.{key}", f"expected {what}, got {value!r}")
     return tuple(value)
 
 
@@ -131,18 +189,100 @@ def _service(data: Any) -> ServiceConfig:
             "service.version",
             f"expected letters, digits, '.', '_' or '-' (it goes into image tags), got {version!r}",
         )
-    requirements = _strings(table, "requirements", "service", default.requirements)
+    requirements = _strings(
+        table, "requirements", "service", default.requirements, allow_empty=True
+    )
     for index, name in enumerate(requirements):
         relative_path(f"service.requirements[{index}]", name)
+    tests = _strings(table, "tests", "service", default.tests)
+    for index, name in enumerate(tests):
+        relative_path(f"service.tests[{index}]", name)
+    test_requirements = table.get("test_requirements", default.test_requirements)
+    if test_requirements != "":
+        relative_path("service.test_requirements", test_requirements)
+    package = table.get("package", default.package)
+    if not isinstance(package, str) or not _PACKAGE.match(package):
+        raise ConfigInvalid(
+            "service.package",
+            f'expected a package directory like "app" or "src/app", got {show(package)}',
+        )
+    app_dir = table.get("app_dir", default.app_dir)
+    if not isinstance(app_dir, str) or not _APP_DIR.match(app_dir) or ".." in app_dir.split("/"):
+        raise ConfigInvalid(
+            "service.app_dir",
+            f'expected an absolute path in the image like "/opt/service", got {show(app_dir)}',
+        )
+    health_path = url_path("service.health_path", table.get("health_path", default.health_path))
     return ServiceConfig(
         context=relative_path("service.context", table.get("context", default.context)),
         dockerfile=relative_path("service.dockerfile", table.get("dockerfile", default.dockerfile)),
         image=_image_name(table, "image", "service", default.image),
         version=version,
         port=_port(table, "port", "service", default.port),
-        health_path=url_path("service.health_path", table.get("health_path", default.health_path)),
+        health_path=health_path,
         requirements=requirements,
+        tests=tests,
+        test_requirements=test_requirements,
+        package=package,
+        app_dir=app_dir.rstrip("/") or "/",
+        workload=_workload(table.get("workload"), health_path),
+        drill=_drill(table.get("drill", {})),
     )
+
+
+def _workload(data: Any, health_path: str) -> tuple[WorkloadRequest, ...]:
+    if data is None:
+        return (WorkloadRequest(health_path),)
+    if not isinstance(data, list) or not data:
+        raise ConfigInvalid(
+            "service.workload",
+            f"expected one or more [[service.workload]] tables, got {show(data)}",
+        )
+    requests = []
+    for index, raw in enumerate(data):
+        path = f"service.workload[{index}]"
+        table = _table(raw, path, set(WorkloadRequest.__dataclass_fields__))
+        if "path" not in table:
+            raise ConfigInvalid(f"{path}.path", 'missing: the URL path to request, like "/work"')
+        method = table.get("method", "GET")
+        if method not in _METHODS:
+            raise ConfigInvalid(
+                f"{path}.method", f"expected one of {', '.join(_METHODS)}, got {show(method)}"
+            )
+        body = table.get("body", "")
+        if not isinstance(body, str) or len(body) > 65536:
+            raise ConfigInvalid(
+                f"{path}.body", f"expected a string (64 KiB at most), got {show(body)}"
+            )
+        requests.append(
+            WorkloadRequest(
+                path=url_path(f"{path}.path", table["path"]),
+                method=method,
+                body=body,
+                weight=int(
+                    finite_number(f"{path}.weight", table.get("weight", 1), 1, 1000, integer=True)
+                ),
+                status=int(
+                    finite_number(
+                        f"{path}.status", table.get("status", 200), 100, 599, integer=True
+                    )
+                ),
+            )
+        )
+    return tuple(requests)
+
+
+def _drill(data: Any) -> DrillConfig:
+    default = DrillConfig()
+    table = _table(data, "service.drill", set(DrillConfig.__dataclass_fields__))
+    degrade = table.get("degrade", default.degrade)
+    if degrade not in DRILL_DEGRADES:
+        raise ConfigInvalid(
+            "service.drill.degrade",
+            f"expected one of {', '.join(map(show, DRILL_DEGRADES))}, got {show(degrade)}",
+        )
+    cpus = finite_number("service.drill.cpus", table.get("cpus", default.cpus), 0.01, 0.5)
+    return DrillConfig(degrade, cpus)
 
 
 def _images(data: Any) -> ImagesConfig:

@@ -16,7 +16,7 @@ import pulumi
 
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.images.build_context import context_hash, source_revision
-from soakgate.adapters.images.wheelhouse import download_wheelhouse
+from soakgate.adapters.images.wheelhouse import download_wheelhouse, pip_pins
 from soakgate.core.config import ProjectConfig
 from soakgate.core.names import LABEL_PYTHON
 from soakgate.errors import ConfigError
@@ -56,15 +56,15 @@ def image_args(args: ServiceImageArgs) -> ImageArgs:
         )
     base = f"{args.config.images.base_prefix}:{args.python}"
     base_id, python_full = base_image(base)
-    requirements = [context / name for name in service.requirements]
     # Every version's wheelhouse first: the build context holds all of them, so hashing it
     # before the last one is downloaded would change the hash on the next run (a rebuild).
-    for python in args.config.images.pythons:
+    # A standard-library service (requirements = []) has none: its Dockerfile installs nothing.
+    for python in args.config.images.pythons if service.requirements else ():
         download_wheelhouse(
-            requirements[0],
+            context / service.requirements[0],
             python,
             context / WHEELHOUSE,
-            pip_requirements=requirements[1] if len(requirements) > 1 else None,
+            pip_requirements=pip_pins(context, dict(enumerate(service.requirements)).get(1)),
         )
     revision, created = source_revision(context)
     build_args = {

@@ -27,6 +27,8 @@ from soakgate.adapters.process import Result, run
 from soakgate.errors import CommandFailed, ConfigError, MissingPart, SoakgateError
 
 PIP_REQUIREMENTS = "requirements-pip.txt"
+# soakgate's own pin of pip, for a context that pins none (a service with one requirements file).
+OWN_PIP_REQUIREMENTS = Path(__file__).with_name(PIP_REQUIREMENTS)
 STAMP = ".wheelhouse.json"
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any")
 DOWNLOAD_TIMEOUT = 900.0
@@ -138,6 +140,15 @@ def _failure(result: Result, python_version: str) -> SoakgateError:
             f" for Python {python_version}: install pip into soakgate's environment"
         )
     return CommandFailed(result, what=f"wheelhouse download for Python {python_version}")
+
+
+def pip_pins(context: Path, named: str | None = None) -> Path:
+    """The file pinning pip for a wheelhouse of ``context``: ``named`` (inside the context)
+    when given, else the context's ``requirements-pip.txt``, else soakgate's own pin."""
+    if named:
+        return context / named
+    own = context / PIP_REQUIREMENTS
+    return own if own.is_file() else OWN_PIP_REQUIREMENTS
 
 
 def download_wheelhouse(
