@@ -21,26 +21,9 @@ from soakgate.adapters.evidence.audit import (
     sbom_json,
     sbom_packages,
 )
-from soakgate.adapters.evidence.mutation import (
-    MutationOutcome,
-    configure_mutmut,
-    install_argv,
-    mutmut_pins,
-    mutmut_run_argv,
-    pinned_names,
-    source_fingerprint,
-    venv_argv,
-)
+from soakgate.adapters.evidence.mutation import MutationOutcome
 from soakgate.adapters.evidence.perf import PerfPlan, SideStats, percentiles, run_kwargs
-from soakgate.adapters.evidence.tests import (
-    TestsOutcome,
-    container_kwargs,
-    coverage_json_argv,
-    coverage_rc,
-    image_user,
-    pip_install_argv,
-    pytest_argv,
-)
+from soakgate.adapters.evidence.tests import TestsOutcome
 from soakgate.adapters.state.evidence import EvidenceStore, EvidenceTampered
 from soakgate.app.evidence import (
     check_request,
@@ -50,7 +33,7 @@ from soakgate.app.evidence import (
     pieces_to_run,
 )
 from soakgate.cli.evidence import render_bundle
-from soakgate.core.config import ProjectConfig
+from soakgate.core.config import ProjectConfig, ServiceConfig, WorkloadRequest
 from soakgate.core.evidence import MutationRun, parse_bench, parse_pip_audit
 from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates
 from soakgate.core.project import Project
@@ -59,6 +42,7 @@ from soakgate.errors import ConfigError
 
 RELEASE = Release("sha256:" + "a" * 64, "3.14.0", "1.0.0", "abc123", "2026-11-26", 1, "svc:1")
 OTHER = Release("sha256:" + "b" * 64, "3.12.1", "1.0.0", "abc123", "2026-11-26", 1, "svc:2")
+REBUILD = Release("sha256:" + "c" * 64, "3.14.2", "1.0.0", "abc123", "2026-11-27", 1, "svc:3")
 JUNIT = (
     '<testsuites><testsuite name="pytest" tests="2">'
     '<testcase classname="tests.test_a" name="test_one"/>'
@@ -106,97 +90,6 @@ def bench_document(base_ms: float = 10.0, cand_ms: float = 10.0) -> dict[str, An
 # --- argv and container arguments -----------------------------------------------------------
 
 
-def test_pip_installs_the_test_wheels_into_the_tmpfs_with_no_index() -> None:
-    assert pip_install_argv("pip-26.3-py3-none-any.whl") == [
-        "python",
-        "/wheels/pip-26.3-py3-none-any.whl/pip",
-        "install",
-        "--no-index",
-        "--find-links",
-        "/wheels",
-        "--require-hashes",
-        "--no-cache-dir",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--no-warn-script-location",
-        "--quiet",
-        "--target",
-        "/tmp/testdeps",
-        "-r",
-        "/suite/requirements-test.txt",
-    ]
-
-
-def test_pytest_runs_under_coverage_of_the_installed_app() -> None:
-    argv = pytest_argv()
-    assert argv[:6] == [
-        "python",
-        "-m",
-        "coverage",
-        "run",
-        "--rcfile=/suite/.coveragerc",
-        "--source=app",
-    ]
-    assert "--junitxml=/out/junit.xml" in argv and argv[-1] == "/suite/tests"
-    assert coverage_json_argv()[-2:] == ["-o", "/out/coverage.json"]
-
-
-def test_tests_container_is_offline_read_only_and_non_root(tmp_path: Path) -> None:
-    config = {"User": "10001:10001", "Env": ["PYTHONPATH=/opt/service:/opt/service/site"]}
-    kwargs = container_kwargs(
-        RELEASE.digest,
-        name="t",
-        config=config,
-        suite=tmp_path / "s",
-        wheels=tmp_path / "w",
-        out=tmp_path / "o",
-        timeout=600,
-    )
-    assert kwargs["network_mode"] == "none"
-    assert kwargs["read_only"] is True
-    assert kwargs["user"] == "10001:10001"
-    assert kwargs["environment"]["PYTHONPATH"] == "/opt/service:/opt/service/site:/tmp/testdeps"
-    assert kwargs["volumes"][str(tmp_path / "w")] == {"bind": "/wheels", "mode": "ro"}
-    assert kwargs["volumes"][str(tmp_path / "s")] == {"bind": "/suite", "mode": "ro"}
-    assert kwargs["volumes"][str(tmp_path / "o")] == {"bind": "/out", "mode": "rw"}
-    assert kwargs["command"][-1] == "import time; time.sleep(600)"  # stops at the deadline
-
-
-@pytest.mark.parametrize(
-    ("user", "expected"), [("", "10001:10001"), ("root", "10001:10001"), ("app:app", "app:app")]
-)
-def test_tests_never_run_as_root(user: str, expected: str) -> None:
-    assert image_user({"User": user}) == expected
-
-
-def test_coverage_rc_keeps_the_service_settings_but_measures_the_installed_app() -> None:
-    pyproject = (
-        '[tool.coverage.run]\nsource = ["app"]\nbranch = true\n'
-        "[tool.coverage.report]\nfail_under = 90\nexclude_also = ['if __name__ == \"__main__\":']\n"
-    )
-    rc = coverage_rc(pyproject)
-    assert "branch = true" in rc and "relative_files = true" in rc
-    assert "fail_under" not in rc and "source = app" not in rc
-    assert '\n    if __name__ == "__main__":' in rc
-    assert "[paths]\nsource = \n    app/\n    /opt/service/app/" in rc
-
-
-def test_mutation_venv_and_mutmut_argv(tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    assert venv_argv("/py3.12", venv) == ["/py3.12", "-m", "venv", "--without-pip", str(venv)]
-    argv = install_argv(
-        venv, tmp_path / "pip.whl", [tmp_path / "w"], [tmp_path / "r.txt"], deps=False
-    )
-    assert argv[:4] == [
-        str(venv / "bin/python"),
-        str(tmp_path / "pip.whl/pip"),
-        "install",
-        "--no-index",
-    ]
-    assert "--require-hashes" in argv and "--no-deps" in argv
-    assert mutmut_run_argv(venv, 2) == [str(venv / "bin/mutmut"), "run", "--max-children", "2"]
-
-
 def test_audit_and_bandit_argv(tmp_path: Path) -> None:
     argv = pip_audit_argv(tmp_path / "r.txt")
     assert argv[1:5] == ["-m", "pip_audit", "-r", str(tmp_path / "r.txt")]
@@ -222,76 +115,6 @@ def test_perf_containers_get_the_same_limits() -> None:
     assert base["nano_cpus"] == 1_000_000_000 and base["mem_limit"] == "256m"
 
 
-# --- mutmut's pins, configuration and fingerprint -------------------------------------------
-
-LOCK = """
-version = 1
-[[package]]
-name = "mutmut"
-version = "3.8.1"
-dependencies = [{ name = "libcst" }, { name = "toml", marker = "python_full_version < '3.11'" },
-                { name = "textual" }]
-wheels = [{ url = "u", hash = "sha256:aa" }]
-[[package]]
-name = "libcst"
-version = "1.9.0"
-wheels = [{ url = "u", hash = "sha256:b1" }, { url = "u", hash = "sha256:b2" }]
-[[package]]
-name = "toml"
-version = "0.10.2"
-wheels = [{ url = "u", hash = "sha256:cc" }]
-[[package]]
-name = "textual"
-version = "8.2.8"
-dependencies = [{ name = "markdown-it-py", extra = ["linkify"] }]
-wheels = [{ url = "u", hash = "sha256:dd" }]
-[[package]]
-name = "markdown-it-py"
-version = "4.3.0"
-wheels = [{ url = "u", hash = "sha256:ee" }]
-[package.optional-dependencies]
-linkify = [{ name = "linkify-it-py" }]
-[[package]]
-name = "linkify-it-py"
-version = "2.2.0"
-wheels = [{ url = "u", hash = "sha256:ff" }]
-"""
-
-
-def test_mutmut_pins_follow_markers_and_extras() -> None:
-    pins = mutmut_pins(LOCK, "3.12.1")
-    assert sorted(pins) == ["libcst", "linkify-it-py", "markdown-it-py", "mutmut", "textual"]
-    assert pins["libcst"] == "libcst==1.9.0 --hash=sha256:b1 --hash=sha256:b2"
-    assert "toml" in mutmut_pins(LOCK, "3.10.13")
-
-
-def test_pinned_names_are_canonical() -> None:
-    assert pinned_names(["Typing_Extensions==4.1 \\\n --hash=x\n# c\npytest==9\n"]) == {
-        "typing-extensions",
-        "pytest",
-    }
-
-
-def test_mutmut_is_configured_in_the_copy_unless_the_service_does(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '-ra'\n")
-    assert configure_mutmut(tmp_path) == "pyproject.toml"
-    text = (tmp_path / "pyproject.toml").read_text()
-    assert '[tool.mutmut]\nsource_paths = ["app/"]' in text
-    assert configure_mutmut(tmp_path).startswith("pyproject.toml (the service's own")
-    assert (tmp_path / "pyproject.toml").read_text() == text
-
-
-def test_source_fingerprint_follows_app_and_tests(tmp_path: Path) -> None:
-    (tmp_path / "app").mkdir()
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "app" / "main.py").write_text("x = 1\n")
-    first = source_fingerprint(tmp_path)
-    (tmp_path / "README.md").write_text("docs do not matter")
-    assert source_fingerprint(tmp_path) == first
-    (tmp_path / "tests" / "test_main.py").write_text("def test(): pass\n")
-    assert source_fingerprint(tmp_path) != first
-
-
 # --- the audit fails closed -----------------------------------------------------------------
 
 
@@ -302,7 +125,7 @@ def test_offline_pip_audit_leaves_every_package_unaudited() -> None:
     assert "not found on PyPI" in result.audit.unaudited[0]
     assert result.sources["pip-audit"] == "audited 0 of 2 packages, 0 vulnerabilities"
     gate = _vulnerability_gate(result.audit)
-    assert not gate.passed and gate.measured == "0 known, 2 packages not audited"
+    assert not gate.passed and gate.measured == "0 known, 2 packages not audited; code: no issues"
 
 
 def test_no_source_at_all_leaves_every_package_unaudited() -> None:
@@ -366,7 +189,7 @@ def _vulnerability_gate(audit: Any) -> Any:
     from soakgate.core.evidence import Evidence
 
     results = evaluate_gates(
-        "dev_to_staging", DEFAULT_THRESHOLDS["dev_to_staging"], Evidence(audit=audit)
+        "dev_to_staging", DEFAULT_THRESHOLDS["dev_to_staging"], Evidence(audit=audit, code=())
     )
     return next(result for result in results if result.name == "vulnerabilities")
 
@@ -433,6 +256,8 @@ class FakeCollectors:
         self.tmp, self.fail, self.expect = tmp, dict(fail or {}), expect
         self.same = same_code
         self.calls: list[str] = []
+        self.services: list[ServiceConfig] = []
+        self.perf_call: dict[str, Any] = {}
 
     def _call(self, name: str) -> None:
         if self.expect is not None and name not in self.expect:
@@ -441,8 +266,11 @@ class FakeCollectors:
         if name in self.fail:
             raise self.fail[name]
 
-    def tests(self, release: Release, context: Path, cache: Path, work: Path) -> TestsOutcome:
+    def tests(
+        self, release: Release, context: Path, service: ServiceConfig, cache: Path, work: Path
+    ) -> TestsOutcome:
         self._call("tests")
+        self.services.append(service)
         (work / "junit.xml").write_text(JUNIT)
         (work / "coverage.json").write_text(COVERAGE)
         return TestsOutcome(
@@ -450,19 +278,25 @@ class FakeCollectors:
         )
 
     def mutation(
-        self, context: Path, cache: Path, work: Path, requirements: tuple[str, ...]
+        self, release: Release, context: Path, service: ServiceConfig, cache: Path, work: Path
     ) -> MutationOutcome:
         self._call("mutation")
+        self.services.append(service)
         stats = work / "stats.json"
         stats.write_text(json.dumps({"killed": 8, "survived": 2, "total": 10}))
         return MutationOutcome(
-            MutationRun(killed=8, survived=2), stats, "", 1.0, {"mutmut": "3.8.1"}
+            MutationRun(killed=8, survived=2),
+            stats,
+            "",
+            1.0,
+            {"mutmut": "3.8.1", "python": release.python},
+            {"image": release.digest},
         )
 
-    def fingerprint(self, context: Path) -> str:
+    def fingerprint(self, context: Path, service: ServiceConfig) -> str:
         return "f" * 64
 
-    def same_code(self, release: Release, context: Path) -> bool:
+    def same_code(self, release: Release, context: Path, service: ServiceConfig) -> bool:
         self._call("same_code")
         return self.same
 
@@ -476,12 +310,22 @@ class FakeCollectors:
 
     def bandit(self, source: Path) -> tuple[str, str | None]:
         self._call("bandit")
-        return json.dumps({"results": [{"issue_severity": "MEDIUM"}]}), "1.9.4"
+        finding = {"test_id": "B104", "issue_severity": "MEDIUM", "issue_confidence": "MEDIUM"}
+        return json.dumps({"results": [finding]}), "1.9.4"
 
     def perf(
-        self, baseline: str, candidate: str, port: int, health_path: str, namespace: str
+        self,
+        baseline: str,
+        candidate: str,
+        port: int,
+        health_path: str,
+        namespace: str,
+        *,
+        workload: tuple[WorkloadRequest, ...],
+        limit: float,
     ) -> dict[str, Any]:
         self._call("perf")
+        self.perf_call = {"workload": workload, "limit": limit}
         return bench_document()
 
 
@@ -510,7 +354,8 @@ def statuses(bundle: Any) -> dict[str, str]:
 
 
 def test_every_piece_collected(tmp_path: Path) -> None:
-    bundle = collect(tmp_path, FakeCollectors(tmp_path))
+    collectors = FakeCollectors(tmp_path)
+    bundle = collect(tmp_path, collectors)
     assert bundle.complete
     assert statuses(bundle) == {
         "junit": "collected",
@@ -528,6 +373,9 @@ def test_every_piece_collected(tmp_path: Path) -> None:
         *("sbom", "audit", "pip-audit", "bandit", "bench"),
     }
     assert manifest["evidence"]["mutation"]["details"]["source_revision"] == "abc123"
+    assert manifest["evidence"]["mutation"]["details"]["image"] == RELEASE.digest
+    assert manifest["evidence"]["mutation"]["tools"]["python"] == RELEASE.python
+    assert collectors.services == [ProjectConfig().service] * 2  # tests and mutation got it
     evidence = load_evidence(tmp_path / "state", RELEASE)
     assert evidence.tests is not None and evidence.tests.passed == 2
     assert evidence.coverage == 93.5
@@ -568,7 +416,7 @@ def test_a_later_failure_removes_older_evidence(tmp_path: Path) -> None:
 def test_no_baseline_fails_the_performance_piece_closed(tmp_path: Path) -> None:
     collectors = FakeCollectors(tmp_path)
     bundle = collect(tmp_path, collectors, baseline=None)
-    assert bundle.failures["perf"].startswith("no baseline: pass --baseline DIGEST")
+    assert bundle.failures["perf"].startswith("no baseline: nothing runs in the target stage")
     assert "perf" not in collectors.calls
 
 
@@ -598,21 +446,31 @@ def test_skipped_pieces_keep_their_earlier_evidence(tmp_path: Path) -> None:
     assert statuses(bundle)["junit"] == "kept" and statuses(bundle)["bench"] == "collected"
 
 
-def test_mutation_is_reused_for_the_same_source(tmp_path: Path) -> None:
-    collect(tmp_path, FakeCollectors(tmp_path))
-    other = FakeCollectors(tmp_path, expect={"same_code"})
+def mutation_row(tmp_path: Path, release: Release, collectors: FakeCollectors) -> Any:
     bundle = collect_evidence(
         Project(tmp_path, ProjectConfig(), tmp_path / "state"),
-        OTHER,
+        release,
         baseline=None,
         advisories=None,
         files={},
         skip={"tests", "audit", "perf"},
         progress=lambda _: None,
-        collectors=other,
+        collectors=collectors,
     )
-    row = next(row for row in bundle.rows if row.kind == "mutation")
+    return next(row for row in bundle.rows if row.kind == "mutation")
+
+
+def test_mutation_is_reused_for_the_same_source_under_the_same_python(tmp_path: Path) -> None:
+    collect(tmp_path, FakeCollectors(tmp_path))
+    row = mutation_row(tmp_path, REBUILD, FakeCollectors(tmp_path, expect={"same_code"}))
     assert row.status == "reused" and "same source as aaaaaaaaaaaa" in row.measured
+
+
+def test_mutation_runs_again_under_another_python(tmp_path: Path) -> None:
+    collect(tmp_path, FakeCollectors(tmp_path))
+    collectors = FakeCollectors(tmp_path, expect={"same_code", "mutation"})
+    row = mutation_row(tmp_path, OTHER, collectors)
+    assert row.status == "collected" and "mutation" in collectors.calls
 
 
 def test_mutation_refuses_source_that_is_not_the_release(tmp_path: Path) -> None:

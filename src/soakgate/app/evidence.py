@@ -10,7 +10,8 @@ Four pieces, each failing on its own (its one-line reason is recorded and its ev
 fail their gates closed) while the others still run:
 
 - ``tests``: the service's tests inside a container of the release's image → junit, coverage
-- ``mutation``: mutmut on the service's source (the same code as in the image) → mutation
+- ``mutation``: mutmut inside a container of the release's image, under its own Python, on the
+  service's source (checked to be the code in the image) → mutation
 - ``audit``: the image's packages → sbom, audit (+ advisories, pip-audit), and bandit
 - ``perf``: the release against ``baseline`` side by side → bench
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from soakgate.adapters.evidence.advisories import check_advisories
 from soakgate.adapters.evidence.audit import (
     AuditResult,
     PipAuditRun,
@@ -39,14 +41,16 @@ from soakgate.adapters.evidence.audit import (
     sbom_packages,
 )
 from soakgate.adapters.evidence.mutation import MutationOutcome, mutation_document
-from soakgate.adapters.evidence.tests import APP_PACKAGE, TestsOutcome
+from soakgate.adapters.evidence.tests import TestsOutcome
 from soakgate.adapters.state.evidence import (
     CollectFailed,
     EvidenceRecord,
     EvidenceStore,
     one_line,
 )
-from soakgate.core.config import ProjectConfig
+from soakgate.app.ports import Stages, real_world
+from soakgate.core.advisories import MAX_AGE as ADVISORIES_MAX_AGE
+from soakgate.core.config import STAGES, ProjectConfig, ServiceConfig, WorkloadRequest
 from soakgate.core.evidence import (
     Audit,
     Evidence,
@@ -63,6 +67,7 @@ from soakgate.core.evidence import (
 from soakgate.core.names import short_digest
 from soakgate.core.project import Project
 from soakgate.core.release import Release
+from soakgate.core.security import BanditUnreadable, CodeIssue, parse_bandit
 from soakgate.errors import ConfigError, SoakgateError
 
 PIECES = ("tests", "mutation", "audit", "perf")
@@ -78,6 +83,7 @@ SUPPLIABLE = {
     "coverage": "tests",
     "mutation": "mutation",
     "audit": "audit",
+    "bandit": "audit",
     "bench": "perf",
     "soak": None,
 }
@@ -104,11 +110,21 @@ FILE_NAMES = {
     "soak": "soak.json",
 }
 TABLE_KINDS = ("junit", "coverage", "mutation", "audit", "sbom", "bandit", "bench", "soak")
+
+
+def _parse_bandit(data: bytes, root: str | None = None) -> tuple[CodeIssue, ...]:
+    try:
+        return parse_bandit(data, root)
+    except BanditUnreadable as exc:
+        raise EvidenceError(str(exc)) from None
+
+
 _PARSERS: dict[str, Callable[[bytes], object]] = {
     "junit": parse_junit,
     "coverage": parse_coverage,
     "mutation": parse_mutation,
     "audit": parse_pip_audit,
+    "bandit": _parse_bandit,
     "bench": parse_bench,
     "soak": parse_soak,
 }
@@ -137,15 +153,17 @@ class EvidenceIncomplete(SoakgateError):
 class Collectors(Protocol):
     """What collecting needs from the outside world (Docker, subprocesses, the network)."""
 
-    def tests(self, release: Release, context: Path, cache: Path, work: Path) -> TestsOutcome: ...
+    def tests(
+        self, release: Release, context: Path, service: ServiceConfig, cache: Path, work: Path
+    ) -> TestsOutcome: ...
 
     def mutation(
-        self, context: Path, cache: Path, work: Path, requirements: tuple[str, ...]
+        self, release: Release, context: Path, service: ServiceConfig, cache: Path, work: Path
     ) -> MutationOutcome: ...
 
-    def fingerprint(self, context: Path) -> str: ...
+    def fingerprint(self, context: Path, service: ServiceConfig) -> str: ...
 
-    def same_code(self, release: Release, context: Path) -> bool: ...
+    def same_code(self, release: Release, context: Path, service: ServiceConfig) -> bool: ...
 
     def inventory(self, release: Release) -> dict[str, str]: ...
 
@@ -154,35 +172,51 @@ class Collectors(Protocol):
     def bandit(self, source: Path) -> tuple[str, str | None]: ...
 
     def perf(
-        self, baseline: str, candidate: str, port: int, health_path: str, namespace: str
+        self,
+        baseline: str,
+        candidate: str,
+        port: int,
+        health_path: str,
+        namespace: str,
+        *,
+        workload: tuple[WorkloadRequest, ...],
+        limit: float,
     ) -> dict[str, Any]: ...
 
 
 class DockerCollectors:
     """The real collectors: the local Docker engine, mutmut, pip-audit and bandit."""
 
-    def tests(self, release: Release, context: Path, cache: Path, work: Path) -> TestsOutcome:
+    def tests(
+        self, release: Release, context: Path, service: ServiceConfig, cache: Path, work: Path
+    ) -> TestsOutcome:
+        from soakgate.adapters.evidence.layout import ServiceLayout
         from soakgate.adapters.evidence.tests import download_test_wheels, run_tests_in_image
 
-        wheels = download_test_wheels(context, release.python_series, cache)
-        return run_tests_in_image(release, context, wheels, work)
+        layout = ServiceLayout(context, service)
+        wheels = download_test_wheels(layout, release.python_series, cache)
+        return run_tests_in_image(release, layout, wheels, work)
 
     def mutation(
-        self, context: Path, cache: Path, work: Path, requirements: tuple[str, ...]
+        self, release: Release, context: Path, service: ServiceConfig, cache: Path, work: Path
     ) -> MutationOutcome:
+        from soakgate.adapters.evidence.layout import ServiceLayout
         from soakgate.adapters.evidence.mutation import run_mutation
 
-        return run_mutation(context, cache=cache, work=work, requirements=requirements)
+        return run_mutation(release, ServiceLayout(context, service), cache=cache, work=work)
 
-    def fingerprint(self, context: Path) -> str:
+    def fingerprint(self, context: Path, service: ServiceConfig) -> str:
+        from soakgate.adapters.evidence.layout import ServiceLayout
         from soakgate.adapters.evidence.mutation import source_fingerprint
 
-        return source_fingerprint(context)
+        return source_fingerprint(ServiceLayout(context, service))
 
-    def same_code(self, release: Release, context: Path) -> bool:
+    def same_code(self, release: Release, context: Path, service: ServiceConfig) -> bool:
+        from soakgate.adapters.evidence.layout import ServiceLayout
         from soakgate.adapters.evidence.mutation import app_files, image_app_files
 
-        return app_files(context) == image_app_files(release.digest)
+        layout = ServiceLayout(context, service)
+        return app_files(layout) == image_app_files(release.digest, layout)
 
     def inventory(self, release: Release) -> dict[str, str]:
         from soakgate.adapters.evidence.audit import installed_distributions
@@ -200,12 +234,26 @@ class DockerCollectors:
         return run_bandit(source)
 
     def perf(
-        self, baseline: str, candidate: str, port: int, health_path: str, namespace: str
+        self,
+        baseline: str,
+        candidate: str,
+        port: int,
+        health_path: str,
+        namespace: str,
+        *,
+        workload: tuple[WorkloadRequest, ...],
+        limit: float,
     ) -> dict[str, Any]:
-        from soakgate.adapters.evidence.perf import compare_releases
+        from soakgate.adapters.evidence.perf import PerfPlan, compare_releases
 
         return compare_releases(
-            baseline, candidate, port=port, health_path=health_path, namespace=namespace
+            baseline,
+            candidate,
+            port=port,
+            health_path=health_path,
+            namespace=namespace,
+            workload=workload,
+            plan=PerfPlan(limit=limit),
         )
 
 
@@ -330,11 +378,13 @@ def collect_evidence(
     baseline: str | None,
     advisories: Path | None,
     files: Mapping[str, Path],
+    baseline_stage: str | None = None,  # the stage whose live release ``baseline`` is
     skip: set[str],
     progress: Progress,
     collectors: Collectors | None = None,
     clock: Callable[[], str] | None = None,
     reuse_mutation: bool = True,
+    advisories_max_age: float = ADVISORIES_MAX_AGE,
 ) -> EvidenceBundle:
     """Collect the evidence of ``release`` into its bundle; return what each kind became.
 
@@ -377,15 +427,23 @@ def collect_evidence(
                 work = Path(tmp)
                 try:
                     if piece == "tests":
-                        _tests(run, collectors, context, cache, work)
+                        _tests(run, collectors, context, cache, work, project.config.service)
                     elif piece == "mutation":
                         _mutation(
                             run, collectors, context, cache, work, project.config, reuse_mutation
                         )
                     elif piece == "audit":
-                        _audit(run, collectors, context, advisories, advisory_docs)
+                        _audit(
+                            run,
+                            collectors,
+                            context,
+                            project.config.service.package,
+                            advisories,
+                            advisory_docs,
+                            advisories_max_age,
+                        )
                     else:
-                        _perf(run, collectors, project.config, baseline)
+                        _perf(run, collectors, project.config, baseline, baseline_stage)
                 except Exception as exc:  # keep going: the other pieces still run
                     run.fail_piece(piece, reason_of(exc))
             seconds = time.monotonic() - piece_started
@@ -404,9 +462,14 @@ def collect_evidence(
 
 
 def _tests(
-    run: _Collection, collectors: Collectors, context: Path, cache: Path, work: Path
+    run: _Collection,
+    collectors: Collectors,
+    context: Path,
+    cache: Path,
+    work: Path,
+    service: ServiceConfig,
 ) -> None:
-    outcome = collectors.tests(run.release, context, cache, work)
+    outcome = collectors.tests(run.release, context, service, cache, work)
     details = {"pytest_exit": outcome.exit_code, "seconds": round(outcome.seconds, 1)}
     run.put("tests-log", outcome.log.encode(), tools=outcome.tools, details=details)
     run.put("junit", outcome.junit, tools=outcome.tools, details=details)
@@ -425,16 +488,19 @@ def _mutation(
     config: ProjectConfig,
     reuse: bool,
 ) -> None:
-    release = run.release
-    if not collectors.same_code(release, context):
+    release, service = run.release, config.service
+    if not collectors.same_code(release, context, service):
+        package = service.package.strip("/")
         raise CollectFailed(
             f"the service source in {context} is not the code of release {release.short}"
-            f" (its app/ differs from the image's): check out revision {release.revision}"
-            " or pass --mutation FILE"
+            f" (its {package}/ differs from {service.app_dir.rstrip('/')}/{package} in the"
+            f" image): check out revision {release.revision} or pass --mutation FILE"
         )
-    fingerprint = collectors.fingerprint(context)
+    fingerprint = collectors.fingerprint(context, service)
+    # reused only under the same Python series: the score is measured under the release's own
+    reuse_key = f"{fingerprint}:py{release.python_series}"
     if reuse:
-        found = run.store.find_detail("mutation", "source_fingerprint", fingerprint)
+        found = run.store.find_detail("mutation", "reuse_key", reuse_key)
         if found is not None and found[1].source != "supplied":
             digest, record = found
             data = run.store.read(digest, "mutation")
@@ -447,10 +513,12 @@ def _mutation(
                     details={**record.details, "reused_from": digest},
                 )
                 return
-    outcome = collectors.mutation(context, cache, work, config.service.requirements)
+    outcome = collectors.mutation(release, context, service, cache, work)
     details = {
+        **outcome.details,
         "source_revision": release.revision,
         "source_fingerprint": fingerprint,
+        "reuse_key": reuse_key,
         "mode": "full",
         "mutants": outcome.run.total,
         "seconds": round(outcome.seconds, 1),
@@ -471,21 +539,23 @@ def _audit(
     run: _Collection,
     collectors: Collectors,
     context: Path,
+    package: str,
     advisories: Path | None,
     advisory_docs: list[dict[str, Any]] | None,
+    max_age: float = ADVISORIES_MAX_AGE,
 ) -> None:
     try:
-        _packages(run, collectors, advisories, advisory_docs)
+        _packages(run, collectors, advisories, advisory_docs, max_age)
     except Exception as exc:  # bandit below still runs
         run.fail_piece("audit", reason_of(exc), ("sbom", "audit", "advisories", "pip-audit"))
     try:
-        report, version = collectors.bandit(context / APP_PACKAGE)
+        report, version = collectors.bandit(context / package)
         counts = bandit_summary(report)
         run.put(
             "bandit",
             report.encode(),
             tools={"bandit": version or "?"},
-            details={"severities": counts},
+            details={"severities": counts, "root": str(context)},
         )
     except Exception as exc:
         run.fail("bandit", reason_of(exc))
@@ -496,6 +566,7 @@ def _packages(
     collectors: Collectors,
     advisories: Path | None,
     advisory_docs: list[dict[str, Any]] | None,
+    max_age: float = ADVISORIES_MAX_AGE,
 ) -> None:
     installed = collectors.inventory(run.release)
     tools = {"cyclonedx-python-lib": _version("cyclonedx-python-lib")}
@@ -505,14 +576,31 @@ def _packages(
         tools=tools,
         details={"packages": len(installed)},
     )
+    # kept above: `soakgate advisories refresh` reads the SBOM when this directory is stale
+    checked = (
+        check_advisories(advisories, installed, now=run.clock(), max_age=max_age)
+        if advisories is not None and advisory_docs is not None
+        else None
+    )
     pip_audit = collectors.pip_audit(installed)
     result: AuditResult = audit_packages(
         installed,
         advisories=advisory_docs,
-        advisories_label=str(advisories) if advisories else "",
+        advisories_label=f"{advisories} ({checked.freshness.line})" if checked else "",
+        uncovered=checked.uncovered if checked else None,
         pip_audit=pip_audit,
     )
     audit_tools = {"pip-audit": pip_audit.version or "?"}
+    refreshed = (
+        {
+            "refreshed_at": checked.refresh.refreshed_at,
+            "index": checked.refresh.index,
+            "age": checked.freshness.line,
+            "not_covered": sorted(checked.uncovered),
+        }
+        if checked
+        else {}
+    )
     if advisory_docs is not None:
         document = {
             "source": str(advisories),
@@ -522,7 +610,7 @@ def _packages(
         run.put(
             "advisories",
             (json.dumps(document, indent=2) + "\n").encode(),
-            details={"source": str(advisories), "count": len(advisory_docs)},
+            details={"source": str(advisories), "count": len(advisory_docs), **refreshed},
         )
     if pip_audit.output is not None:
         run.put("pip-audit", pip_audit.output.encode(), tools=audit_tools)
@@ -531,17 +619,23 @@ def _packages(
         "packages": len(installed),
         "unaudited": len(result.audit.unaudited),
         "vulnerabilities": len(result.audit.vulnerabilities),
+        **({"advisories_refreshed": checked.freshness.line} if checked else {}),
     }
     text = json.dumps(audit_document(installed, result.audit), indent=2) + "\n"
     run.put("audit", text.encode(), tools=audit_tools, details=details)
 
 
 def _perf(
-    run: _Collection, collectors: Collectors, config: ProjectConfig, baseline: str | None
+    run: _Collection,
+    collectors: Collectors,
+    config: ProjectConfig,
+    baseline: str | None,
+    stage: str | None = None,
 ) -> None:
     if baseline is None:
         raise CollectFailed(
-            "no baseline: pass --baseline DIGEST (the release running in the target stage)"
+            "no baseline: nothing runs in the target stage; name it with --for STAGE, or"
+            " pass --baseline DIGEST"
         )
     document = collectors.perf(
         baseline,
@@ -549,8 +643,10 @@ def _perf(
         config.service.port,
         config.service.health_path,
         config.namespace,
+        workload=config.service.workload,
+        limit=min((gates.performance for gates in config.gates.values()), default=5.0),
     )
-    details = {"baseline": baseline, "method": document.get("method", {})}
+    details = {"baseline": baseline, "stage": stage, "method": document.get("method", {})}
     run.put("bench", (json.dumps(document) + "\n").encode(), details=details)
 
 
@@ -594,7 +690,7 @@ def measure(kind: str, data: bytes, record: EvidenceRecord | None = None) -> str
             run = parse_junit(data)
             return f"{run.passed}/{run.tests} passed, {run.failures + run.errors} failed"
         if kind == "coverage":
-            return f"{parse_coverage(data):.2f} % of app/"
+            return f"{parse_coverage(data):.2f} % of the service's package"
         if kind == "mutation":
             mutation = parse_mutation(data)
             reused = str((record.details.get("reused_from") if record else None) or "")
@@ -632,7 +728,8 @@ def load_evidence(state: Path, release: Release | str) -> Evidence:
     digest = release.digest if isinstance(release, Release) else release
     short = short_digest(digest)
     with EvidenceStore.open(state) as store:
-        data = {kind: store.read(digest, kind) for kind in store.records(digest)}
+        records = store.records(digest)
+        data = {kind: store.read(digest, kind) for kind in records}
         paths = {kind: store.path(digest, kind) for kind in data}
 
     def parsed(kind: str) -> Any:
@@ -660,12 +757,29 @@ def load_evidence(state: Path, release: Release | str) -> Evidence:
         audit=audit,
         performance=parsed("bench"),
         soak=parsed("soak"),
+        code=_code_issues(data.get("bandit"), records.get("bandit"), short),
         files={
             gate: str(paths[kind])
             for gate, kind in GATE_KINDS.items()
             if kind in paths and paths[kind] is not None
         },
     )
+
+
+def _code_issues(
+    raw: bytes | None, record: EvidenceRecord | None, short: str
+) -> tuple[CodeIssue, ...] | None:
+    """bandit's stored findings, file names relative to the service's context."""
+    if raw is None:
+        return None
+    root = record.details.get("root") if record is not None else None
+    try:
+        return _parse_bandit(raw, root if isinstance(root, str) else None)
+    except EvidenceError as exc:
+        raise SoakgateError(
+            f"stored bandit evidence of {short} is unreadable: {exc}",
+            hint="collect it again: soakgate evidence collect",
+        ) from None
 
 
 def _installed(data: Mapping[str, bytes | None]) -> dict[str, str]:
@@ -679,3 +793,21 @@ def _installed(data: Mapping[str, bytes | None]) -> dict[str, str]:
         for dep in document.get("dependencies", [])
         if isinstance(dep, dict) and "version" in dep
     }
+
+
+def perf_baseline(
+    project: Project, release: Release, stage: str | None = None, stages: Stages | None = None
+) -> tuple[str | None, str | None]:
+    """(target stage, the digest it runs now) for the performance comparison of ``release``:
+    ``stage`` if named, else the stage after the furthest one running it (staging when it
+    runs nowhere yet); (None, None) when it already runs in the last stage."""
+    from soakgate.app.promote import live_release
+
+    stages = stages or real_world(project).stages
+    if stage is None:
+        running = [s for s in STAGES if live_release(stages, s) == release.digest]
+        furthest = STAGES.index(running[-1]) if running else 0
+        if furthest + 1 >= len(STAGES):
+            return None, None
+        stage = STAGES[furthest + 1]
+    return stage, live_release(stages, stage)

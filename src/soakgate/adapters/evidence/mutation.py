@@ -1,15 +1,26 @@
-"""Mutation testing of the service's code with mutmut 3, in a throwaway venv made from a local
-Python 3.12 with the service's and the test requirements installed from hash-pinned wheels
-(no index) and mutmut installed into it — mutmut runs the tests in its own interpreter.
+"""Mutation testing of the service's code with mutmut 3, inside a throwaway container of the
+release's own image: the release's Python runs mutmut and the tests, with no network, as the
+image's non-root user, on a read-only root with a tmpfs ``/tmp``. Nothing of the service runs
+on the host.
 
-mutmut's own wheels are pinned, with their hashes, from soakgate's ``uv.lock`` (the versions
-soakgate's environment runs), minus what the service already pins; ``pip download`` fetches
-them once per pin set into the cache, as :mod:`soakgate.adapters.images.wheelhouse` does for images.
+On the host: the test wheels (as the tests piece has them) and mutmut's wheels for the
+release's Python series — ``pip download --only-binary=:all: --python-version X.Y`` from the
+hash pins in ``requirements-mutation-tools.txt`` (mutmut and its dependencies as soakgate's
+``uv.lock`` pins them), each cached by pin set — and a copy of the package, the tests and the
+test configuration, with mutmut pointed at them. All of it is mounted read-only. In the
+container:
 
-    outcome = run_mutation(Path("images/service"), cache=Path(".soakgate/cache"),
-                           work=Path("/tmp/m"))
+1. the copy goes to ``/tmp/work`` (writable: mutmut writes ``mutants/`` beside the source);
+2. pip installs the test pins and mutmut's (minus what the test pins already pin) into
+   ``/tmp/deps``, no index; the image's own code is taken off ``PYTHONPATH``, so the tests
+   import only mutmut's mutated copy;
+3. ``mutmut run``, then ``mutmut export-cicd-stats``;
+4. ``mutants/**/*.meta`` and the stats file are copied out to ``<work>/out/mutants``.
+
+    layout = ServiceLayout(Path("images/service"), config.service)
+    outcome = run_mutation(release, layout, cache=Path(".soakgate/cache"), work=Path("/tmp/m"))
     outcome.run.score          # 85.2 (core.evidence.MutationRun, from mutants/**/*.meta)
-    outcome.stats_file         # mutants/mutmut-cicd-stats.json (mutmut export-cicd-stats)
+    outcome.tools["python"]    # "3.14.0": the release's interpreter ran mutmut
 
 Mutation results depend on the source, not on the image: :func:`source_fingerprint` names the
 source that was mutated, and :func:`image_app_files` / :func:`app_files` tell whether the
@@ -18,7 +29,6 @@ release's image holds that same code.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -26,7 +36,7 @@ import re
 import shutil
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,39 +44,60 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
+from soakgate.adapters.evidence.layout import TEST_TOOLS_REQUIREMENTS, ServiceLayout, pins_key
 from soakgate.adapters.evidence.tests import (
-    APP_DIR,
-    APP_PACKAGE,
-    TEST_CONFIG_FILES,
-    TEST_REQUIREMENTS,
-    TESTS_DIR,
+    LABELS,
     download_test_wheels,
+    evidence_name,
+    exec_in,
+    image_config,
+    image_user,
+    make_readable,
+    pip_install_argv,
     pip_wheel,
+    python_path,
     run_in_image,
+    sleep_argv,
+    started_container,
 )
-from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
-from soakgate.adapters.process import Result, run
+from soakgate.adapters.images.wheelhouse import download_wheelhouse
 from soakgate.adapters.state.evidence import CollectFailed, one_line
+from soakgate.core.config import PYTHONS
 from soakgate.core.evidence import MutationRun, summarize_mutmut_meta
 from soakgate.core.names import digest_ref
+from soakgate.core.release import Release
 
-MUTATION_SERIES = "3.12"
+MUTATION_PINS = Path(__file__).with_name("requirements-mutation-tools.txt")
 MUTATION_TIMEOUT = 1800.0
-INSTALL_TIMEOUT = 600.0
 STATS_FILE = "mutants/mutmut-cicd-stats.json"
+# Mount points and folders in the container.
+SOURCE, PINS, OUT = "/source", "/pins", "/out"
+TEST_WHEELS, MUTATION_WHEELS = "/test-wheels", "/mutation-wheels"
+WORK, DEPS = "/tmp/work", "/tmp/deps"
+TEST_PINS, MUTATION_ONLY_PINS = "requirements-test.txt", "requirements-mutation-only.txt"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.MULTILINE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_IGNORED = (
-    "__pycache__",
-    ".pytest_cache",
-    ".coverage",
-    ".coverage.*",
-    "mutants",
-    ".git",
-    ".wheelhouse",
-    ".venv",
-    "htmlcov",
-    "*.pyc",
+MUTMUT_MAIN = "from mutmut.__main__ import cli; cli(prog_name='mutmut')"
+COPY_IN = "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2])"
+# mutmut's results, out to the host: meta files and the stats, readable and removable there.
+COPY_OUT = (
+    "import shutil, sys\n"
+    "from pathlib import Path\n"
+    "source, dest = Path(sys.argv[1]), Path(sys.argv[2])\n"
+    "for path in [*source.rglob('*.meta'), source / 'mutmut-cicd-stats.json']:\n"
+    "    if path.is_file():\n"
+    "        target = dest / path.relative_to(source)\n"
+    "        target.parent.mkdir(parents=True, exist_ok=True)\n"
+    "        shutil.copyfile(path, target)\n"
+    "        target.chmod(0o666)\n"
+    "for folder in [dest, *dest.rglob('*')]:\n"
+    "    if folder.is_dir():\n"
+    "        folder.chmod(0o777)\n"
+)
+VERSIONS = (
+    "import platform, sys\n"
+    "from importlib.metadata import version\n"
+    "print(platform.python_version(), sys.executable, version('mutmut'), version('pytest'))\n"
 )
 
 
@@ -79,30 +110,10 @@ class MutationOutcome:
     log_tail: str
     seconds: float
     tools: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
-# --- the interpreter and the pins -----------------------------------------------------------
-
-
-def find_python(series: str = MUTATION_SERIES) -> str:
-    """A local CPython ``series``: pyenv's newest ``~/.pyenv/versions/<series>.*``, else
-    ``python<series>`` on PATH."""
-    pattern = os.path.expanduser(f"~/.pyenv/versions/{series}.*/bin/python")
-    found = sorted(glob.glob(pattern), key=_version_key)
-    if found:
-        return found[-1]
-    on_path = shutil.which(f"python{series}")
-    if on_path:
-        return on_path
-    raise CollectFailed(
-        f"no local Python {series} for the mutation venv: install it (e.g. pyenv install"
-        f" {series}) or pass --mutation FILE"
-    )
-
-
-def _version_key(path: str) -> tuple[int, ...]:
-    match = re.search(r"versions/([0-9.]+)/", path)
-    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+# --- mutmut's pins ---------------------------------------------------------------------------
 
 
 def soakgate_lock() -> Path | None:
@@ -170,71 +181,157 @@ def mutmut_pins(lock_text: str, python_full: str, root: str = "mutmut") -> dict[
     return pins
 
 
-def python_version(python: str) -> str:
-    result = run([python, "-c", "import platform; print(platform.python_version())"], check=False)
-    if not result.ok:
-        raise CollectFailed(f"{python} does not run: {one_line(result.stderr or result.stdout)}")
-    return result.stdout.strip()
+def mutation_pins_text(lock_text: str, series: Sequence[str] = PYTHONS) -> str:
+    """The text of ``requirements-mutation-tools.txt``: mutmut's pins for every Python
+    ``series`` soakgate builds, a ``python_version`` marker on a pin not all of them need."""
+    by_series = {version: mutmut_pins(lock_text, f"{version}.0") for version in series}
+    lines = [
+        "# mutmut and its dependencies, hash-pinned as soakgate's uv.lock pins them, for the\n",
+        f"# Python series soakgate builds ({', '.join(series)}). Generated: do not edit; after a\n",
+        "# change of uv.lock, rewrite it with\n",
+        "#   python -c 'from soakgate.adapters.evidence.mutation import write_mutation_pins;"
+        " write_mutation_pins()'\n",
+    ]
+    for name in sorted({name for pins in by_series.values() for name in pins}):
+        needed = [version for version in series if name in by_series[version]]
+        line = next(by_series[version][name] for version in needed)
+        if len(needed) < len(series):
+            marker = " or ".join(f"python_version == '{version}'" for version in needed)
+            requirement, _, hashes = line.partition(" ")
+            line = f"{requirement} ; {marker} {hashes}"
+        lines.append(line.replace(" --hash=", " \\\n    --hash=") + "\n")
+    return "".join(lines)
+
+
+def write_mutation_pins(lock: Path | None = None) -> Path:
+    """Rewrite ``requirements-mutation-tools.txt`` from soakgate's ``uv.lock``."""
+    lock = lock or soakgate_lock()
+    if lock is None:
+        raise CollectFailed("no uv.lock of soakgate: run from soakgate's checkout")
+    MUTATION_PINS.write_text(mutation_pins_text(lock.read_text()))
+    return MUTATION_PINS
+
+
+def pin_entries(text: str) -> dict[str, str]:
+    """{canonical name: its whole requirement entry, continuation lines joined} of a pin file."""
+    entries: dict[str, str] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        match = _PIN.match(entry.strip())
+        if match:
+            entries[canonicalize_name(match.group(1))] = " ".join(entry.split())
+    return entries
+
+
+def pins_without(text: str, names: Iterable[str]) -> str:
+    """The pins of ``text`` whose names are not in ``names`` (each entry on one line)."""
+    skipped = {canonicalize_name(name) for name in names}
+    kept = [line for name, line in pin_entries(text).items() if name not in skipped]
+    return "".join(f"{line}\n" for line in kept)
+
+
+def download_mutation_wheels(layout: ServiceLayout, series: str, cache: Path) -> Path:
+    """Download (or find in place) mutmut's wheels and pip's for Python ``series``, in a
+    cache folder of their pin set; return the folder."""
+    pip = layout.pip_requirements
+    return download_wheelhouse(
+        MUTATION_PINS,
+        series,
+        cache / "mutation-wheels" / pins_key(MUTATION_PINS, pip),
+        pip_requirements=pip,
+    )
 
 
 # --- the source -----------------------------------------------------------------------------
 
 
-def copy_service(context: Path, dest: Path) -> Path:
-    """Copy the service (app, tests, config — no caches, wheels or old mutants) to ``dest``."""
-    shutil.copytree(context, dest, ignore=shutil.ignore_patterns(*_IGNORED))
+def copy_service(layout: ServiceLayout, dest: Path) -> Path:
+    """Copy the package, the test paths and the test configuration (no caches) to ``dest``."""
+    layout.check()
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc", "mutants")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (layout.package, *layout.tests):
+        source, target = layout.context / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    for path in layout.config_files():
+        shutil.copy2(path, dest / path.name)
     return dest
 
 
-def configure_mutmut(service: Path) -> str:
-    """Point mutmut at ``app/`` and ``tests/`` in the copy, unless the service configures mutmut
-    itself; return where the configuration is (``pyproject.toml`` or ``setup.cfg``)."""
-    pyproject = service / "pyproject.toml"
+def mutmut_settings(layout: ServiceLayout, service: Path) -> dict[str, list[str]]:
+    """mutmut's settings for the copy: mutate the package, run the configured tests, copy
+    them and the test configuration into ``mutants/``."""
+    tests = [f"{path}/" if (service / path).is_dir() else path for path in layout.tests]
+    extra = [path.name for path in layout.config_files()]
+    return {
+        "source_paths": [f"{layout.package}/"],
+        "pytest_add_cli_args_test_selection": tests,
+        "also_copy": [*tests, *extra],
+    }
+
+
+def configure_mutmut(service: Path, layout: ServiceLayout) -> str:
+    """Configure mutmut in the copy ``service``, unless the service configures mutmut itself;
+    return where the configuration is (``pyproject.toml`` or ``setup.cfg``)."""
+    setup_cfg, pyproject = service / "setup.cfg", service / "pyproject.toml"
+    cfg_text = setup_cfg.read_text() if setup_cfg.is_file() else ""
+    text = pyproject.read_text() if pyproject.is_file() else ""
+    try:
+        own = "mutmut" in tomllib.loads(text).get("tool", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise CollectFailed(
+            f"{layout.context / 'pyproject.toml'} is not valid TOML: {exc}"
+        ) from None
+    if own:
+        return "pyproject.toml (the service's own [tool.mutmut])"
+    if "[mutmut]" in cfg_text:
+        return "setup.cfg (the service's own [mutmut])"
+    settings = mutmut_settings(layout, service)
     if pyproject.is_file():
-        text = pyproject.read_text()
-        if "mutmut" in tomllib.loads(text).get("tool", {}):
-            return "pyproject.toml (the service's own [tool.mutmut])"
-        pyproject.write_text(
-            text.rstrip("\n") + "\n\n[tool.mutmut]\n"
-            f'source_paths = ["{APP_PACKAGE}/"]\n'
-            f'pytest_add_cli_args_test_selection = ["{TESTS_DIR}/"]\n'
-        )
+        body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+        pyproject.write_text(text.rstrip("\n") + "\n\n[tool.mutmut]\n" + body)
         return "pyproject.toml"
-    setup_cfg = service / "setup.cfg"
-    text = setup_cfg.read_text() if setup_cfg.is_file() else ""
-    if "[mutmut]" not in text:
-        setup_cfg.write_text(
-            text + f"\n[mutmut]\nsource_paths = {APP_PACKAGE}/\n"
-            f"pytest_add_cli_args_test_selection = {TESTS_DIR}/\n"
-        )
+    lines = ["", "[mutmut]"]
+    for key, values in settings.items():
+        lines += [f"{key} =", *(f"    {value}" for value in values)]
+    setup_cfg.write_text(cfg_text + "\n".join(lines) + "\n")
     return "setup.cfg"
 
 
-def _service_files(context: Path) -> list[Path]:
-    files = [p for p in (context / APP_PACKAGE).rglob("*.py") if "__pycache__" not in p.parts]
-    files += [p for p in (context / TESTS_DIR).rglob("*.py") if "__pycache__" not in p.parts]
-    files += [context / name for name in TEST_CONFIG_FILES if (context / name).is_file()]
-    files += sorted(context.glob("requirements*.txt"))
-    return sorted(files)
+def _fingerprinted(layout: ServiceLayout) -> list[tuple[str, Path]]:
+    """(name, file) of everything a mutation result depends on, beside the image's Python."""
+    context, service = layout.context, layout.service
+    files = [*layout.package_files(), *layout.test_files(), *layout.config_files()]
+    files += [context / name for name in service.requirements if (context / name).is_file()]
+    if service.test_requirements:
+        files.append(layout.test_requirements)
+    named = sorted({(str(path.relative_to(context)), path) for path in files})
+    supplied = (
+        [MUTATION_PINS] if service.test_requirements else [TEST_TOOLS_REQUIREMENTS, MUTATION_PINS]
+    )
+    return named + [(f"soakgate:{path.name}", path) for path in supplied]
 
 
-def source_fingerprint(context: Path) -> str:
-    """SHA-256 over the service's app, tests, test configuration and pins: what mutation
-    testing depends on. Two releases built from the same source share it."""
+def source_fingerprint(layout: ServiceLayout) -> str:
+    """SHA-256 over the service's package, tests, test configuration and pins, and over the
+    test tools and mutmut pins soakgate supplies: what mutation testing depends on. Two
+    releases built from the same source share it."""
     digest = hashlib.sha256()
-    for path in _service_files(context):
-        digest.update(str(path.relative_to(context)).encode() + b"\0")
+    for name, path in _fingerprinted(layout):
+        digest.update(name.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def app_files(context: Path) -> dict[str, str]:
-    """{path under app/: SHA-256} of the service's Python source on the host."""
-    folder = context / APP_PACKAGE
+def app_files(layout: ServiceLayout) -> dict[str, str]:
+    """{path under the package folder: SHA-256} of the package's Python source on the host."""
+    folder = layout.context / layout.package
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*.py"))
-        if "__pycache__" not in path.parts
+        for path in layout.package_files()
     }
 
 
@@ -246,67 +343,88 @@ APP_FILES_SCRIPT = (
 )
 
 
-def image_app_files(image: str, app_dir: str = APP_DIR) -> dict[str, str]:
-    """{path under app/: SHA-256} of the Python source inside the release's image."""
-    code, stdout, stderr = run_in_image(image, ["python", "-c", APP_FILES_SCRIPT, app_dir])
+def image_app_files(image: str, layout: ServiceLayout) -> dict[str, str]:
+    """{path under the package folder: SHA-256} of the Python source inside the release's
+    image, at ``<app_dir>/<package>``."""
+    folder = layout.image_package
+    code, stdout, stderr = run_in_image(image, ["python", "-c", APP_FILES_SCRIPT, folder])
     if code != 0:
-        raise CollectFailed(f"cannot read {app_dir} in {digest_ref(image)}: {one_line(stderr)}")
+        raise CollectFailed(f"cannot read {folder} in {digest_ref(image)}: {one_line(stderr)}")
     files: dict[str, str] = json.loads(stdout)
     return files
 
 
-# --- the run --------------------------------------------------------------------------------
+# --- the container --------------------------------------------------------------------------
 
 
-def _clean_env(venv: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV", "UV_"))
-    }
-    env.update(
-        PATH=f"{venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
-        VIRTUAL_ENV=str(venv),
-        PIP_NO_INPUT="1",
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        PYTHONDONTWRITEBYTECODE="1",
+def install_argv(pip_wheel_name: str) -> list[str]:
+    """pip installing the test pins and mutmut's into ``/tmp/deps``, no index."""
+    return pip_install_argv(
+        pip_wheel_name,
+        [f"{PINS}/{TEST_PINS}", f"{PINS}/{MUTATION_ONLY_PINS}"],
+        find_links=(TEST_WHEELS, MUTATION_WHEELS),
+        target=DEPS,
     )
-    return env
 
 
-def venv_argv(python: str, venv: Path) -> list[str]:
-    return [python, "-m", "venv", "--without-pip", str(venv)]
+def copy_in_argv() -> list[str]:
+    return ["python", "-c", COPY_IN, SOURCE, WORK]
 
 
-def install_argv(
-    venv: Path, pip: Path, find_links: Sequence[Path], requirements: Sequence[Path], *, deps: bool
-) -> list[str]:
-    """pip (from its wheel) installing hash-pinned ``requirements`` into ``venv``, no index."""
-    argv = [str(venv / "bin" / "python"), str(pip / "pip"), "install", "--no-index"]
-    for folder in find_links:
-        argv += ["--find-links", str(folder)]
-    argv += ["--require-hashes", "--no-cache-dir", "--quiet"]
-    if not deps:
-        argv.append("--no-deps")
-    for path in requirements:
-        argv += ["-r", str(path)]
-    return argv
+def versions_argv() -> list[str]:
+    """Prints: the Python version, its path, mutmut's and pytest's versions."""
+    return ["python", "-c", VERSIONS]
 
 
-def mutmut_run_argv(venv: Path, max_children: int) -> list[str]:
-    return [str(venv / "bin" / "mutmut"), "run", "--max-children", str(max_children)]
+def mutmut_run_argv(max_children: int) -> list[str]:
+    return ["python", "-c", MUTMUT_MAIN, "run", "--max-children", str(max_children)]
 
 
-def mutmut_stats_argv(venv: Path) -> list[str]:
-    return [str(venv / "bin" / "mutmut"), "export-cicd-stats"]
+def mutmut_stats_argv() -> list[str]:
+    return ["python", "-c", MUTMUT_MAIN, "export-cicd-stats"]
 
 
-def _check(result: Result, what: str) -> Result:
-    if not result.ok:
-        tail = _tail(result.stderr + "\n" + result.stdout, 1) or "no output"
-        reason = "timed out" if result.exited == 124 else f"exit {result.exited}"
-        raise CollectFailed(f"{what} failed ({reason}): {tail}")
-    return result
+def copy_out_argv() -> list[str]:
+    return ["python", "-c", COPY_OUT, f"{WORK}/mutants", f"{OUT}/mutants"]
+
+
+def container_kwargs(
+    image: str,
+    *,
+    name: str,
+    config: Mapping[str, Any],
+    layout: ServiceLayout,
+    mounts: Mapping[str, Path],
+    timeout: float,
+) -> dict[str, Any]:
+    """Docker SDK ``containers.create`` arguments: offline, read-only root, non-root, a tmpfs
+    ``/tmp`` (exec allowed: the wheels' .so files) and ``mounts`` ({container path: host
+    folder}, read-only but ``/out``); the image's own code is taken off ``PYTHONPATH``."""
+    return {
+        "image": image,
+        "command": sleep_argv(timeout),
+        "name": name,
+        "user": image_user(config),
+        "working_dir": "/tmp",
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,exec,nosuid,size=1g"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": "3g",
+        "environment": {
+            "PYTHONPATH": python_path(config, DEPS, without=layout.image_import_root),
+            "HOME": "/tmp",
+        },
+        "volumes": {
+            str(host): {"bind": path, "mode": "rw" if path == OUT else "ro"}
+            for path, host in mounts.items()
+        },
+        "labels": LABELS,
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
 
 
 def _tail(text: str, lines: int) -> str:
@@ -316,120 +434,98 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(kept[-lines:])
 
 
+def prepare_pins(layout: ServiceLayout, dest: Path) -> Path:
+    """The pin files the container installs from: the test pins, and mutmut's minus the
+    names the test pins already pin (one version of each)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    tests = layout.test_requirements.read_text()
+    (dest / TEST_PINS).write_text(tests)
+    (dest / MUTATION_ONLY_PINS).write_text(
+        pins_without(MUTATION_PINS.read_text(), pinned_names([tests]))
+    )
+    make_readable(dest)
+    return dest
+
+
 def run_mutation(
-    context: Path,
+    release: Release,
+    layout: ServiceLayout,
     *,
     cache: Path,
     work: Path,
-    requirements: Sequence[str] = ("requirements.txt", PIP_REQUIREMENTS),
-    python: str | None = None,
-    lock: Path | None = None,
     max_children: int | None = None,
     timeout: float = MUTATION_TIMEOUT,
+    namespace: str = "",
 ) -> MutationOutcome:
-    """Run mutmut on a copy of the service in a throwaway venv; return the counts by status.
-
-    ``requirements`` are the service's runtime pins and pip's (as soakgate.toml names them);
-    their wheelhouse is the one the image build uses (``<context>/.wheelhouse``).
-    """
+    """Run mutmut on a copy of the service in a throwaway container of the release's image;
+    return the counts by status. The container is removed afterwards, even on failure."""
     started = time.monotonic()
-    python = python or find_python()
-    full_version = python_version(python)
-    series = ".".join(full_version.split(".")[:2])
-    lock = lock or soakgate_lock()
-    if lock is None:
-        raise CollectFailed(
-            "no uv.lock of soakgate to pin mutmut's wheels from: run from soakgate's checkout"
-            " or pass --mutation FILE"
-        )
-    runtime_reqs = context / requirements[0]
-    pip_reqs = context / (requirements[1] if len(requirements) > 1 else PIP_REQUIREMENTS)
-    test_reqs = context / TEST_REQUIREMENTS
-    for path in (runtime_reqs, pip_reqs, test_reqs):
-        if not path.is_file():
-            raise CollectFailed(f"{path} not found: the mutation venv installs from it")
-    runtime_wheels = download_wheelhouse(
-        runtime_reqs, series, context / ".wheelhouse", pip_requirements=pip_reqs
-    )
-    test_wheels = download_test_wheels(context, series, cache)
-
-    pins = mutmut_pins(lock.read_text(), full_version)
-    service_pins = pinned_names([runtime_reqs.read_text(), test_reqs.read_text()])
-    pin_folder = cache / "mutmut-pins"
-    pin_folder.mkdir(parents=True, exist_ok=True)
-    all_pins = pin_folder / f"requirements-mutmut-py{series}.txt"
-    own_pins = pin_folder / f"requirements-mutmut-only-py{series}.txt"
-    _write_if_changed(all_pins, "".join(f"{line}\n" for line in pins.values()))
-    _write_if_changed(
-        own_pins,
-        "".join(f"{line}\n" for name, line in pins.items() if name not in service_pins),
-    )
-    mutmut_wheels = download_wheelhouse(
-        all_pins, series, cache / "mutmut-wheels", pip_requirements=pip_reqs
-    )
-
-    venv = work / "venv"
-    env = _clean_env(venv)
-    pip = test_wheels / pip_wheel(test_wheels)
-    steps = [
-        (venv_argv(python, venv), "creating the venv"),
-        (
-            install_argv(
-                venv, pip, [runtime_wheels, test_wheels], [runtime_reqs, test_reqs], deps=True
-            ),
-            "installing the service's and the test requirements",
-        ),
-        (install_argv(venv, pip, [mutmut_wheels], [own_pins], deps=False), "installing mutmut"),
-        ([str(venv / "bin" / "python"), str(pip / "pip"), "check"], "pip check of the venv"),
-    ]
-    for argv, what in steps:
-        _check(run(argv, env=env, timeout=INSTALL_TIMEOUT, check=False), what)
-
-    service = copy_service(context, work / "service")
-    configure_mutmut(service)
+    series = release.python_series
+    config = image_config(release.digest)
+    test_wheels = download_test_wheels(layout, series, cache)
+    mutation_wheels = download_mutation_wheels(layout, series, cache)
+    source = copy_service(layout, work / "source")
+    where = configure_mutmut(source, layout)
+    make_readable(source)
+    out = work / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o777)  # the image's non-root user writes the results
+    mounts = {
+        SOURCE: source,
+        PINS: prepare_pins(layout, work / "pins"),
+        TEST_WHEELS: test_wheels,
+        MUTATION_WHEELS: mutation_wheels,
+        OUT: out,
+    }
     children = max_children or os.cpu_count() or 2
-    result = run(
-        mutmut_run_argv(venv, children), env=env, cwd=str(service), timeout=timeout, check=False
+    kwargs = container_kwargs(
+        release.digest,
+        name=evidence_name("mutation", namespace),
+        config=config,
+        layout=layout,
+        mounts=mounts,
+        timeout=timeout,
     )
-    if not result.ok:
-        reason = (
-            f"timed out after {timeout:.0f} s"
-            if result.exited == 124
-            else f"exit {result.exited}: {_tail(result.stdout + result.stderr, 1)}"
-        )
-        raise CollectFailed(f"mutmut run failed ({reason})")
-    _check(
-        run(mutmut_stats_argv(venv), env=env, cwd=str(service), timeout=120, check=False),
-        "mutmut export-cicd-stats",
-    )
-    stats = service / STATS_FILE
+    with started_container(f"mutmut in {release.short}", kwargs) as container:
+        deadline = started + timeout
+        _step(container, copy_in_argv(), deadline, "copying the source into the container")
+        _step(container, install_argv(pip_wheel(test_wheels)), deadline, "installing mutmut")
+        python, interpreter, mutmut, pytest = _step(
+            container, versions_argv(), deadline, "asking mutmut's versions"
+        ).split()[-4:]
+        code, log = exec_in(container, mutmut_run_argv(children), deadline, workdir=WORK)
+        if code != 0:
+            raise CollectFailed(f"mutmut run failed (exit {code}): {_tail(log, 1)}")
+        _step(container, mutmut_stats_argv(), deadline, "mutmut export-cicd-stats", WORK)
+        _step(container, copy_out_argv(), deadline, "copying mutmut's results out")
+    stats = out / STATS_FILE
     if not stats.is_file():
         raise CollectFailed(f"mutmut export-cicd-stats wrote no {STATS_FILE}")
-    metas = sorted((service / "mutants").rglob("*.meta"))
+    metas = sorted((out / "mutants").rglob("*.meta"))
     mutation_run = summarize_mutmut_meta(path.read_text() for path in metas)
-    versions = {"python": full_version, "mutmut": pins["mutmut"].split()[0].split("==")[1]}
-    versions.update(_pinned_versions(test_reqs.read_text(), ("pytest",)))
     return MutationOutcome(
         mutation_run,
         stats,
-        _tail(result.stdout, 3),
+        _tail(log, 3),
         time.monotonic() - started,
-        versions,
+        {"python": python, "mutmut": mutmut, "pytest": pytest},
+        {
+            "image": release.digest,
+            "interpreter": interpreter,
+            "max_children": children,
+            "mutmut_config": where,
+        },
     )
 
 
-def _pinned_versions(text: str, names: Sequence[str]) -> dict[str, str]:
-    found = {}
-    for name in names:
-        match = re.search(rf"^{re.escape(name)}==(\S+)", text, re.MULTILINE)
-        if match:
-            found[name] = match.group(1)
-    return found
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+def _step(
+    container: Any, argv: list[str], deadline: float, what: str, workdir: str | None = None
+) -> str:
+    """Run one step in the container; CollectFailed (with its last line) unless it exits 0."""
+    code, text = exec_in(container, argv, deadline, workdir=workdir)
+    if code != 0:
+        raise CollectFailed(f"{what} failed (exit {code}): {_tail(text, 1) or 'no output'}")
+    return text
 
 
 def mutation_document(

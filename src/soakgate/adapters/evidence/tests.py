@@ -1,18 +1,21 @@
 """Run the service's own tests inside a container of the release's image, as the image's
 non-root user, with no network: the evidence says the code *in the image* passes its tests.
 
-The runtime image holds no pytest, so the hash-pinned test wheels (``requirements-test.txt``
-plus ``requirements-pip.txt`` for pip itself) are downloaded on the host for the release's
-Python series and mounted read-only; pip installs them into ``/tmp/testdeps`` (a tmpfs) with
-no index. The tests (copied from the service's context, without ``app/``) run under
-``coverage run --source=app``, which measures the installed package in ``/opt/service/app``.
+The runtime image holds no pytest, so the hash-pinned test wheels (the service's
+``test_requirements``, or soakgate's own pytest + coverage when it names none, plus pip's pin)
+are downloaded on the host for the release's Python series and mounted read-only; pip installs
+them into ``/tmp/testdeps`` (a tmpfs) with no index. The configured test paths and the test
+configuration files (never the package) are copied into a suite; the tests run under
+``coverage run --source=<app_dir>/<package>``, which measures the package where the image has
+it, from ``app_dir`` (so files are named as in the context: ``src/plainsvc/routes.py``).
 
-    wheels = download_test_wheels(Path("images/service"), "3.14", cache=Path(".soakgate/cache"))
-    outcome = run_tests_in_image(release, Path("images/service"), wheels, work=Path("/tmp/x"))
+    layout = ServiceLayout(Path("images/service"), config.service)
+    wheels = download_test_wheels(layout, "3.14", cache=Path(".soakgate/cache"))
+    outcome = run_tests_in_image(release, layout, wheels, work=Path("/tmp/x"))
     outcome.junit, outcome.coverage, outcome.exit_code     # files in /tmp/x/out, pytest's exit
 
-:func:`run_in_image` runs one command in a throwaway container of an image (other evidence
-collectors use it too).
+:func:`run_in_image` runs one command in a throwaway container of an image, and
+:func:`exec_in` one step in a running one (other evidence collectors use them too).
 """
 
 from __future__ import annotations
@@ -32,17 +35,14 @@ from typing import Any
 import docker.errors
 
 from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.evidence.layout import ServiceLayout, pins_key
 from soakgate.adapters.images.wheelhouse import PIP_REQUIREMENTS, download_wheelhouse
 from soakgate.adapters.state.evidence import CollectFailed, one_line
 from soakgate.core.names import LABEL_MANAGED, LABEL_PURPOSE, digest_ref
 from soakgate.core.release import Release
 
-TEST_REQUIREMENTS = "requirements-test.txt"
-TESTS_DIR = "tests"
-APP_PACKAGE = "app"  # the service's package, as the Dockerfile copies it
-APP_DIR = "/opt/service/app"  # where the image has it
-TEST_CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 SUITE, WHEELS, OUT, TESTDEPS = "/suite", "/wheels", "/out", "/tmp/testdeps"
+SUITE_REQUIREMENTS = "requirements-test.soakgate.txt"  # the test pins, as the suite holds them
 COVERAGE_RC = ".coveragerc"
 DEFAULT_USER = "10001:10001"
 TESTS_TIMEOUT = 600.0
@@ -165,13 +165,12 @@ def evidence_name(what: str, namespace: str = "") -> str:
 # --- what goes into the container -----------------------------------------------------------
 
 
-def download_test_wheels(context: Path, series: str, cache: Path) -> Path:
-    """Download (or find in place) the test wheels for Python ``series``; return the folder."""
+def download_test_wheels(layout: ServiceLayout, series: str, cache: Path) -> Path:
+    """Download (or find in place) the test wheels and pip's for Python ``series``, in a cache
+    folder of their own pin set; return the folder."""
+    pins, pip = layout.test_requirements, layout.pip_requirements
     return download_wheelhouse(
-        context / TEST_REQUIREMENTS,
-        series,
-        cache / "test-wheels",
-        pip_requirements=context / PIP_REQUIREMENTS,
+        pins, series, cache / "test-wheels" / pins_key(pins, pip), pip_requirements=pip
     )
 
 
@@ -196,9 +195,10 @@ def pip_wheel(folder: Path) -> str:
     return wheels[-1].name
 
 
-def coverage_rc(pyproject_text: str | None) -> str:
-    """A coverage.py rc file: the service's own ``[tool.coverage]`` settings, but measuring the
-    installed ``app`` package and naming its files ``app/…`` (as in the source tree)."""
+def coverage_rc(pyproject_text: str | None, layout: ServiceLayout) -> str:
+    """A coverage.py rc file: the service's own ``[tool.coverage]`` settings, but measuring
+    the package in the image and naming its files as in the context (``[paths]`` maps one to
+    the other)."""
     settings: dict[str, Any] = {}
     if pyproject_text:
         with contextlib.suppress(tomllib.TOMLDecodeError):
@@ -209,7 +209,7 @@ def coverage_rc(pyproject_text: str | None) -> str:
     report = {k: v for k, v in settings.get("report", {}).items() if k not in _COVERAGE_OVERRIDDEN}
     sections = {
         "run": run,
-        "paths": {"source": [f"{APP_PACKAGE}/", f"{APP_DIR}/"]},
+        "paths": {"source": [f"{layout.package}/", f"{layout.image_package}/"]},
         "report": report,
     }
     lines = []
@@ -229,41 +229,50 @@ def _ini_value(value: Any) -> str:
     return str(value)
 
 
-def prepare_suite(context: Path, dest: Path) -> Path:
-    """Copy the service's tests and test configuration (never ``app/``) into ``dest``."""
-    tests = context / TESTS_DIR
-    if not tests.is_dir():
-        raise CollectFailed(f"the service has no {TESTS_DIR}/ folder in {context}")
+def prepare_suite(layout: ServiceLayout, dest: Path) -> Path:
+    """Copy the service's test paths, its test configuration and its test pins (never the
+    package) into ``dest``, with a coverage rc for the run in the image."""
+    layout.check()
+    context = layout.context
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(
-        tests, dest / TESTS_DIR, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
-    )
-    for name in (*TEST_CONFIG_FILES, TEST_REQUIREMENTS):
-        if (context / name).is_file():
-            shutil.copy2(context / name, dest / name)
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    for name in layout.tests:
+        source, target = context / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    for path in layout.config_files():
+        shutil.copy2(path, dest / path.name)
+    shutil.copy2(layout.test_requirements, dest / SUITE_REQUIREMENTS)
     pyproject = context / "pyproject.toml"
     text = pyproject.read_text() if pyproject.is_file() else None
-    (dest / COVERAGE_RC).write_text(coverage_rc(text))
-    _readable(dest)
+    (dest / COVERAGE_RC).write_text(coverage_rc(text, layout))
+    make_readable(dest)
     return dest
 
 
-def _readable(folder: Path) -> None:
+def make_readable(folder: Path) -> None:
     """Let the container's non-root user read (and traverse) everything under ``folder``."""
     folder.chmod(0o755)
     for path in folder.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def pip_install_argv(pip_wheel_name: str) -> list[str]:
-    """pip (run from its wheel) installing the test wheels into the tmpfs, no index."""
-    return [
-        "python",
-        f"{WHEELS}/{pip_wheel_name}/pip",
-        "install",
-        "--no-index",
-        "--find-links",
-        WHEELS,
+def pip_install_argv(
+    pip_wheel_name: str,
+    requirements: Sequence[str] = (f"{SUITE}/{SUITE_REQUIREMENTS}",),
+    *,
+    find_links: Sequence[str] = (WHEELS,),
+    target: str = TESTDEPS,
+) -> list[str]:
+    """pip (run from its wheel in the first ``find_links``) installing hash-pinned
+    ``requirements`` into ``target`` (a tmpfs), no index."""
+    argv = ["python", f"{find_links[0]}/{pip_wheel_name}/pip", "install", "--no-index"]
+    for folder in find_links:
+        argv += ["--find-links", folder]
+    argv += [
         "--require-hashes",
         "--no-cache-dir",
         "--no-compile",
@@ -271,21 +280,22 @@ def pip_install_argv(pip_wheel_name: str) -> list[str]:
         "--no-warn-script-location",
         "--quiet",
         "--target",
-        TESTDEPS,
-        "-r",
-        f"{SUITE}/{TEST_REQUIREMENTS}",
+        target,
     ]
+    for path in requirements:
+        argv += ["-r", path]
+    return argv
 
 
-def pytest_argv() -> list[str]:
-    """The service's tests under coverage, measuring the installed ``app`` package."""
+def pytest_argv(layout: ServiceLayout) -> list[str]:
+    """The service's tests under coverage, measuring the package where the image has it."""
     return [
         "python",
         "-m",
         "coverage",
         "run",
         f"--rcfile={SUITE}/{COVERAGE_RC}",
-        f"--source={APP_PACKAGE}",
+        f"--source={layout.image_package}",
         "-m",
         "pytest",
         "-p",
@@ -294,7 +304,7 @@ def pytest_argv() -> list[str]:
         f"--junitxml={OUT}/junit.xml",
         "-o",
         "junit_family=xunit2",
-        f"{SUITE}/{TESTS_DIR}",
+        *(f"{SUITE}/{path}" for path in layout.tests),
     ]
 
 
@@ -310,32 +320,44 @@ def coverage_json_argv() -> list[str]:
     ]
 
 
+def python_path(config: Mapping[str, Any], *extra: str, without: str = "") -> str:
+    """The image's ``PYTHONPATH`` with ``extra`` folders after it (once each), ``without``
+    one folder."""
+    folders: list[str] = []
+    for folder in [*image_env(config).get("PYTHONPATH", "").split(":"), *extra]:
+        if folder and folder != without and folder not in folders:
+            folders.append(folder)
+    return ":".join(folders)
+
+
 def container_kwargs(
     image: str,
     *,
     name: str,
     config: Mapping[str, Any],
+    layout: ServiceLayout,
     suite: Path,
     wheels: Path,
     out: Path,
     timeout: float,
 ) -> dict[str, Any]:
     """Docker SDK ``containers.create`` arguments: a container that sleeps ``timeout`` seconds
-    (so it stops by itself at the deadline) while the steps run in it with ``exec``."""
-    pythonpath = image_env(config).get("PYTHONPATH", "")
+    (so it stops by itself at the deadline) while the steps run in it with ``exec``. It works
+    in ``app_dir``, so coverage names the package's files as the context does."""
     return {
         "image": image,
-        "command": ["python", "-c", f"import time; time.sleep({timeout:.0f})"],
+        "command": sleep_argv(timeout),
         "name": name,
         "user": image_user(config),
+        "working_dir": layout.service.app_dir,
         "network_mode": "none",
         "read_only": True,
-        "tmpfs": {"/tmp": "rw,nosuid,size=512m"},  # exec allowed: the test wheels' .so files
+        "tmpfs": {"/tmp": "rw,exec,nosuid,size=512m"},  # exec: the test wheels' .so files
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "mem_limit": "1g",
         "environment": {
-            "PYTHONPATH": ":".join(p for p in (pythonpath, TESTDEPS) if p),
+            "PYTHONPATH": python_path(config, layout.image_import_root, TESTDEPS),
             "HOME": "/tmp",
             "PYTHONDONTWRITEBYTECODE": "1",
         },
@@ -348,12 +370,17 @@ def container_kwargs(
     }
 
 
+def sleep_argv(timeout: float) -> list[str]:
+    """The container's own command: sleep until the deadline (the steps run with exec)."""
+    return ["python", "-c", f"import time; time.sleep({timeout:.0f})"]
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
 def run_tests_in_image(
     release: Release,
-    context: Path,
+    layout: ServiceLayout,
     wheels: Path,
     work: Path,
     *,
@@ -368,35 +395,35 @@ def run_tests_in_image(
     """
     started = time.monotonic()
     config = image_config(release.digest)
-    suite = prepare_suite(context, work / "suite")
+    suite = prepare_suite(layout, work / "suite")
     out = work / "out"
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o777)  # the image's non-root user writes the reports
-    tools = {"python": release.python, **_tool_versions(wheels)}
     kwargs = container_kwargs(
         release.digest,
         name=evidence_name("tests", namespace),
         config=config,
+        layout=layout,
         suite=suite,
         wheels=wheels,
         out=out,
         timeout=timeout,
     )
-    log: list[str] = []
     with started_container(f"the tests in {release.short}", kwargs) as container:
         deadline = started + timeout
-        code, text = _exec(container, pip_install_argv(pip_wheel(wheels)), deadline)
+        tools = {"python": interpreter_version(container, deadline), **_tool_versions(wheels)}
+        code, text = exec_in(container, pip_install_argv(pip_wheel(wheels)), deadline)
         if code != 0:
             raise CollectFailed(
                 f"installing the test wheels in the image failed (exit {code}): {_last_line(text)}"
             )
-        code, text = _exec(container, pytest_argv(), deadline)
-        log.append(text)
-        exit_code = code
+        exit_code, log = exec_in(container, pytest_argv(layout), deadline)
         junit = out / "junit.xml"
         if not junit.is_file():
-            raise CollectFailed(f"pytest wrote no JUnit report (exit {code}): {_last_line(text)}")
-        code, text = _exec(container, coverage_json_argv(), deadline)
+            raise CollectFailed(
+                f"pytest wrote no JUnit report (exit {exit_code}): {_last_line(log)}"
+            )
+        code, text = exec_in(container, coverage_json_argv(), deadline)
         coverage = out / "coverage.json"
         coverage_error = None
         if not coverage.is_file():
@@ -405,23 +432,35 @@ def run_tests_in_image(
             junit,
             coverage if coverage.is_file() else None,
             exit_code,
-            "".join(log),
+            log,
             coverage_error,
             tools,
             time.monotonic() - started,
         )
 
 
-def _exec(container: Any, argv: list[str], deadline: float) -> tuple[int, str]:
-    """Run ``argv`` in the container; CollectFailed when the deadline passes first."""
+def interpreter_version(container: Any, deadline: float) -> str:
+    """The full version of the image's ``python``, asked in the running container."""
+    argv = ["python", "-c", "import platform; print(platform.python_version())"]
+    code, text = exec_in(container, argv, deadline)
+    if code != 0:
+        raise CollectFailed(f"python does not run in the image (exit {code}): {_last_line(text)}")
+    return text.strip()
+
+
+def exec_in(
+    container: Any, argv: list[str], deadline: float, *, workdir: str | None = None
+) -> tuple[int, str]:
+    """Run ``argv`` in the container (in ``workdir``, else its working directory); return
+    (exit code, stdout + stderr). CollectFailed when the deadline passes first."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise CollectFailed("the tests in the image ran out of time")
+        raise CollectFailed(f"no time left for {' '.join(argv[:4])} in the image")
     result: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            result["value"] = container.exec_run(argv, demux=True)
+            result["value"] = container.exec_run(argv, demux=True, workdir=workdir)
         except Exception as exc:  # reported below; the thread must not die silently
             result["error"] = exc
 
