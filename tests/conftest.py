@@ -109,10 +109,29 @@ def scratch(
     engine: docker.DockerClient,
     releases: dict[str, Release],
 ) -> Iterator[ScratchProject]:
-    """A fresh scratch project knowing the built releases; its stages are destroyed after."""
-    project = make_scratch(tmp_path, toolchain_env)
+    """A fresh scratch project knowing the built releases (and holding the service's source,
+    which the evidence reads); its stages are destroyed after."""
+    project = make_scratch(tmp_path, toolchain_env, with_service=True)
     project.record(list(releases.values()))
     try:
         yield project
     finally:
         project.destroy(engine)
+
+
+@pytest.fixture(scope="session")
+def advisories(built: ScratchProject, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An OSV directory made by the real ``soakgate advisories refresh`` of the sample's pins,
+    from a package index on loopback that answers with tests/data/osv."""
+    from tests.integration.advisory_index import AdvisoryIndex
+
+    directory = tmp_path_factory.mktemp("advisories") / "osv"
+    requirements = built.root / "images" / "service" / "requirements.txt"
+    with AdvisoryIndex(ROOT / "tests" / "data" / "osv") as index:
+        result = built.soakgate(
+            "advisories", "refresh", str(directory), "--requirements", str(requirements),
+            "--index-url", index.url,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert index.asked, "the refresh asked the index nothing"
+    return directory

@@ -1,6 +1,6 @@
 """``soakgate evidence``: collect the evidence the gates judge, into a bundle with the release.
 
-    soakgate evidence collect 3f2a9c1b0d4e --baseline sha256:… --advisories osv/
+    soakgate evidence collect 3f2a9c1b0d4e --for staging --advisories osv/
     soakgate evidence collect soakgate/service:1.0.0-py3.14-3f2a9c1b --skip perf \\
         --mutation mutants/mutmut-cicd-stats.json
 
@@ -18,7 +18,10 @@ from rich.table import Table
 
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.evidence import EvidenceBundle, EvidenceIncomplete
+from soakgate.cli.advisories import DEFAULT_MAX_AGE, max_age_seconds
+from soakgate.cli.options import stage_choice
 from soakgate.cli.output import console, safe
+from soakgate.core.names import short_digest
 from soakgate.errors import ConfigError
 
 evidence_app = typer.Typer(
@@ -91,15 +94,33 @@ def collect(
     advisories: Annotated[
         Path | None,
         typer.Option(
-            exists=True, file_okay=False, metavar="DIR", help="A directory of OSV advisories."
+            exists=True,
+            file_okay=False,
+            metavar="DIR",
+            help="A directory of OSV advisories (soakgate advisories refresh).",
         ),
     ] = None,
+    advisories_max_age: Annotated[
+        str,
+        typer.Option(metavar="AGE", help="An advisory directory older than this fails the audit."),
+    ] = DEFAULT_MAX_AGE,
     junit: FileOption = None,
     coverage: FileOption = None,
     mutation: FileOption = None,
     audit: FileOption = None,
     bench: FileOption = None,
+    bandit: FileOption = None,
     soak: FileOption = None,
+    for_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            metavar="STAGE",
+            parser=stage_choice,
+            help="The stage it is to enter: the bench's baseline is what that stage runs"
+            " (default: the stage after the furthest one running it).",
+        ),
+    ] = None,
     skip: Annotated[
         list[str] | None,
         typer.Option(
@@ -108,9 +129,10 @@ def collect(
     ] = None,
 ) -> None:
     """Collect the evidence of RELEASE into <state>/evidence/<digest>/ (manifest.json)."""
-    from soakgate.app.evidence import collect_evidence
+    from soakgate.app.evidence import check_request, collect_evidence
     from soakgate.cli.project import current_project
 
+    max_age = max_age_seconds(advisories_max_age, "--advisories-max-age")
     project = current_project()
     with StateDB.open(project.state) as db:
         chosen = db.find_release(release)
@@ -129,10 +151,26 @@ def collect(
             ("mutation", mutation),
             ("audit", audit),
             ("bench", bench),
+            ("bandit", bandit),
             ("soak", soak),
         )
         if path is not None
     }
+    skipped = set(skip or [])
+    check_request(skipped, supplied)  # bad input is refused before anything is looked at
+    target = for_stage
+    if baseline_digest is None and "perf" not in skipped and bench is None:
+        from soakgate.app.evidence import perf_baseline
+
+        target, baseline_digest = perf_baseline(project, chosen, for_stage)
+        if baseline_digest is None:
+            where = f"nothing runs in {target}" if target else "it runs in the last stage"
+            console.print(f"  [dim]perf: skipped: {where}, no baseline to compare with[/]")
+            skipped.add("perf")
+        else:
+            console.print(
+                f"  [dim]perf: against {short_digest(baseline_digest)}, what {target} runs[/]"
+            )
     with console.status(f"collecting evidence of {chosen.short}") as status:
 
         def progress(message: str) -> None:
@@ -144,10 +182,12 @@ def collect(
             project,
             chosen,
             baseline=baseline_digest,
+            baseline_stage=target,
             advisories=advisories,
             files=supplied,
-            skip=set(skip or []),
+            skip=skipped,
             progress=progress,
+            advisories_max_age=max_age,
         )
     console.print(render_bundle(bundle))
     if not bundle.complete:

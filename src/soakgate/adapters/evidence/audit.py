@@ -2,7 +2,8 @@
 
 1. List the distributions the image's Python sees (``importlib.metadata`` in a throwaway
    container, no network) and write them as a CycloneDX 1.5 JSON SBOM.
-2. Match them against an OSV advisory directory (``--advisories DIR``), and ask pip-audit
+2. Match them against an OSV advisory directory (``--advisories DIR``, refreshed by
+   ``soakgate advisories refresh``: see ``advisories.py``), and ask pip-audit
    (PyPI's vulnerability data) when it answers. A package is audited when at least one of the
    two checked it; pip-audit skips every package when offline, and those packages stay
    *unaudited*, which fails the gate closed — never "no known vulnerabilities" for nothing
@@ -31,6 +32,7 @@ from packaging.utils import canonicalize_name
 from soakgate.adapters.evidence.tests import run_in_image
 from soakgate.adapters.process import run
 from soakgate.adapters.state.evidence import CollectFailed, one_line
+from soakgate.core.advisories import MANIFEST as REFRESH_RECORD
 from soakgate.core.evidence import (
     Audit,
     EvidenceError,
@@ -88,8 +90,9 @@ def installed_distributions(image: str) -> dict[str, str]:
         found = json.loads(stdout)
     except json.JSONDecodeError:
         raise CollectFailed(f"the package list of {digest_ref(image)} is not JSON") from None
-    if not isinstance(found, dict) or not found:
-        raise CollectFailed(f"no Python packages found in {digest_ref(image)}")
+    if not isinstance(found, dict):
+        raise CollectFailed(f"the package list of {digest_ref(image)} is not a JSON object")
+    # none at all (a standard-library service on a Python without pip): nothing to audit
     return {str(name): str(version) for name, version in found.items()}
 
 
@@ -185,18 +188,19 @@ def run_pip_audit(installed: Mapping[str, str], timeout: float = PIP_AUDIT_TIMEO
 
 
 def load_advisories(directory: Path) -> list[dict[str, Any]]:
-    """Every OSV advisory (``*.json``, recursively) in ``directory``; CollectFailed naming the
-    first file that is not one."""
+    """Every OSV advisory (``*.json``, recursively, but the refresh record ``refreshed.json``)
+    in ``directory``; CollectFailed naming the first file that is not one. None at all is
+    fine here: whether the directory counts is ``advisories.check_advisories``' to say."""
     if not directory.is_dir():
         raise CollectFailed(f"--advisories {directory}: not a directory")
     advisories = []
     for path in sorted(directory.rglob("*.json")):
+        if path.parent == directory and path.name == REFRESH_RECORD:
+            continue
         try:
             advisories.append(parse_advisory(path.read_bytes()))
         except EvidenceError as exc:
             raise CollectFailed(f"{path}: {exc}") from None
-    if not advisories:
-        raise CollectFailed(f"--advisories {directory}: no OSV advisory (*.json) in it")
     return advisories
 
 
@@ -228,10 +232,12 @@ def audit_packages(
     *,
     advisories: Sequence[Mapping[str, Any]] | None,
     advisories_label: str = "",
+    uncovered: Mapping[str, str] | None = None,
     pip_audit: PipAuditRun | None,
 ) -> AuditResult:
     """Combine the two sources. A package is unaudited when no source checked it; the reasons
-    of every source that tried are kept."""
+    of every source that tried are kept. ``uncovered`` ({name: why}) are the packages the
+    advisory directory's refresh did not check: the advisories do not audit them."""
     packages: dict[str, str] = {canonicalize_name(name): v for name, v in installed.items()}
     checked: set[str] = set()
     why: dict[str, list[str]] = {name: [] for name in packages}
@@ -246,16 +252,21 @@ def audit_packages(
     else:
         matched = match_advisories(installed, advisories)
         kept = relevant(advisories, installed)
-        unchecked = {entry.split(":", 1)[0] for entry in matched.unaudited}
+        missing = {canonicalize_name(name): reason for name, reason in (uncovered or {}).items()}
+        unchecked = {entry.split(":", 1)[0] for entry in matched.unaudited} | set(missing)
         checked |= set(packages) - unchecked
         for entry in matched.unaudited:
             name, reason = entry.split(":", 1)
             why[name].append(reason.strip())
+        for name, reason in missing.items():
+            if name in why:
+                why[name].append(f"advisories: {reason}")
         found = combine_audits(found, Audit(matched.vulnerabilities))
         origin = f" from {advisories_label}" if advisories_label else ""
+        not_covered = f", {len(missing)} packages not covered" if missing else ""
         sources["advisories"] = (
             f"{len(advisories)} OSV advisories{origin}, {len(kept)} about installed packages,"
-            f" {len(matched.vulnerabilities)} matched"
+            f" {len(matched.vulnerabilities)} matched{not_covered}"
         )
 
     if pip_audit is None:
