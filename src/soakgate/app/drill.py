@@ -1,6 +1,7 @@
 """Use case: a rollback drill. On a stage running a good release, deploy a deliberately slow
-copy of it (it passes the health gate, then serves every work request late), roll back as an
-operator would in an incident (the emergency path), and record the measured RTO.
+copy of it (its own command, throttled to a share of one CPU as ``[service.drill]`` says: it
+passes the health gate, then serves every request late), roll back as an operator would in an
+incident (the emergency path), and record the measured RTO.
 
     result = drill(project, "staging", deploy_release=..., started=time.time())
     result.rollback.seconds_to_restored      # e.g. 0.7, against a 4 h budget
@@ -12,18 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from soakgate.adapters.docker import throttle_launcher
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.app.promote import running_release
 from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
-from soakgate.core.config import STAGES, ProjectConfig, check_stage
+from soakgate.core.admission import DRILL, GATE, incoming
+from soakgate.core.config import STAGES, DrillConfig, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.stats import percentile
-
-DRILL_DELAY_MS = 400
+from soakgate.core.throttle import throttle_lines
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,11 @@ class DrillResult:
     rollback: RollbackResult
 
 
-def make_drill_release(stages: Stages, good: Release, delay_ms: int = DRILL_DELAY_MS) -> Release:
-    """A copy of ``good`` that answers every work request ``delay_ms`` late (built locally)."""
+def make_drill_release(stages: Stages, good: Release, degrade: DrillConfig) -> Release:
+    """A copy of ``good`` whose command gets ``degrade.cpus`` of one CPU (built locally)."""
     tag = f"{good.image.rsplit(':', 1)[0]}:drill-{good.short}"
-    lines = [f"ENV SERVICE_DELAY_MS={delay_ms}", 'LABEL soakgate.drill="true"']
+    entrypoint, cmd = stages.image_command(good.digest)
+    lines = throttle_lines(throttle_launcher.source(), entrypoint, cmd, degrade.cpus)
     digest, size = stages.build_variant(good.digest, lines, tag)
     return Release(
         digest, good.python, f"{good.app_version}-drill", good.revision, good.created, size, tag
@@ -58,8 +61,9 @@ def drill(
     world = world or real_world(project)
     with StateDB.open(project.state) as db:
         good = running_release(world.stages, stage, db)
-        bad = make_drill_release(world.stages, good)
+        bad = make_drill_release(world.stages, good, project.config.service.drill)
         db.record_release(bad)
+    admit_drill_copy(project, stage, good, bad)
     deploy_release(bad)
     started = time.time()
     result = rollback(
@@ -76,9 +80,35 @@ def drill(
             stage=stage,
             from_release=bad.digest,
             to_release=good.digest,
-            data={**result.as_dict(), "drill_delay_ms": DRILL_DELAY_MS},
+            data={
+                **result.as_dict(),
+                "drill_degrade": project.config.service.drill.degrade,
+                "drill_cpus": project.config.service.drill.cpus,
+            },
         )
     return DrillResult(stage, good, bad, result)
+
+
+def admit_drill_copy(project: Project, stage: str, good: Release, copy: Release) -> None:
+    """A gated stage takes the drill's copy of its running release as a drill, on the ledger:
+    admitted until the drill's own event closes it (core.admission), never as a release."""
+    gate = incoming(stage)
+    if gate is None:
+        return
+    with LedgerStore.open(project.state) as ledger:
+        ledger.append(
+            GATE,
+            stage=stage,
+            to_release=copy.digest,
+            data={
+                "transition": gate.transition,
+                "passed": True,
+                "via": DRILL,
+                "copy_of": good.digest,
+                "gates": [],
+                "overrides": {},
+            },
+        )
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,12 @@ class EngineStages:
         image = docker_engine.build_from(digest, lines, tag)
         return str(image.id), int(image.attrs.get("Size", 0))
 
+    def image_command(self, digest: str) -> tuple[list[str], list[str]]:
+        from soakgate.adapters.docker import engine as docker_engine
+
+        config = docker_engine.client().images.get(digest).attrs.get("Config") or {}
+        return list(config.get("Entrypoint") or []), list(config.get("Cmd") or [])
+
 
 def published_port(proxy: str) -> int | None:
     """The host port the proxy container publishes (the truth when the stack file is not)."""
