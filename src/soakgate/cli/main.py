@@ -10,9 +10,11 @@ import typer
 
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli import doctor, gates, ledger, releases, rollback, stages, up
+from soakgate.cli.advisories import advisories_app
 from soakgate.cli.boundary import run_app
 from soakgate.cli.evidence import evidence_app
 from soakgate.cli.images import images_app
+from soakgate.cli.incident import incident_app
 from soakgate.cli.soak import soak_app
 
 app = typer.Typer(
@@ -43,8 +45,10 @@ for command in COMMANDS:
     app.command()(command)
 app.add_typer(images_app, name="images", help="Base images made offline.")
 app.add_typer(evidence_app, name="evidence", help="Evidence for the promotion gates.")
+app.add_typer(advisories_app, name="advisories", help="The OSV advisory directory.")
 app.add_typer(soak_app, name="soak", help="Soak monitoring of a stage.")
 app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(incident_app, name="incident")
 
 
 @app.callback()
