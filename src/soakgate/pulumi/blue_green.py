@@ -52,7 +52,7 @@ class BlueGreenArgs:
     stage: str
     conf_dir: str
     proxy_port: int
-    release: str
+    release: str | pulumi.Output[str]  # a digest, or the Output of an image built alongside
     spec: dict[str, Any] = field(default_factory=dict)
     namespace: str = ""
     secret_env: Any = None  # a Pulumi secret Output of {NAME: value}, or None
@@ -229,7 +229,8 @@ class BlueGreen(Resource):
         outputs = {"slots": None, "active": None, "active_release": None, "warm_release": None}
         # asdict() would deep-copy the secret Output: it goes in as it is, and its output
         # stays a secret (encrypted in the state) whatever the engine infers
-        inputs = {**asdict(replace(args, secret_env=None)), "secret_env": args.secret_env}
+        plain = asdict(replace(args, secret_env=None, release=""))
+        inputs = {**plain, "secret_env": args.secret_env, "release": args.release}
         secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_env"])
         opts = pulumi.ResourceOptions.merge(opts, secret)
         super().__init__(BlueGreenProvider(), name, {**inputs, **outputs}, opts)

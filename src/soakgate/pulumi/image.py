@@ -26,9 +26,12 @@ from pulumi.dynamic import (
 )
 
 from soakgate.adapters.docker import engine as docker_engine
+from soakgate.adapters.state.db import state_dir
+from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.names import LABEL_PYTHON
 from soakgate.core.release import Release
+from soakgate.errors import SoakgateError
 
 BUILD_INPUTS = ("context", "dockerfile", "tags", "build_args", "labels", "target", "context_hash")
 LOG_TAIL = 15
@@ -111,6 +114,25 @@ def _outputs(props: dict[str, Any], image: Any) -> dict[str, Any]:
     }
 
 
+def record_build(release: Release) -> None:
+    """Every build on the ledger: digest, Python, revision, who. A ledger that cannot take it
+    is a warning: the image is built and recorded as a release either way."""
+    try:
+        with LedgerStore.open(state_dir()) as ledger:
+            ledger.append(
+                "build",
+                to_release=release.digest,
+                data={
+                    "python": release.python,
+                    "revision": release.revision,
+                    "version": release.app_version,
+                    "image": release.image,
+                },
+            )
+    except (SoakgateError, OSError) as exc:
+        pulumi.log.warn(f"the build of {release.short} is not on the ledger: {exc}")
+
+
 class ImageProvider(ResourceProvider):
     """Builds, diffs, reads and untags one image through the Docker API."""
 
@@ -122,8 +144,10 @@ class ImageProvider(ResourceProvider):
             repository, _, version = tag.rpartition(":")
             image.tag(repository, version)
         image.reload()
+        release = _release(props, image)
         with StateDB.open() as db:
-            db.record_release(_release(props, image))
+            db.record_release(release)
+        record_build(release)
         return _outputs(props, image)
 
     def create(self, props: dict[str, Any]) -> CreateResult:

@@ -40,7 +40,7 @@ PROXY_UID = "33:33"  # www-data in Debian
 class StageArgs:
     stage: str
     port: int
-    release: str
+    release: str | pulumi.Output[str]  # a digest, or the image this update builds
     spec: AppSpec
     conf_dir: Path
     proxy_image: str

@@ -72,12 +72,15 @@ def secret_env(config: pulumi.Config, stack: str) -> pulumi.Output[dict[str, str
     return pulumi.Output.secret(values)
 
 
-def stage_args(project: Path, config: pulumi.Config) -> StageArgs:
-    """Validate the stack config of the current stack into the Stage's arguments."""
+def stage_args(
+    project: Path, config: pulumi.Config, built: pulumi.Output[str] | None = None
+) -> StageArgs:
+    """Validate the stack config of the current stack into the Stage's arguments; ``built``:
+    the release when none is configured (an image built by this very update)."""
     stack = pulumi.get_stack()
     stage = _value(config, stack, "stage", stack)
     settings = load_config(project)
-    release = _value(config, stack, "release", "")
+    release: Any = _value(config, stack, "release", "") or built
     if not release:
         raise _fail(stack, "release", "expected an image digest sha256:<64 hex digits>, got ''")
     secrets = secret_env(config, stack)  # validated with the rest, before any resource

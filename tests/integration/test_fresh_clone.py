@@ -1,0 +1,54 @@
+"""Issue I: on a fresh clone, the README's plain Pulumi path (``pulumi stack select --create
+dev && pulumi up --stack dev``) builds the service for both Pythons and deploys dev from the
+committed ``Pulumi.dev.yaml`` alone; every build is on the ledger."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from soakgate.scratch import ROOT, ScratchProject, make_scratch, releases_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fresh(
+    base_images: None,
+    tmp_path: Path,
+    toolchain_env: dict[str, str],
+    engine: docker.DockerClient,
+) -> Iterator[ScratchProject]:
+    project = make_scratch(tmp_path, toolchain_env, with_service=True)
+    shutil.copy2(ROOT / "Pulumi.dev.yaml", project.root / "Pulumi.dev.yaml")
+    try:
+        yield project
+    finally:
+        project.destroy(engine)
+
+
+def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(fresh: ScratchProject) -> None:
+    select = fresh.pulumi("stack", "select", "--create", "dev")
+    assert select.returncode == 0, select.stdout + select.stderr
+    up = fresh.run("pulumi", "up", "--yes", "--stack", "dev", "--non-interactive", timeout=1500)
+    assert up.returncode == 0, up.stdout + up.stderr
+    releases = releases_of(fresh)
+    assert set(releases) == {"3.12", "3.14"}, releases
+    outputs = fresh.stack_outputs("dev")
+    assert outputs["active_release"] == releases["3.14"].digest
+    version = httpx.get(f"{fresh.url('dev')}/version", timeout=5).json()
+    assert version["release"] == releases["3.14"].digest
+    assert version["python"].startswith("3.14.")
+    history = fresh.soakgate("history", "--json")
+    assert history.returncode == 0, history.stderr
+    builds = [event for event in json.loads(history.stdout) if event["kind"] == "build"]
+    assert {event["to_release"] for event in builds} == {r.digest for r in releases.values()}
+    assert {event["data"]["python"] for event in builds} == {r.python for r in releases.values()}
+    again = fresh.pulumi("preview", "--expect-no-changes", "--stack", "dev")
+    assert again.returncode == 0, again.stdout + again.stderr
