@@ -19,6 +19,9 @@ DEFAULT_PORT = 9090
 class Handler(BaseHTTPRequestHandler):
     server_version = "plainsvc"
     protocol_version = "HTTP/1.1"
+    # headers and body leave in two writes: without TCP_NODELAY a keep-alive client's delayed
+    # ACK holds the body back up to 40 ms (Nagle), on some answers and not others
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._answer(b"")
