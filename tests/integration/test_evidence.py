@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from soakgate.adapters.docker.engine import build_from
-from soakgate.adapters.evidence.perf import compare_releases
+from soakgate.adapters.evidence.perf import SAMPLE_WORKLOAD, compare_releases
 from soakgate.app.evidence import load_evidence
 from soakgate.core.evidence import parse_bench
 from soakgate.core.gates import DEFAULT_THRESHOLDS, evaluate_gates
@@ -159,7 +159,9 @@ def test_planted_slowdown_is_caught(
     releases: dict[str, Release], slow_image: str, engine: docker.DockerClient
 ) -> None:
     namespace = f"t{uuid.uuid4().hex[:8]}"
-    document = compare_releases(releases["3.14"].digest, slow_image, namespace=namespace)
+    document = compare_releases(
+        releases["3.14"].digest, slow_image, namespace=namespace, workload=SAMPLE_WORKLOAD
+    )
     passed, worst, _ = performance_gate(document)
     bench = parse_bench(json.dumps(document))
     print(
@@ -174,10 +176,8 @@ def test_planted_slowdown_is_caught(
 def test_two_builds_of_the_same_code_are_not_flagged(
     releases: dict[str, Release], rebuilt_image: str
 ) -> None:
-    worst_seen = []
-    for _ in range(2):
-        document = compare_releases(releases["3.14"].digest, rebuilt_image)
-        passed, worst, measured = performance_gate(document)
-        worst_seen.append(round(worst, 2))
-        assert passed, f"false alarm between identical builds: {measured}"
-    print(f"same code, 2 comparisons: worst regressions {worst_seen} %")
+    # one comparison here; bench.perf_gate runs 20 with a CPU hog beside them
+    document = compare_releases(releases["3.14"].digest, rebuilt_image, workload=SAMPLE_WORKLOAD)
+    passed, worst, measured = performance_gate(document)
+    assert passed, f"false alarm between identical builds: {measured}"
+    print(f"same code: worst regression {worst:.2f} %, {measured}")
