@@ -89,6 +89,28 @@ class ScratchProject:
             for release in releases:
                 db.record_release(release)
 
+    def admit(self, stage: str, release: Release, reason: str = "test fixture") -> None:
+        """A passing gate decision for ``release`` into ``stage`` on the ledger, every gate
+        bypassed with ``reason`` (what a plain ``pulumi up`` of a gated stage asks for)."""
+        from soakgate.adapters.state.ledger import LedgerStore
+        from soakgate.core.admission import GATE, incoming
+
+        gate = incoming(stage)
+        assert gate is not None, f"{stage} has no incoming gate"
+        with LedgerStore.open(self.state) as ledger:
+            ledger.append(
+                GATE,
+                stage=stage,
+                to_release=release.digest,
+                data={
+                    "transition": gate.transition,
+                    "passed": True,
+                    "via": "test fixture",
+                    "gates": [],
+                    "overrides": {"all": reason},
+                },
+            )
+
     def stack_outputs(self, stage: str) -> dict[str, object]:
         result = self.pulumi("stack", "output", "--json", "--stack", stage)
         data: dict[str, object] = json.loads(result.stdout)

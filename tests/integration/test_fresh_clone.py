@@ -4,6 +4,7 @@ committed ``Pulumi.dev.yaml`` alone; every build is on the ledger."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -13,9 +14,10 @@ import docker
 import httpx
 import pytest
 
-from soakgate.scratch import ROOT, ScratchProject, make_scratch, releases_of
+from soakgate.scratch import ROOT, TEST_IMAGE, ScratchProject, make_scratch, releases_of
 
 pytestmark = pytest.mark.integration
+IMAGE = "soakgate-test/fresh-clone"
 
 
 @pytest.fixture
@@ -27,10 +29,17 @@ def fresh(
 ) -> Iterator[ScratchProject]:
     project = make_scratch(tmp_path, toolchain_env, with_service=True)
     shutil.copy2(ROOT / "Pulumi.dev.yaml", project.root / "Pulumi.dev.yaml")
+    # an image name of its own: its build must not move the session's releases' tags
+    config = project.root / "soakgate.toml"
+    config.write_text(config.read_text().replace(f'image = "{TEST_IMAGE}"', f'image = "{IMAGE}"'))
     try:
         yield project
     finally:
         project.destroy(engine)
+        for image in engine.images.list(name=IMAGE):
+            for tag in image.tags:
+                with contextlib.suppress(docker.errors.APIError):
+                    engine.images.remove(tag)
 
 
 def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(fresh: ScratchProject) -> None:
@@ -40,6 +49,7 @@ def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(fresh: ScratchPro
     assert up.returncode == 0, up.stdout + up.stderr
     releases = releases_of(fresh)
     assert set(releases) == {"3.12", "3.14"}, releases
+    assert all(release.image.startswith(f"{IMAGE}:") for release in releases.values())
     outputs = fresh.stack_outputs("dev")
     assert outputs["active_release"] == releases["3.14"].digest
     version = httpx.get(f"{fresh.url('dev')}/version", timeout=5).json()
