@@ -14,6 +14,7 @@ import docker
 import httpx
 import pytest
 
+from soakgate.core.release import Release
 from soakgate.scratch import ROOT, TEST_IMAGE, ScratchProject, make_scratch, releases_of
 
 pytestmark = pytest.mark.integration
@@ -36,13 +37,17 @@ def fresh(
         yield project
     finally:
         project.destroy(engine)
+        # only its own tags: a build of the same content is the same image as the session's
+        # releases, which keep their tags (removing a tag of a tagged image only untags it)
         for image in engine.images.list(name=IMAGE):
-            for tag in image.tags:
+            for tag in [tag for tag in image.tags if tag.startswith(f"{IMAGE}:")]:
                 with contextlib.suppress(docker.errors.APIError):
                     engine.images.remove(tag)
 
 
-def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(fresh: ScratchProject) -> None:
+def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(
+    fresh: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
     select = fresh.pulumi("stack", "select", "--create", "dev")
     assert select.returncode == 0, select.stdout + select.stderr
     up = fresh.run("pulumi", "up", "--yes", "--stack", "dev", "--non-interactive", timeout=1500)
@@ -62,3 +67,13 @@ def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(fresh: ScratchPro
     assert {event["data"]["python"] for event in builds} == {r.python for r in releases.values()}
     again = fresh.pulumi("preview", "--expect-no-changes", "--stack", "dev")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_fresh_clone_leaves_the_session_releases_as_they_were(
+    releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    """Runs after the test above (file order): its clean-up untagged only its own tags."""
+    for release in releases.values():
+        image = engine.images.get(release.digest)
+        assert not [tag for tag in image.tags if tag.startswith(f"{IMAGE}:")], image.tags
+        assert f"{TEST_IMAGE}:py{release.python_series}" in image.tags, image.tags
