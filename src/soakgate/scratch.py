@@ -93,7 +93,7 @@ class ScratchProject:
         """A passing gate decision for ``release`` into ``stage`` on the ledger, every gate
         bypassed with ``reason`` (what a plain ``pulumi up`` of a gated stage asks for)."""
         from soakgate.adapters.state.ledger import LedgerStore
-        from soakgate.core.admission import GATE, incoming
+        from soakgate.core.admission import GATE, decision_data, incoming
 
         gate = incoming(stage)
         assert gate is not None, f"{stage} has no incoming gate"
@@ -102,13 +102,7 @@ class ScratchProject:
                 GATE,
                 stage=stage,
                 to_release=release.digest,
-                data={
-                    "transition": gate.transition,
-                    "passed": True,
-                    "via": "test fixture",
-                    "gates": [],
-                    "overrides": {"all": reason},
-                },
+                data=decision_data(gate.transition, [], "test fixture", overrides={"all": reason}),
             )
 
     def stack_outputs(self, stage: str) -> dict[str, object]:

@@ -19,7 +19,7 @@ from soakgate.adapters.state.releases import StateDB
 from soakgate.app.ports import Stages, World, real_world
 from soakgate.app.promote import running_release
 from soakgate.app.rollback import RollbackRequest, RollbackResult, rollback
-from soakgate.core.admission import DRILL, GATE, incoming
+from soakgate.core.admission import DRILL, GATE, decision_data, incoming
 from soakgate.core.config import STAGES, DrillConfig, ProjectConfig, check_stage
 from soakgate.core.ledger import Event
 from soakgate.core.project import Project
@@ -100,14 +100,7 @@ def admit_drill_copy(project: Project, stage: str, good: Release, copy: Release)
             GATE,
             stage=stage,
             to_release=copy.digest,
-            data={
-                "transition": gate.transition,
-                "passed": True,
-                "via": DRILL,
-                "copy_of": good.digest,
-                "gates": [],
-                "overrides": {},
-            },
+            data=decision_data(gate.transition, [], DRILL, copy_of=good.digest),
         )
 
 
