@@ -12,6 +12,8 @@ import pytest
 
 from soakgate.adapters.docker.engine import build_from
 from soakgate.adapters.load import LoadGenerator
+from soakgate.adapters.stage.engine import StageEngine, http_get
+from soakgate.core.proxy_conf import Switch
 from soakgate.core.release import Release
 from soakgate.scratch import ROOT, ScratchProject, past_gates
 
@@ -151,6 +153,38 @@ def test_a_plain_pulumi_up_that_switches_is_on_the_ledger_once(
     assert again.returncode == 0, again.stderr
     result = scratch.soakgate("history", "dev", "--json")
     assert len([e for e in json.loads(result.stdout) if e["kind"] == "deploy"]) == 3
+
+
+@pytest.mark.parametrize("workers", ["seen", "unseen"])
+def test_a_switch_returns_only_when_the_old_slot_takes_no_more_requests(
+    workers: str,
+    scratch: ScratchProject,
+    releases: dict[str, Release],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a reload nginx's old worker accepts beside the new one for ~0.1 s: a switch that
+    returned at the first answer from the new slot let the next requests reach the old one (a
+    status naming one slot while the other answered). Ten switches back and forth, each
+    followed at once by 30 fresh requests: every one must come from the slot switched to.
+    "unseen": as with a remote engine, where the proxy's processes cannot be read."""
+    deploy(scratch, "dev", releases["3.12"], "--skip-verify")
+    deploy(scratch, "dev", releases["3.14"], "--skip-verify")  # both slots warm
+    engine = StageEngine(
+        "dev", scratch.state / "stages" / "dev" / "proxy", scratch.ports["dev"], scratch.namespace
+    )
+    assert engine.light.accepting_workers(engine.names.proxy), "the proxy's workers are visible"
+    if workers == "unseen":
+        monkeypatch.setattr(engine.light, "accepting_workers", lambda name: None)
+    strays: list[tuple[int, str, object]] = []
+    for turn in range(10):
+        table = engine.read_slots()
+        slot = table.inactive_name
+        digest = table.slot(slot).digest
+        assert digest is not None
+        engine.switch(Switch(slot, digest, 8000, "/health", expect=engine.upstream()))
+        answers = [http_get("127.0.0.1", scratch.ports["dev"], "/health") for _ in range(30)]
+        strays += [(turn, slot, answer) for answer in answers if answer != (200, slot)]
+    assert not strays, f"{len(strays)} of 300 answers not from the slot switched to: {strays[:5]}"
 
 
 def test_three_stages_side_by_side(

@@ -109,6 +109,23 @@ class LightDocker:
                 pass  # another user's process, or it just ended: ask the engine
         self.exec_detached(name, ["sh", "-c", "kill -HUP 1"])
 
+    def accepting_workers(self, name: str) -> frozenset[int] | None:
+        """PIDs of the nginx workers in the container that still accept connections: a worker
+        told to quit by a reload retitles itself "... is shutting down" as it closes its
+        listening socket. None when the processes cannot be seen from here (a remote engine)."""
+        if not self.local:
+            return None
+        data = self.inspect(name)
+        pid = int(((data or {}).get("State") or {}).get("Pid") or 0)
+        if pid <= 0 or not _process_of(pid, str((data or {}).get("Id", ""))):
+            return None
+        return frozenset(
+            child
+            for child in _children(pid)
+            if (title := _title(child)).startswith("nginx: worker process")
+            and "shutting down" not in title
+        )
+
     def exec_detached(self, name: str, command: list[str]) -> None:
         """Start ``command`` in the running container, without waiting for it."""
         status, body = self.request(
@@ -122,6 +139,31 @@ class LightDocker:
         status, body = self.request("POST", f"/exec/{quote(exec_id)}/start", {"Detach": True})
         if status != 200:
             raise DockerError(f"exec in {name} failed ({status}): {body[:200]!r}")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc/*/stat: field 4 is the parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces
+        if len(fields) > 1 and fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+def _title(pid: int) -> str:
+    """A process's command line as it shows it (nginx rewrites its own to name its role)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def _process_of(pid: int, container_id: str) -> bool:

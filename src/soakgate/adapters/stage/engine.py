@@ -51,6 +51,7 @@ from soakgate.errors import DeployFailed, SwitchRefused
 UPSTREAM_FILE = "upstream.conf"
 PROXY_PROBE = "/__soakgate/proxy"  # answered by nginx itself, with the slot it routes to
 LOG_TAIL = 20
+RELOAD_OVERLAP = 0.3  # s: nginx's old and new workers both accept for ~0.1 s after a reload
 
 
 @dataclass(frozen=True)
@@ -389,11 +390,14 @@ class StageEngine:
             )
         started = time.monotonic()
         target = UpstreamTarget(slot, self.names.app(slot), move.port, move.digest)
+        old_workers = self.light.accepting_workers(self.names.proxy)
         with uninterruptible():  # a status must never name a slot the proxy does not serve
             self.write_upstream(target)
             self.light.reload(self.names.proxy)
         try:
-            return self.wait_served_by(slot, move.health_path, move.timeout, started)
+            seconds = self.wait_served_by(slot, move.health_path, move.timeout, started)
+            self.wait_old_workers_quiet(slot, move.health_path, old_workers, started + move.timeout)
+            return seconds
         except DeployFailed as failed:
             back = self._revert(before, move.health_path)
             raise DeployFailed(f"{failed.message}; {back}", hint=failed.hint) from None
@@ -403,13 +407,16 @@ class StageEngine:
         previous = parse_upstream(before) if before is not None else None
         if before is None or previous is None:
             return "there was no previous upstream to go back to"
+        old_workers = self.light.accepting_workers(self.names.proxy)
         with uninterruptible():
             self.write_upstream(before)
             self.light.reload(self.names.proxy)
         if previous.slot not in SLOTS:
             return "the previous upstream is back"
+        started = time.monotonic()
         try:
-            self.wait_served_by(previous.slot, health_path, 5.0, time.monotonic())
+            self.wait_served_by(previous.slot, health_path, 5.0, started)
+            self.wait_old_workers_quiet(previous.slot, health_path, old_workers, started + 5.0)
         except DeployFailed:
             return f"the proxy points at {previous.slot} again, which does not answer either"
         return f"traffic is back on {previous.slot}"
@@ -425,6 +432,33 @@ class StageEngine:
         raise DeployFailed(
             f"the {self.stage} proxy did not serve the {slot} slot"
             f" within {timeout:.0f} s after the switch"
+        )
+
+    def wait_old_workers_quiet(
+        self, slot: str, health_path: str, old_workers: frozenset[int] | None, deadline: float
+    ) -> None:
+        """Return once no request can reach the slot switched away from. After a reload nginx
+        lets its old worker accept beside the new one for ~100 ms (its master sleeps before
+        telling the old one to quit), so the first answer from ``slot`` is not yet the last
+        from the other. Waits until the old workers stop accepting; where the proxy's
+        processes cannot be seen, until ``slot`` alone has answered for longer than that."""
+        if old_workers is not None:
+            while time.monotonic() < deadline:
+                accepting = self.light.accepting_workers(self.names.proxy)
+                if accepting is None or not old_workers & accepting:
+                    return
+                time.sleep(0.01)
+        else:
+            alone_since = time.monotonic()
+            while time.monotonic() < deadline:
+                if http_get("127.0.0.1", self.proxy_port, health_path) != (200, slot):
+                    alone_since = time.monotonic()
+                elif time.monotonic() - alone_since >= RELOAD_OVERLAP:
+                    return
+                time.sleep(0.02)
+        raise DeployFailed(
+            f"the {self.stage} proxy's previous workers still took requests"
+            " when the switch's time ran out"
         )
 
     def remove_all(self) -> None:
