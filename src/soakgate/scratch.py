@@ -117,7 +117,9 @@ class ScratchProject:
                 self.state / "pulumi-state" / ".pulumi" / "stacks" / "soakgate" / f"{stage}.json"
             ).exists():
                 self.pulumi("destroy", "--yes", "--stack", stage)
-        for container in engine.containers.list(all=True, filters={"name": f"{self.namespace}-"}):
+        for container in engine.containers.list(
+            all=True, filters={"name": f"{self.namespace}-"}, ignore_removed=True
+        ):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
         for network in engine.networks.list(

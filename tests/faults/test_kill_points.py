@@ -102,7 +102,9 @@ def wait_gone(project: ScratchProject) -> None:
 
 
 def candidates(engine: docker.DockerClient, project: ScratchProject) -> list[str]:
-    listed = engine.containers.list(all=True, filters={"name": f"{project.namespace}-app-"})
+    listed = engine.containers.list(  # a container may go between the list and its inspect
+        all=True, filters={"name": f"{project.namespace}-app-"}, ignore_removed=True
+    )
     return [c.name for c in listed if c.name.endswith("-next")]
 
 
