@@ -60,10 +60,11 @@ def work_pydantic(
 
 @work.get("/fanout")
 async def work_fanout(
+    request: Request,
     tasks: Annotated[int, Query(ge=1, le=MAX_TASKS)] = 100,
 ) -> dict[str, int]:
-    """Gather ``tasks`` small coroutines."""
-    return await fan_out(tasks)
+    """Gather ``tasks`` small coroutines (started eagerly with ``SERVICE_EAGER_TASKS``)."""
+    return await fan_out(tasks, eager=settings_of(request).eager_tasks)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

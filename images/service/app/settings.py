@@ -53,6 +53,7 @@ class Settings:
     fail_ready: bool = False
     delay_ms: int = 0
     slowdown_percent: float = 0.0
+    eager_tasks: bool = False  # the fan-out's tasks start eagerly (asyncio.eager_task_factory)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -65,6 +66,7 @@ class Settings:
             fail_ready=_flag(environ, "SERVICE_FAIL_READY"),
             delay_ms=_delay_ms(environ),
             slowdown_percent=_slowdown_percent(environ),
+            eager_tasks=_flag(environ, "SERVICE_EAGER_TASKS"),
         )
 
     def version(self) -> dict[str, str]:

@@ -22,9 +22,10 @@ def test_every_variable_is_read() -> None:
             "SERVICE_FAIL_READY": "true",
             "SERVICE_DELAY_MS": "250",
             "SERVICE_SLOWDOWN_PERCENT": "5.5",
+            "SERVICE_EAGER_TASKS": "yes",
         }
     )
-    assert settings == Settings("r7", "2.0.0", "deadbeef", True, True, 250, 5.5)
+    assert settings == Settings("r7", "2.0.0", "deadbeef", True, True, 250, 5.5, True)
 
 
 def test_empty_values_count_as_unset() -> None:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.slowdown import SlowdownMiddleware, spin
-from app.work import count_primes
+from app.work import _task, count_primes, start_tasks
 from tests.conftest import MakeClient
 
 
@@ -31,6 +31,24 @@ def test_pydantic_round_trip(client: TestClient) -> None:
 
 def test_fanout(client: TestClient) -> None:
     assert client.get("/work/fanout", params={"tasks": 4}).json() == {"tasks": 4, "sum": 14}
+
+
+def test_fanout_with_eager_tasks_gives_the_same_answer(make_client: MakeClient) -> None:
+    client = make_client(eager_tasks=True)
+    assert client.get("/work/fanout", params={"tasks": 9}).json() == {"tasks": 9, "sum": 204}
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_eager_tasks_finish_without_a_loop_turn_unless_they_wait(eager: bool) -> None:
+    async def main() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        started = start_tasks(loop, [_task(i) for i in range(4)], eager)
+        done = [task.done() for task in started]
+        assert await asyncio.gather(*started) == [0, 1, 4, 9]
+        return done
+
+    # a cache hit (i % 4 != 3) is done at once when eager; the fourth waits a turn either way
+    assert asyncio.run(main()) == ([True, True, True, False] if eager else [False] * 4)
 
 
 @pytest.mark.parametrize(
