@@ -50,6 +50,12 @@ def test_entrypoint_and_cmd_run_as_one_command_under_python3() -> None:
     assert parsed(lines)["CMD"] == ["/docker-entrypoint.sh", "serve", "--port", "80"]
 
 
+def test_a_period_is_passed_only_when_asked_for() -> None:
+    lines = throttle_lines(LAUNCHER, None, ["python", "-m", "app"], 0.9, period=0.01)
+    launch = ["python", "-I", "-c", LAUNCHER, "0.9", "30", "0.01", "--"]
+    assert parsed(lines)["ENTRYPOINT"] == launch
+
+
 def test_the_launcher_text_survives_its_json_line_whole() -> None:
     source = throttle_launcher.source()
     (entrypoint, *_) = throttle_lines(source, None, ["python", "-m", "app"], 0.05)
@@ -88,6 +94,14 @@ def test_a_busy_child_gets_its_share_of_one_cpu() -> None:
     cpu = float(done.stdout)
     assert 0 < cpu < 0.5  # ~0.2 s of CPU in 2 s: unthrottled it would spin for all of them
     assert time.monotonic() - started < 10
+
+
+def test_a_short_period_slows_a_busy_child_by_its_share() -> None:
+    source = throttle_launcher.source()
+    argv = [sys.executable, "-I", "-c", source, "0.5", "0", "0.01", "--", sys.executable, "-c"]
+    done = subprocess.run([*argv, BUSY], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert 0.5 < float(done.stdout) < 1.5  # half of 2 s, in 10 ms cycles
 
 
 STARTS_THEN_LISTENS = (
@@ -179,6 +193,8 @@ def test_a_command_that_is_not_there_exits_127() -> None:
         ["x", "0", "--", "true"],
         ["0.1", "-1", "--", "true"],
         ["0.1", "--", "true"],
+        ["0.1", "0", "0.0001", "--", "true"],
+        ["0.1", "0", "soon", "--", "true"],
     ],
 )
 def test_a_wrong_call_says_how_to_call_it(argv: list[str]) -> None:

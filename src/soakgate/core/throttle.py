@@ -35,9 +35,11 @@ def throttle_lines(
     cmd: Sequence[str] | None,
     cpus: float,
     listen_wait: float = LISTEN_WAIT,
+    period: float | None = None,
 ) -> list[str]:
     """Dockerfile lines that run the image's command (``entrypoint`` + ``cmd``, from its
-    config) under ``launcher`` (its Python text) at ``cpus`` of one CPU once it listens."""
+    config) under ``launcher`` (its Python text) at ``cpus`` of one CPU once it listens, in
+    stop/continue cycles of ``period`` seconds (the launcher's default: 0.1)."""
     command = [*(entrypoint or ()), *(cmd or ())]
     if not command:
         raise SoakgateError(
@@ -46,7 +48,8 @@ def throttle_lines(
             hint="give the service's Dockerfile a CMD",
         )
     python = command[0] if PYTHON.fullmatch(command[0]) else "python3"
-    launch = [python, "-I", "-c", launcher, f"{cpus:g}", f"{listen_wait:g}", "--"]
+    timing = [f"{cpus:g}", f"{listen_wait:g}", *([f"{period:g}"] if period is not None else [])]
+    launch = [python, "-I", "-c", launcher, *timing, "--"]
     return [
         f"ENTRYPOINT {json.dumps(launch)}",
         f"CMD {json.dumps(command)}",

@@ -1,11 +1,13 @@
 """Run a command so that it gets a share of one CPU: the drill's slow copy of a release.
 
     python throttle_launcher.py 0.05 30 -- python -m app
+    python throttle_launcher.py 0.9 30 0.01 -- python -m app   # 10 % slower, finely spread
 
 The command runs as a child in a process group of its own. It starts at full speed until a
 process of that group listens on a TCP port (or 30 s have passed; 0: no wait), so a health
 gate sees it come up as fast as the release does. Then, in a duty cycle of 100 ms, the group
-is continued (SIGCONT) for ``cpus`` of the period and stopped (SIGSTOP) for the rest: nothing
+is continued (SIGCONT) for ``cpus`` of the period and stopped (SIGSTOP) for the rest (a
+shorter PERIOD spreads the stops finely: every request of a few ms is slowed alike): nothing
 is asked of the command. SIGTERM, SIGINT, SIGHUP and SIGQUIT are passed on to it (and the
 throttle ends, so it can shut down); the exit status is the child's, 128 + N when signal N
 ended it (as tini reports it). Standard library only: the drill's image runs this text with
@@ -26,7 +28,10 @@ PERIOD = 0.1  # seconds of one stop/continue cycle
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 LISTEN = "0A"  # the state column of a listening socket in those tables
-USAGE = "usage: throttle_launcher CPUS LISTEN_WAIT -- COMMAND [ARG...]  (0 < CPUS <= 1)"
+USAGE = (
+    "usage: throttle_launcher CPUS LISTEN_WAIT [PERIOD] -- COMMAND [ARG...]"
+    "  (0 < CPUS <= 1, PERIOD 0.002-1 s, default 0.1)"
+)
 
 
 def source() -> str:
@@ -110,15 +115,18 @@ def run(cpus: float, listen_wait: float, command: list[str], period: float = PER
 
 
 def main(argv: list[str]) -> int:
+    period = PERIOD
     try:
         cpus, listen_wait = float(argv[0]), float(argv[1])
+        if argv[2:3] != ["--"] and argv[3:4] == ["--"]:
+            period = float(argv.pop(2))
     except (IndexError, ValueError):
         cpus, listen_wait = 0.0, 0.0
     command = argv[3:] if argv[2:3] == ["--"] else argv[2:]
-    if not 0 < cpus <= 1 or not 0 <= listen_wait <= 3600 or not command:
+    if not 0 < cpus <= 1 or not 0 <= listen_wait <= 3600 or not 0.002 <= period <= 1 or not command:
         print(USAGE, file=sys.stderr)
         return 2
-    return run(cpus, listen_wait, command)
+    return run(cpus, listen_wait, command, period)
 
 
 if __name__ == "__main__":
