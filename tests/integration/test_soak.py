@@ -45,6 +45,7 @@ from soakgate.core.release import Release
 from soakgate.core.soak import EngineSample, Sample, SloConfig, judge_soak
 from soakgate.scratch import ROOT, ScratchProject, past_gates
 
+from .browser import screenshot
 from .setup_missing import missing
 
 pytestmark = pytest.mark.integration
@@ -529,13 +530,6 @@ def test_traffic_sent_to_the_warm_slot_behind_the_records_back_is_drift_and_a_br
 # --- the report, looked at by a browser ------------------------------------------------------
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        missing("chromium is not installed: ./bootstrap --with-test-tools")
-    return found
-
-
 def simulated_week(directory: Path) -> tuple[Any, Any, SloConfig]:
     """A week and 3 h at one probe every 10 s: a slow hour, a release outage, an engine gap."""
     t0 = 1_700_000_000.0
@@ -585,34 +579,12 @@ def test_the_report_of_a_week_renders_in_a_browser(tmp_path: Path) -> None:
 
     from soakgate.adapters.soak.report import AVAILABILITY, P95, STATE_COLOURS
 
-    browser = chromium()
     verdict, series, slo = simulated_week(tmp_path)
     report = render_report(
         verdict, series, tmp_path / "soak.html", slo=slo, stage="staging", release="sha256:e…"
     )
     png = tmp_path / "soak.png"
-    result = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={png}",
-            "--window-size=1400,2400",
-            f"file://{report}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert png.is_file(), result.stderr[-2000:]
+    screenshot(report, png, (1400, 2400), tmp_path / "profile")
     REPORTS.mkdir(exist_ok=True)
     shutil.copy2(png, REPORTS / "soak-report-screenshot.png")
     image = Image.open(png).convert("RGB")

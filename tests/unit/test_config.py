@@ -30,9 +30,14 @@ def test_the_shipped_file_is_valid_and_matches_the_defaults() -> None:
         ("/work/fanout?tasks=2000", 1),
         ("/work/cpu?n=30000", 1),
     ]
+    # and its setting for the eager-tasks variant
+    assert shipped.service.variants == {"eager-tasks": {"SERVICE_EAGER_TASKS": "1"}}
     default = parse_config({})
     assert default.service.workload == (WorkloadRequest("/health"),)
-    service = dataclasses.replace(shipped.service, workload=default.service.workload)
+    assert default.service.variants == {}
+    service = dataclasses.replace(
+        shipped.service, workload=default.service.workload, variants=default.service.variants
+    )
     assert dataclasses.replace(shipped, service=service) == default
 
 
@@ -118,6 +123,11 @@ def test_rto_budgets() -> None:
         ({"service": {"drill": {"cpus": 0}}}, "service.drill.cpus: expected a number between 0.01"),
         ({"service": {"drill": {"cpus": 2}}}, "service.drill.cpus: expected a number between"),
         ({"service": {"drill": {"env": {}}}}, "service.drill.env: unknown key"),
+        ({"service": {"variants": []}}, "service.variants: expected a table"),
+        ({"service": {"variants": {"Fast": {"A": "1"}}}}, "service.variants.Fast: a variant's"),
+        ({"service": {"variants": {"fast": {}}}}, "service.variants.fast: expected environment"),
+        ({"service": {"variants": {"fast": {"A": 1}}}}, "service.variants.fast.A: expected NAME"),
+        ({"service": {"variants": {"fast": {"A-B": "1"}}}}, "service.variants.fast.A-B: expec"),
     ],
 )
 def test_errors_name_the_path(data: dict[str, object], message: str) -> None:

@@ -19,7 +19,7 @@ from soakgate.adapters.evidence.perf import (
     SAMPLE_WORKLOAD,
     PerfPlan,
     SideStats,
-    _Target,
+    Target,
     check_errors,
     measure,
     weighted_cycle,
@@ -292,7 +292,7 @@ def server() -> Iterator[int]:
 
 def test_requests_send_method_and_body_and_expect_their_status(server: int) -> None:
     stats = SideStats("sha256:a")
-    target = _Target("127.0.0.1", server, 5.0, stats)
+    target = Target("127.0.0.1", server, 5.0, stats)
     post = WorkloadRequest("/orders", method="POST", body='{"n": 1}', status=201)
     target.start_cycle()
     target.send(post, record=True)

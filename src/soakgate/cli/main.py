@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from soakgate.adapters.envfile import find_project, load_env
-from soakgate.cli import doctor, gates, ledger, readiness, releases, rollback, stages, up
+from soakgate.cli import compare, doctor, gates, ledger, readiness, releases, rollback, stages, up
 from soakgate.cli.advisories import advisories_app
 from soakgate.cli.boundary import run_app
 from soakgate.cli.evidence import evidence_app
@@ -41,6 +41,7 @@ COMMANDS = (
     rollback.drills,
     ledger.history,
     readiness.readiness,
+    compare.compare,
 )
 for command in COMMANDS:
     app.command()(command)

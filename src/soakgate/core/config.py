@@ -8,6 +8,7 @@ config.stages["production"].rto_seconds    # 3600
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,8 @@ PYTHONS = ("3.12", "3.14")
 # A package directory inside the context: "app", or "src/plainsvc" (a src layout).
 _PACKAGE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,99}/){0,4}[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 _APP_DIR = re.compile(r"/[A-Za-z0-9_.\-/]{0,200}\Z")
+_VARIANT = re.compile(r"[a-z][a-z0-9-]{0,39}\Z")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
 
@@ -98,6 +101,8 @@ class ServiceConfig:
     app_dir: str = "/opt/service"
     workload: tuple[WorkloadRequest, ...] = ()  # () is one GET of health_path
     drill: DrillConfig = field(default_factory=DrillConfig)
+    # `soakgate compare --variant NAME`: environment that turns the variant on, by name
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.workload:
@@ -227,7 +232,32 @@ def _service(data: Any) -> ServiceConfig:
         app_dir=app_dir.rstrip("/") or "/",
         workload=_workload(table.get("workload"), health_path),
         drill=_drill(table.get("drill", {})),
+        variants=_variants(table.get("variants", {})),
     )
+
+
+def _variants(data: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(data, dict):
+        raise ConfigInvalid(
+            "service.variants", f"expected a table of [service.variants.NAME], got {show(data)}"
+        )
+    variants = {}
+    for name, environment in data.items():
+        where = f"service.variants.{name}"
+        if not _VARIANT.match(name):
+            raise ConfigInvalid(where, "a variant's name is lower-case letters, digits and '-'")
+        if not isinstance(environment, dict) or not environment:
+            raise ConfigInvalid(
+                where, f'expected environment variables like SETTING = "1", got {show(environment)}'
+            )
+        for key, value in environment.items():
+            if not _ENV_NAME.match(key) or not isinstance(value, str):
+                raise ConfigInvalid(
+                    f"{where}.{key}",
+                    f'expected NAME = "string value" (an environment variable), got {show(value)}',
+                )
+        variants[name] = dict(environment)
+    return variants
 
 
 def _workload(data: Any, health_path: str) -> tuple[WorkloadRequest, ...]:

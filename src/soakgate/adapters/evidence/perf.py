@@ -41,7 +41,7 @@ import contextlib
 import http.client
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -98,6 +98,8 @@ class SideStats:
     busy_seconds: float = 0.0
     first_errors: list[str] = field(default_factory=list)
     cycles: list[tuple[list[float], float]] = field(default_factory=list)  # (good ms, busy ms)
+    # the same cycles by request kind ("GET /path"): kind -> (good ms, busy ms)
+    kind_cycles: list[dict[str, tuple[list[float], float]]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The side as ``core.evidence.parse_bench`` reads it (plus counts)."""
@@ -145,23 +147,35 @@ def weighted_cycle(workload: Iterable[WorkloadRequest]) -> tuple[WorkloadRequest
     return tuple(cycle)
 
 
-def run_kwargs(image: str, name: str, network: str, plan: PerfPlan, port: int) -> dict[str, Any]:
+def run_kwargs(
+    image: str,
+    name: str,
+    network: str,
+    plan: PerfPlan,
+    port: int,
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Docker SDK ``containers.run`` arguments: hardened like a stage's app container, with
     the same limits on both sides and no log driver (logging every request costs the engine
-    CPU that would blur the measurement)."""
+    CPU that would blur the measurement); ``environment`` adds to the container's."""
     return {
         "image": image,
         "name": name,
         "detach": True,
         "network": network,
-        "environment": {"PORT": str(port), "SOAKGATE_RELEASE": image, "PYTHONHASHSEED": "0"},
+        "environment": {
+            "PORT": str(port),
+            "SOAKGATE_RELEASE": image,
+            "PYTHONHASHSEED": "0",
+            **(environment or {}),
+        },
         **hardening(plan.memory_mb, plan.cpus),
         "log_config": {"Type": "none", "Config": {}},
         "labels": LABELS,
     }
 
 
-class _Target:
+class Target:
     """One container reached over a keep-alive connection."""
 
     def __init__(self, host: str, port: int, timeout: float, stats: SideStats) -> None:
@@ -195,6 +209,7 @@ class _Target:
 
     def start_cycle(self) -> None:
         self.stats.cycles.append(([], 0.0))
+        self.stats.kind_cycles.append({})
 
     def send(self, request: WorkloadRequest, record: bool) -> None:
         """One request; when ``record``, its time counts, and its latency if the answer is the
@@ -204,10 +219,15 @@ class _Target:
             return
         latencies, busy = self.stats.cycles[-1]
         self.stats.cycles[-1] = (latencies, busy + latency)
+        kinds = self.stats.kind_cycles[-1]
+        kind = f"{request.method} {request.path}"
+        kind_latencies, kind_busy = kinds.get(kind, ([], 0.0))
+        kinds[kind] = (kind_latencies, kind_busy + latency)
         self.stats.busy_seconds += latency / 1000
         if status == request.status:
             self.stats.samples.append(latency)
             latencies.append(latency)
+            kind_latencies.append(latency)
         elif status:
             self._error(f"{request.method} {request.path}: HTTP {status}")
 
@@ -218,7 +238,7 @@ class _Target:
 
 
 def drive(
-    targets: Sequence[_Target], cycle: Sequence[WorkloadRequest], seconds: float, record: bool
+    targets: Sequence[Target], cycle: Sequence[WorkloadRequest], seconds: float, record: bool
 ) -> int:
     """The interleaved load for ``seconds``: each request of the cycle goes to both targets in
     turn, the order flipping every cycle, so a burst of other work on the host hits both sides
@@ -263,7 +283,7 @@ def judge(stats: Sequence[SideStats], rounds: Sequence[int], plan: PerfPlan) -> 
 
 
 def measure(
-    targets: Sequence[_Target], cycle: Sequence[WorkloadRequest], plan: PerfPlan
+    targets: Sequence[Target], cycle: Sequence[WorkloadRequest], plan: PerfPlan
 ) -> tuple[BenchComparison, list[int]]:
     """Warm-up, the first round, then extra rounds while the verdict is inconclusive and time
     allows; (pooled comparison, cycles of each round)."""
@@ -284,12 +304,12 @@ def measure(
     return comparison, rounds
 
 
-def _address(container: Any, network: str) -> str:
+def address(container: Any, network: str) -> str:
     container.reload()
     return str(container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"])
 
 
-def _wait_healthy(container: Any, host: str, port: int, path: str, timeout: float) -> None:
+def wait_healthy(container: Any, host: str, port: int, path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
@@ -350,9 +370,9 @@ def compare_releases(
         stats = [SideStats(baseline), SideStats(candidate)]
         targets = []
         for container, side_stats in zip(containers, stats, strict=True):
-            host = _address(container, network.name)
-            _wait_healthy(container, host, port, health_path, plan.health_timeout)
-            targets.append(_Target(host, port, plan.request_timeout, side_stats))
+            host = address(container, network.name)
+            wait_healthy(container, host, port, health_path, plan.health_timeout)
+            targets.append(Target(host, port, plan.request_timeout, side_stats))
         try:
             comparison, rounds = measure(targets, cycle, plan)
         finally:

@@ -1,0 +1,152 @@
+"""Use case: compare two releases (or a release and its variant) side by side on this host and
+write the result where people and the comparison report read it.
+
+    request = CompareRequest("sha256:a…", None, variant="jit")     # a release against its JIT
+    result = compare(project, request)
+    result.comparison.overall(), result.folder   # <state>/compare/<when>-<a>-<b>[-variant]/
+
+The folder holds ``comparison.json`` (every figure, interval and verdict, and the method),
+``comparison.md`` (the table) and ``comparison.svg`` (the forest plot).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from soakgate.adapters.atomic_file import write_atomic
+from soakgate.adapters.evidence.compare_plot import forest_plot
+from soakgate.adapters.state.releases import StateDB
+from soakgate.core.compare import Comparison, render_markdown
+from soakgate.core.names import short_digest
+from soakgate.core.project import Project
+from soakgate.core.release import Release
+from soakgate.core.variants import variant_environment
+from soakgate.errors import ConfigError
+
+Measure = Callable[..., Comparison]
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """What to compare: ``a`` against ``b`` (default: ``a`` itself), ``b`` run as ``variant``."""
+
+    a: str
+    b: str | None = None
+    variant: str | None = None
+    threshold: float = 5.0
+    seconds: float = 30.0
+    max_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    comparison: Comparison
+    folder: Path
+    files: Sequence[Path]
+
+
+def _release(db: StateDB, ref: str) -> Release:
+    release = db.find_release(ref)
+    if release is None:
+        raise ConfigError(
+            f"release {ref!r}: no release has this digest, prefix (12+ hex digits) or tag,"
+            " or the prefix matches several",
+            hint="soakgate releases lists them",
+        )
+    return release
+
+
+def _label(release: Release, variant: str | None) -> str:
+    label = f"{release.python} {short_digest(release.digest)}"
+    return f"{label} + {variant}" if variant else label
+
+
+def check_request(request: CompareRequest) -> None:
+    """Refuse what cannot be compared before anything starts."""
+    if request.b is None and request.variant is None:
+        raise ConfigError(
+            "compare needs two releases, or one and --variant",
+            hint="soakgate compare RELEASE_A RELEASE_B, or soakgate compare RELEASE --variant jit",
+        )
+    if not 0 < request.threshold <= 100:
+        raise ConfigError(
+            f"--threshold {request.threshold:g}: expected a percentage above 0 and at most 100",
+            hint="the default is 5",
+        )
+    if not 5 <= request.seconds <= request.max_seconds:
+        raise ConfigError(
+            f"--seconds {request.seconds:g}: expected at least 5 and at most"
+            f" --max-seconds ({request.max_seconds:g})",
+            hint="the default is 30",
+        )
+
+
+def compare(
+    project: Project,
+    request: CompareRequest,
+    *,
+    measure: Measure | None = None,
+    notes_of: Callable[[Release, Release], list[str]] | None = None,
+) -> CompareResult:
+    """Measure, then write the folder; nothing is written when the measurement fails."""
+    check_request(request)
+    service = project.config.service
+    with StateDB.open(project.state) as db:
+        a = _release(db, request.a)
+        b = _release(db, request.b) if request.b is not None else a
+    environment = variant_environment(request.variant, service.variants) if request.variant else {}
+    if measure is None:
+        from soakgate.adapters.evidence.compare import compare_images
+
+        measure = compare_images
+    from soakgate.adapters.evidence.compare import ComparePlan, Side
+
+    notes = notes_of(a, b) if notes_of is not None else []
+    comparison = measure(
+        Side(a.digest, _label(a, None)),
+        Side(b.digest, _label(b, request.variant), environment),
+        port=service.port,
+        health_path=service.health_path,
+        workload=service.workload,
+        plan=ComparePlan(
+            seconds=request.seconds,
+            max_seconds=request.max_seconds,
+            threshold=request.threshold,
+        ),
+        namespace=project.config.namespace,
+        notes=notes,
+    )
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = f"{stamp}-{a.digest[7:19]}-{b.digest[7:19]}"
+    folder = project.state / "compare" / (f"{name}-{request.variant}" if request.variant else name)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / "comparison.json", folder / "comparison.md", folder / "comparison.svg"]
+    comparison = dataclasses.replace(comparison, variant=request.variant)
+    write_atomic(files[0], json.dumps(comparison.as_dict(), indent=2) + "\n", mode=0o644)
+    write_atomic(files[1], render_markdown(comparison), mode=0o644)
+    write_atomic(files[2], forest_plot(comparison), mode=0o644)
+    return CompareResult(comparison, folder, files)
+
+
+def write_report(project: Project, path: Path, readiness: Path | None = None) -> Path:
+    """The migration's comparison page from every comparison stored in the project's state."""
+    from soakgate.adapters.evidence.migration_report import (
+        render_migration_report,
+        stored_comparisons,
+    )
+
+    table = None
+    if readiness is not None:
+        try:
+            table = json.loads(readiness.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"--readiness {readiness}: not a readiness JSON document ({exc})",
+                hint="write one with soakgate readiness REQUIREMENTS --format json > FILE",
+            ) from None
+    return render_migration_report(stored_comparisons(project.state), path, readiness=table)
