@@ -449,3 +449,27 @@ def test_without_pep658_metadata_the_wheels_are_read_by_ranges(
         again = readiness(tmp_path, "--index", server.url, "--format", "json")
         assert verdicts(again) == EXPECTED_314
         assert server.count("file") == 0
+
+
+def test_the_image_build_refuses_a_no_go_pin_with_the_table(
+    local_index: LocalIndex, tmp_path: Path
+) -> None:
+    """What the image build asks before it downloads a wheelhouse (app.readiness)."""
+    from soakgate.app.readiness import NotReady, check_buildable
+
+    fine = tmp_path / "fine.txt"
+    fine.write_text("native==2.0\npurefine==1.0\n")
+    check_buildable(fine, "3.14", None, index=str(local_index.simple))  # no refusal
+    blocked = tmp_path / "blocked.txt"
+    blocked.write_text("native==2.0\nblocked==1.0\n")
+    with pytest.raises(NotReady) as refused:
+        check_buildable(blocked, "3.14", None, index=str(local_index.simple))
+    first, *table = refused.value.message.splitlines()
+    assert first.startswith("Python 3.14: blocked (")
+    assert any(line.startswith("| blocked |") and "**No**" in line for line in table)
+    assert "soakgate readiness" in (refused.value.hint or "")
+    old = tmp_path / "old.txt"
+    old.write_text("blocked==1.0\n")
+    check_buildable(old, "3.12", None, index=str(local_index.simple))  # it has cp312 wheels
+    # an index that cannot be asked is no refusal: the download says what it says
+    check_buildable(blocked, "3.14", None, index=str(tmp_path / "nowhere"))

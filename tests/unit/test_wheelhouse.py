@@ -179,3 +179,36 @@ def test_missing_pip_pin_is_a_config_error(service: Path) -> None:
     with pytest.raises(ConfigError, match=r"requirements-pip\.txt: not found"):
         download(service, runner)
     assert runner.calls == []
+
+
+def test_a_preflight_runs_before_a_download_and_can_refuse_it(service: Path) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def preflight(requirements: Path, python: str) -> None:
+        asked.append((requirements.name, python))
+
+    runner = FakePip(WHEELS | PIP_WHEEL)
+    for _ in range(2):  # the second finds everything in place: nothing to ask
+        download_wheelhouse(
+            service / "requirements.txt",
+            "3.14",
+            service / ".wheelhouse",
+            python="py",
+            runner=runner,
+            preflight=preflight,
+        )
+    assert asked == [("requirements.txt", "3.14")] and len(runner.calls) == 1
+
+    def refuse(requirements: Path, python: str) -> None:
+        raise SoakgateError("not ready")
+
+    with pytest.raises(SoakgateError, match="not ready"):
+        download_wheelhouse(
+            service / "requirements.txt",
+            "3.12",
+            service / ".wheelhouse",
+            python="py",
+            runner=runner,
+            preflight=refuse,
+        )
+    assert len(runner.calls) == 1 and not (service / ".wheelhouse" / "py3.12").exists()

@@ -33,16 +33,10 @@ from soakgate.core.readiness import (
     report_markdown,
     table_rows,
 )
-from soakgate.errors import ConfigError, SoakgateError
+from soakgate.errors import ConfigError
 
 FORMATS = ("table", "json", "markdown")
 _STYLE = {YES: "green", VERIFY: "yellow", NO: "red"}
-
-
-class NotReady(SoakgateError):
-    """The migration is NO-GO: a required package is No."""
-
-    exit_code = 1
 
 
 def render_readiness(report: Report, caption: str = "") -> Table:
@@ -114,15 +108,7 @@ def readiness(
     or classifiers that do not name it; No: nothing installs, or a dependency is No. Exits 1
     on NO-GO (a required package is No); a group marked in the file (# group: ml) that is No
     is deferred instead."""
-    from soakgate.adapters.readiness import (
-        ReadinessCache,
-        check_readiness,
-        index_location,
-        open_index,
-        read_wanted,
-    )
-    from soakgate.adapters.readiness.index import FIX, IndexUnavailable
-    from soakgate.core.readiness import applicable, build_report
+    from soakgate.app.readiness import NotReady, assess
 
     if output_format not in FORMATS:
         raise ConfigError(
@@ -141,39 +127,14 @@ def readiness(
                 hint="pass requirement files: soakgate readiness requirements.txt",
             )
         paths = [Path("pyproject.toml")]
-    everything, skipped = read_wanted(paths)
-    wanted, left_out = applicable(everything, target)
-    if not wanted:
-        raise ConfigError(f"no requirement to check in {', '.join(map(str, paths))}")
-    source = open_index(index_location(index))
-    try:
-        cache = ReadinessCache(_cache_root(), source.description)
-        with err_console.status(f"asking {safe(source.description)} about {len(wanted)} packages"):
-            checked = check_readiness(wanted, target, source, cache)
-    finally:
-        source.close()
-    if checked.failed:
-        shown = "; ".join(f"{name}: {why}" for name, why in sorted(checked.failed.items())[:3])
-        more = f" and {len(checked.failed) - 3} more" if len(checked.failed) > 3 else ""
-        raise IndexUnavailable(
-            f"index {source.description} did not serve {len(checked.failed)} project pages"
-            f" ({shown}{more})",
-            hint=FIX,
-        )
-    notes = []
-    if checked.stats.metadata_missing and not checked.stats.metadata_downloaded:
-        notes.append(
-            "The index serves no core metadata (PEP 658): classifiers and dependencies not read."
-        )
-    report = build_report(
-        checked.assessments, target, source.description, [*skipped, *left_out], notes
-    )
+    with err_console.status("asking the package index"):
+        report, read = assess(paths, target, index=index, cache_root=_cache_root())
     if output_format == "json":
-        print(json.dumps({**report_document(report), "read": checked.stats.line()}, indent=2))
+        print(json.dumps({**report_document(report), "read": read}, indent=2))
     elif output_format == "markdown":
         print(report_markdown(report), end="")
     else:
-        console.print(render_readiness(report, checked.stats.line()))
+        console.print(render_readiness(report, read))
     if not report.decision.go:
         raise NotReady(
             report.decision.line,

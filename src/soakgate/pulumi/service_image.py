@@ -45,6 +45,20 @@ def base_image(reference: str) -> tuple[str, str]:
     return str(image.id), str((image.labels or {}).get(LABEL_PYTHON, ""))
 
 
+def readiness_preflight(requirements: Path, python: str) -> None:
+    """Before a wheelhouse is downloaded: its pins' readiness for ``python``, so that a
+    package with no wheel for it is refused with the readiness table (cached per index state
+    in the project's state), not by pip at the first such pin."""
+    from soakgate.adapters.state.db import state_dir
+    from soakgate.app.readiness import check_buildable
+
+    try:
+        cache_root: Path | None = state_dir() / "cache" / "readiness"
+    except ConfigError:
+        cache_root = None
+    check_buildable(requirements, python, cache_root)
+
+
 def image_args(args: ServiceImageArgs) -> ImageArgs:
     """Everything the build of one Python version reads, resolved now (also in preview)."""
     service = args.config.service
@@ -65,6 +79,7 @@ def image_args(args: ServiceImageArgs) -> ImageArgs:
             python,
             context / WHEELHOUSE,
             pip_requirements=pip_pins(context, dict(enumerate(service.requirements)).get(1)),
+            preflight=readiness_preflight,
         )
     revision, created = source_revision(context)
     build_args = {

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -159,9 +159,11 @@ def download_wheelhouse(
     pip_requirements: Path | None = None,
     python: str = sys.executable,
     runner: Runner = run,
+    preflight: Callable[[Path, str], None] | None = None,
 ) -> Path:
     """Fill ``dest / f"py{python_version}"`` with the wheels of ``requirements`` and of pip;
-    return that folder. Runs nothing when the folder already matches the pins."""
+    return that folder. Runs nothing when the folder already matches the pins; else
+    ``preflight(requirements, python_version)`` first (it may refuse: nothing downloaded)."""
     pip_requirements = pip_requirements or requirements.parent / PIP_REQUIREMENTS
     files = [requirements, pip_requirements]
     for path in files:
@@ -174,6 +176,8 @@ def download_wheelhouse(
     key = stamp_key(files, python_version)
     if is_complete(folder, key):
         return folder
+    if preflight is not None:
+        preflight(requirements, python_version)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / STAMP).unlink(missing_ok=True)
     argv = download_argv(files, python_version, folder, python)
