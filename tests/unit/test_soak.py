@@ -20,6 +20,7 @@ from soakgate.core.soak import (
     Gap,
     Sample,
     SloConfig,
+    SloRow,
     Verdict,
     Window,
     format_duration,
@@ -193,8 +194,10 @@ def test_a_sustained_regression_against_the_baseline_is_a_breach() -> None:
     found = verdict.regression
     assert found is not None
     assert found.p_value < 0.01 and found.effect == pytest.approx(0.2, abs=0.01)
+    assert found.cliffs_delta == pytest.approx(0.79, abs=0.03)  # large, and significant
     reason = verdict.reasons[0]
     assert f"Mann-Whitney U one-sided p {format_p(found.p_value)}" in reason
+    assert f"Cliff's δ +{found.cliffs_delta:.2f}" in reason
     assert "(+20." in reason and "latency vs baseline (soak): 20." in reason
 
 
@@ -233,6 +236,173 @@ def test_memory_growth_past_the_limit_is_a_breach() -> None:
     verdict = judge(healthy_week(), engines=leaking(0.40))
     assert failing_rows(verdict) == ["memory growth (last 1d vs first)"]
     assert "median 206 MiB → 274 MiB" in verdict.reasons[0]
+
+
+MIB = 1024**2
+
+
+def service_memory(leak_percent_per_hour: float = 0.0, *, seed: int = 4) -> Callable[[float], int]:
+    """A Python service's memory: 200 MiB after a 30 min warm-up of +20 MiB, a GC sawtooth of
+    5 MiB every 5 min, noise of 2 MiB — plus a steady leak of % of 200 MiB per hour."""
+    rng = random.Random(seed)
+
+    def memory(t: float) -> int:
+        age = t - T0
+        warm = 20 * MIB * min(1.0, age / 1800) - 20 * MIB
+        sawtooth = 5 * MIB * ((age % 300) / 300)
+        leak = 200 * MIB * leak_percent_per_hour / 100 * age / HOUR
+        return int(200 * MIB + warm + sawtooth + leak + rng.gauss(0, 2 * MIB))
+
+    return memory
+
+
+def memory_row(verdict: Verdict) -> SloRow:
+    return next(r for r in verdict.slo_rows if r.name.startswith("memory slope"))
+
+
+def test_a_steady_leak_of_a_few_percent_an_hour_breaches_once_six_hours_are_seen() -> None:
+    leaking = engine(days=1, memory=service_memory(3.0))
+    early = judge(probes(days=1), now=T0 + 5 * HOUR, engines=leaking)
+    row = memory_row(early)
+    assert (row.ok, row.note) == (None, "memory samples span 5h, need 6h")
+    assert early.state == NOT_ENOUGH_DATA
+    verdict = judge(probes(days=1), now=T0 + 6 * HOUR, engines=leaking)
+    assert verdict.state == BREACHED
+    assert failing_rows(verdict) == ["memory slope (soak; low end of 90 % interval)"]
+    trend = verdict.memory_trend
+    assert trend is not None
+    low, slope, high = (
+        trend.percent(trend.low_bytes_per_hour),
+        trend.percent(trend.slope_bytes_per_hour),
+        trend.percent(trend.high_bytes_per_hour),
+    )
+    assert 1.0 < low < 3.0 < high and slope == pytest.approx(3.0, abs=0.5)
+    assert trend.start_bytes == pytest.approx(200 * MIB, rel=0.05)
+    reason = verdict.reasons[0]
+    assert reason.startswith("memory slope (soak; low end of 90 % interval): ")
+    assert "(SLO ≤ 1 %/h); Theil-Sen +" in reason and "MiB/h from " in reason
+    assert verdict.as_dict()["memory_trend"]["bins"] == 60
+    # the day-over-day row could not have said anything yet
+    growth = next(r for r in verdict.slo_rows if r.name.startswith("memory growth"))
+    assert growth.ok is None
+
+
+def test_a_flat_service_with_a_warm_up_gc_sawtooth_and_noise_never_breaches_the_slope() -> None:
+    flat = engine(memory=service_memory(0.0))
+    for hours in (6, 7, 9, 12, 24, 72, 168):
+        row = memory_row(judge(probes(days=7), now=T0 + hours * HOUR, engines=flat))
+        assert row.ok is True, (hours, row.note)
+    assert judge(healthy_week(), engines=flat).state == HEALTHY
+
+
+def test_the_slope_breaches_only_when_its_whole_interval_is_above_the_limit() -> None:
+    """A leak a little above the limit: at first its interval reaches below the limit (noise);
+    only more hours narrow it enough to call it."""
+    memory = service_memory(1.4)
+    noisy = [
+        EngineSample(
+            e.t, 0, False, e.memory_bytes + int(random.Random(e.t).gauss(0, 20 * MIB)), 2.5
+        )
+        for e in engine(days=3, memory=memory)
+    ]
+    early = memory_row(judge(probes(days=3), now=T0 + 6 * HOUR, engines=noisy))
+    assert early.ok is True and early.measured is not None and early.measured < 1.0
+    assert "a breach needs the whole interval above 1 %/h" in early.note
+    late = memory_row(judge(probes(days=3), now=T0 + 12 * HOUR, engines=noisy))
+    assert late.ok is False and late.measured is not None and late.measured > 1.0
+
+
+def test_the_slope_leaves_out_samples_of_a_stopped_container() -> None:
+    stopped = [
+        EngineSample(
+            e.t,
+            0,
+            False,
+            0 if e.t > T0 + 3 * HOUR else e.memory_bytes,
+            0.0,
+            running=e.t <= T0 + 3 * HOUR,
+        )
+        for e in engine(days=1, memory=service_memory(0.0))
+    ]
+    row = memory_row(judge(probes(days=1), now=T0 + 8 * HOUR, engines=stopped))
+    assert (row.ok, row.note) == (None, "memory samples span 3h, need 6h")
+
+
+def test_the_memory_trend_minimums_are_settings() -> None:
+    leaking = engine(days=1, memory=service_memory(3.0))[:200]  # 3h 19m
+    slo = SloConfig(
+        probe_interval_seconds=STEP,
+        memory_trend_min_span_seconds=HOUR,
+        memory_trend_min_samples=250,
+    )
+    verdict = judge_soak([], leaking, [], slo, now=T0 + 4 * HOUR)
+    assert memory_row(verdict).note == "200 memory samples, need 250"
+    slo = SloConfig(probe_interval_seconds=STEP, memory_trend_min_span_seconds=HOUR)
+    assert memory_row(judge_soak([], leaking, [], slo, now=T0 + 4 * HOUR)).ok is False
+
+
+def test_sparse_errors_at_the_budget_are_chance_not_a_breach() -> None:
+    """One probe in 360 (the last hour) answered 500: 0.28 % against a 0.1 % budget, but at the
+    budget one or more errors happen in 30 % of such hours. Three in the hour do not (p 0.0059)."""
+    now = T0 + 2 * DAY
+
+    def with_errors(count: int) -> list[Sample]:
+        samples = probes(days=2)
+        for i in range(count):
+            index = len(samples) - 10 - 20 * i
+            samples[index] = Sample(samples[index].t, False, 500, 5.0, "HTTP 500")
+        return samples
+
+    one = judge(with_errors(1), now=now)
+    rows = {r.name: r for r in one.slo_rows}
+    row = rows["error rate (last 1h)"]
+    assert row.measured == pytest.approx(100 / 360, rel=0.01) and row.ok is True
+    assert row.note.startswith("1 of 360 answers were errors; exact binomial p = 0.3")
+    assert row.note.endswith(": chance (a breach needs p < 0.01)")
+    assert rows["availability (last 1h)"].ok is True
+    assert one.breached_windows == [] and one.state == NOT_ENOUGH_DATA
+    three = judge(with_errors(3), now=now)
+    assert failing_rows(three) == ["availability (last 1h)", "error rate (last 1h)"]
+    assert "3 of 360 answers were errors; exact binomial p = 0.0059" in three.reasons[1]
+    assert [w.start for w in three.breached_windows] == [T0 + 47 * HOUR]
+
+
+def test_a_zero_budget_takes_no_chances() -> None:
+    slo = SloConfig(probe_interval_seconds=STEP, availability_percent=100.0)
+    samples = probes(days=1, failing=lambda t: t == T0 + 12 * HOUR)
+    verdict = judge_soak(samples, steady_engine(), [], slo, T0 + DAY)
+    assert "availability (soak)" in failing_rows(verdict)
+
+
+def test_more_jitter_at_the_same_median_is_a_spread_breach() -> None:
+    jittery = [  # the candidate: N(120, 30) ms against the baseline's N(120, 12) ms
+        Sample(s.t, True, 200, 120.0 + (s.latency_ms - 120.0) * 2.5)
+        for s in probes(days=7, seed=8)
+        if s.latency_ms is not None
+    ]
+    verdict = judge(jittery)
+    assert failing_rows(verdict) == [
+        "latency spread vs baseline (soak)",
+        "latency spread vs baseline (last 1d)",
+    ]
+    row = next(r for r in verdict.slo_rows if r.name == "latency spread vs baseline (soak)")
+    assert row.measured == pytest.approx(2.5, rel=0.03)
+    assert "variance ratio 6.2" in row.note and "Brown-Forsythe one-sided p < 1e-300" in row.note
+    # the median did not move: Mann-Whitney sees nothing
+    assert verdict.regression is not None and verdict.regression.p_value > 0.01
+
+
+def test_a_significant_but_small_widening_is_not_a_breach() -> None:
+    wider = [
+        Sample(s.t, True, 200, 120.0 + (s.latency_ms - 120.0) * 1.2)
+        for s in healthy_week()
+        if s.latency_ms is not None
+    ]
+    verdict = judge(wider)
+    row = next(r for r in verdict.slo_rows if r.name == "latency spread vs baseline (soak)")
+    assert row.ok is True and row.measured == pytest.approx(1.2, rel=0.03)
+    assert "Brown-Forsythe one-sided p = 2e-124" in row.note  # significant, but small
+    assert verdict.state == HEALTHY
 
 
 def test_breach_beats_not_enough_data() -> None:
@@ -349,6 +519,20 @@ def test_values_are_read() -> None:
         15.0,
         2,
     )
+    slo = parse_slo(
+        {
+            "memory_slope_percent_per_hour": 300,
+            "memory_trend_min_span": "30s",
+            "memory_trend_min_samples": 10,
+            "latency_spread_ratio": 2,
+        }
+    )
+    assert (
+        slo.memory_slope_percent_per_hour,
+        slo.memory_trend_min_span_seconds,
+        slo.memory_trend_min_samples,
+        slo.latency_spread_ratio,
+    ) == (300.0, 30.0, 10, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -364,6 +548,10 @@ def test_values_are_read() -> None:
         ({"duration": "a week"}, 'slo.duration: expected a duration like "4h" or "30m"'),
         ({"duration": "0d"}, "slo.duration: expected a positive duration, got '0d'"),
         ({"gap_factor": 0.5}, "slo.gap_factor: expected a number ≥ 1, got 0.5"),
+        ({"latency_spread_ratio": 0.9}, "slo.latency_spread_ratio: expected a number ≥ 1, got 0.9"),
+        ({"memory_slope_percent_per_hour": 0}, "slo.memory_slope_percent_per_hour: expected a pos"),
+        ({"memory_trend_min_span": "0h"}, "slo.memory_trend_min_span: expected a positive durat"),
+        ({"memory_trend_min_samples": 2}, "slo.memory_trend_min_samples: expected ≥ 3, got 2"),
         ({"p95_ms": 900}, "slo.p99_ms: expected ≥ p95_ms (900), got 800"),
         ({"p95": 300}, "slo.p95: unknown key (known: availability_percent, "),
     ],

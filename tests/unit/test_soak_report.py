@@ -69,6 +69,16 @@ def test_a_report_renders_self_contained(tmp_path: Path) -> None:
     assert list(tmp_path.joinpath("out").iterdir()) == [path]  # no temporary file left behind
 
 
+def test_the_memory_plot_draws_the_judged_trend_and_the_table_its_row(tmp_path: Path) -> None:
+    samples, engines = simulated_week()  # memory grows 50 B/s: 0.09 %/h of 200 MiB
+    verdict = judge_soak(samples, engines, [], SLO, now=T0 + 7 * DAY)
+    assert verdict.memory_trend is not None
+    page = render_report(verdict, series_from_samples(samples, engines), tmp_path / "r.html")
+    text = page.read_text()
+    assert "trend: +0.09 %/h (Theil-Sen)" in text
+    assert "memory slope (soak; low end of 90 % interval)" in text and "%/h" in text
+
+
 def test_a_report_of_an_empty_soak(tmp_path: Path) -> None:
     verdict = judge_soak([], [], [], SLO, now=T0)
     page = render_report(verdict, series_from_samples([]), tmp_path / "r.html").read_text()

@@ -28,7 +28,11 @@ breach.
 Verdict (:func:`judge_soak`). Rows are judged on the probes and engine samples up to ``now``:
 
 - *soak totals*: availability, error rate, p95 and p99 over the whole soak, judged once it
-  holds ≥ ``min_samples`` probes;
+  holds ≥ ``min_samples`` probes. A rate (availability, error rate) breaks its SLO only when
+  the exact binomial test says the excess is no chance: P(≥ k failures in n | the SLO's
+  budget) < ``regression_p_value`` — at a 0.1 % budget, 4 failed probes in an hour of 3600 are
+  a measured 0.11 % but happen by chance at the budget half the time (p = 0.48); sparse errors
+  need counting, not dividing. The same rule judges every window;
 - *last window* (``now - window_seconds``, ``now``]: the same four, judged with
   ≥ ``window_min_samples`` probes — this catches a release that starts failing within minutes;
 - restarts over the soak ≤ ``max_restarts`` (the engine's restart count only grows; a drop
@@ -36,12 +40,27 @@ Verdict (:func:`judge_soak`). Rows are judged on the probes and engine samples u
   ``oom_killed`` turns true) ≤ ``max_oom_kills``;
 - memory growth: median memory over the last ``trend_window_seconds`` (1 day) divided by the
   median over the first, minus one, ≤ ``memory_growth_percent``; judged once the two do not
-  overlap;
+  overlap — a slow leak over days;
+- memory slope (:func:`memory_trend`): the trend of memory over the whole soak, judged from
+  the first hours on — once the engine samples of the running container span
+  ``memory_trend_min_span_seconds`` (6 h) and number ≥ ``memory_trend_min_samples``. The
+  samples are cut into at most 60 equal time bins; the Theil-Sen line through the bins'
+  medians gives the slope per hour and Sen's distribution-free 90 % interval (widened for
+  neighbouring bins that move together), both as % of the line's level at the first sample
+  (and MiB/h). A breach needs the *whole* interval above
+  ``memory_slope_percent_per_hour`` (the low end is the row's measured value): a leak of a
+  few % per hour breaches within hours, a flat service (GC sawtooth, a warm-up step) does not;
+- latency spread vs the baseline, over the soak and the last trend window: the Brown-Forsythe
+  test (one-sided: candidate more spread) and the effect size mean |latency - median| of the
+  candidate / the baseline's; a breach needs p < ``regression_p_value`` AND the ratio >
+  ``latency_spread_ratio`` — a release whose median holds but whose latency jitters (GC
+  pauses) is caught here, not by Mann-Whitney. Judged like the latency comparison;
 - latency vs the baseline release, over the soak and over the last trend window: a breach when
   the Mann-Whitney U test (one-sided: candidate slower) gives p < ``regression_p_value`` AND
   the effect size median(candidate) / median(baseline) - 1 > ``regression_percent`` — both
   are needed, as Kayenta does (a large sample makes a tiny shift significant; a small one
-  makes a large shift noise). Judged when both sides hold ≥ ``min_samples`` latencies;
+  makes a large shift noise). Judged when both sides hold ≥ ``min_samples`` latencies; the
+  note adds Cliff's delta (the rank-biserial effect size of U, -1 … +1);
 - routing: probes answered by another release than the one soaking (their error starts with
   ``"drift: "``, see :data:`DRIFT`) = 0, judged from the first probe — a soak whose traffic
   went to the other slot is no evidence for its release, so one such probe breaches it.
@@ -51,10 +70,16 @@ The state is *breached* when any judged row fails (breach beats "not enough data
 engine samples exist; else *not enough data*. A past window in breach whose soak totals still
 hold costs its time, not the verdict; whether a breach ends the soak is the caller's policy.
 
-Mann-Whitney U lives here, in pure Python: the normal approximation with tie and continuity
-corrections — what ``scipy.stats.mannwhitneyu(method="asymptotic")`` computes (the unit tests
-cross-check it). Sides longer than ``max_test_samples`` are thinned by an even stride for the
-test; the medians use every value.
+No verdict comes from too few samples: the totals wait for ``min_samples`` probes, a window
+for ``window_min_samples`` (a shorter one breaches only on a failed probe), the latency tests
+for ``min_samples`` per side, the memory slope for its span and sample count. Only counts
+the SLO allows none of (restarts, OOM kills, another release answering) judge from the first.
+
+The tests live in :mod:`soakgate.core.stats`, in pure Python (Mann-Whitney U's normal
+approximation with tie and continuity corrections, Brown-Forsythe, the exact binomial tail,
+Theil-Sen); the unit tests cross-check each with scipy. Sides longer than
+``max_test_samples`` are thinned by an even stride for the tests; medians and spreads use
+every value.
 """
 
 from __future__ import annotations
@@ -65,7 +90,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from soakgate.core.stats import mann_whitney_u, percentile, thin
+from soakgate.core.stats import (
+    ar1_variance_factor,
+    binomial_tail,
+    brown_forsythe,
+    cliffs_delta,
+    mann_whitney_u,
+    percentile,
+    theil_sen,
+    thin,
+)
 from soakgate.core.validation import ConfigInvalid, parse_duration
 
 State = Literal["healthy", "breached", "not enough data"]
@@ -149,7 +183,7 @@ class SloRow:
         """The measured value without unit: 3 decimals for %, 1 for ms; "-" when not judged."""
         if self.measured is None:
             return "-"
-        if self.unit == "%":
+        if self.unit in ("%", "%/h"):
             return _num(round(self.measured, 3))
         if self.unit == "ms":
             return f"{self.measured:.1f}"
@@ -174,6 +208,57 @@ class Regression:
     effect: float  # candidate median / baseline median - 1
     n_candidate: int
     n_baseline: int
+    cliffs_delta: float = 0.0  # P(candidate > baseline) - P(candidate < baseline), of the test
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Candidate latency spread vs the baseline's: Brown-Forsythe (candidate more spread)."""
+
+    w: float
+    p_value: float  # one-sided: the candidate is more spread
+    candidate_spread_ms: float  # mean |latency - median|
+    baseline_spread_ms: float
+    ratio: float  # candidate spread / baseline spread
+    variance_ratio: float  # candidate variance / baseline variance (shown, not judged)
+
+
+@dataclass(frozen=True)
+class MemoryTrend:
+    """The Theil-Sen line of memory over the soak (see :func:`memory_trend`)."""
+
+    slope_bytes_per_hour: float
+    low_bytes_per_hour: float  # Sen's interval at TREND_CONFIDENCE
+    high_bytes_per_hour: float
+    start_bytes: float  # the line's level at the first sample
+    start_t: float  # the first sample's time
+    span_seconds: float
+    samples: int
+    bins: int
+    autocorrelation: float = 0.0  # lag-1, of the bins' residuals around the line
+    variance_factor: float = 1.0  # how much that widened the interval's variance
+
+    def percent(self, bytes_per_hour: float) -> float:
+        """Bytes per hour as % of the start level per hour."""
+        return 100.0 * bytes_per_hour / self.start_bytes
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "slope_percent_per_hour": self.percent(self.slope_bytes_per_hour),
+            "low_percent_per_hour": self.percent(self.low_bytes_per_hour),
+            "high_percent_per_hour": self.percent(self.high_bytes_per_hour),
+            "slope_mib_per_hour": self.slope_bytes_per_hour / 1024**2,
+            "low_mib_per_hour": self.low_bytes_per_hour / 1024**2,
+            "high_mib_per_hour": self.high_bytes_per_hour / 1024**2,
+            "start_mib": self.start_bytes / 1024**2,
+            "start_t": self.start_t,
+            "confidence": TREND_CONFIDENCE,
+            "span_seconds": self.span_seconds,
+            "samples": self.samples,
+            "bins": self.bins,
+            "autocorrelation": self.autocorrelation,
+            "variance_factor": self.variance_factor,
+        }
 
 
 @dataclass(frozen=True)
@@ -187,7 +272,11 @@ class SloConfig:
     max_restarts: int = 0
     max_oom_kills: int = 0
     memory_growth_percent: float = 20.0
+    memory_slope_percent_per_hour: float = 1.0
+    memory_trend_min_span_seconds: float = 6 * 3600.0
+    memory_trend_min_samples: int = 30
     regression_percent: float = 5.0
+    latency_spread_ratio: float = 1.5
     regression_p_value: float = 0.01
     required_seconds: float = 7 * 86400.0
     probe_interval_seconds: float = 1.0
@@ -221,6 +310,7 @@ class Verdict:
     started_at: float | None = None
     judged_at: float = 0.0
     regression: Regression | None = None
+    memory_trend: MemoryTrend | None = None
 
     @property
     def progress(self) -> float:
@@ -258,6 +348,7 @@ class Verdict:
                 }
                 for r in self.slo_rows
             ],
+            "memory_trend": None if self.memory_trend is None else self.memory_trend.as_dict(),
         }
 
 
@@ -272,8 +363,15 @@ p99_ms = 800
 max_restarts = 0               # container restarts over the soak
 max_oom_kills = 0
 memory_growth_percent = 20     # median memory, last trend window vs first
+memory_slope_percent_per_hour = 1  # memory trend over the soak (Theil-Sen, % of its start
+                               # level per hour): a breach when its whole 90 % interval is above
+memory_trend_min_span = "6h"   # the slope is judged once engine samples span this long ...
+memory_trend_min_samples = 30  # ... and are this many
 regression_percent = 5         # median latency vs the baseline release, at most ...
-regression_p_value = 0.01      # ... unless Mann-Whitney U (one-sided) p is not below this
+regression_p_value = 0.01      # ... unless Mann-Whitney U (one-sided) p is not below this; the
+                               # significance level of the other tests too (spread, error counts)
+latency_spread_ratio = 1.5     # latency spread (mean |x - median|) vs the baseline's, at most,
+                               # unless Brown-Forsythe (one-sided) p is not below regression_p_value
 duration = "7d"                # observed healthy time required
 probe_interval = "1s"
 gap_factor = 3                 # no probe for longer than gap_factor x probe_interval: a gap
@@ -289,8 +387,16 @@ _DURATIONS = {
     "probe_interval": "probe_interval_seconds",
     "window": "window_seconds",
     "trend_window": "trend_window_seconds",
+    "memory_trend_min_span": "memory_trend_min_span_seconds",
 }
-_COUNTS = {"max_restarts", "max_oom_kills", "window_min_samples", "min_samples", "max_test_samples"}
+_COUNTS = {
+    "max_restarts",
+    "max_oom_kills",
+    "window_min_samples",
+    "min_samples",
+    "max_test_samples",
+    "memory_trend_min_samples",
+}
 _PERCENTS = {"availability_percent", "error_rate_percent"}
 
 
@@ -327,7 +433,7 @@ def parse_slo(data: dict[str, Any]) -> SloConfig:
             values[key] = _number(path, value, "a percentage 0-100", 0, 100, closed=True)
         elif key == "regression_p_value":
             values[key] = _number(path, value, "a probability between 0 and 1", 0, 1, False)
-        elif key == "gap_factor":
+        elif key in ("gap_factor", "latency_spread_ratio"):
             values[key] = _number(path, value, "a number ≥ 1", 1, math.inf, closed=True)
         else:
             values[key] = _number(path, value, "a positive number", 0, math.inf, closed=False)
@@ -338,6 +444,10 @@ def parse_slo(data: dict[str, Any]) -> SloConfig:
         )
     if slo.max_test_samples < 2:
         raise ConfigInvalid("slo.max_test_samples", f"expected ≥ 2, got {slo.max_test_samples}")
+    if slo.memory_trend_min_samples < 3:
+        raise ConfigInvalid(
+            "slo.memory_trend_min_samples", f"expected ≥ 3, got {slo.memory_trend_min_samples}"
+        )
     return slo
 
 
@@ -351,15 +461,120 @@ def compare_latency(
     baseline_in_time_order: Sequence[float],
     max_test_samples: int,
 ) -> Regression:
-    """Mann-Whitney U on thinned sides plus the effect size on the full medians."""
-    u, p = mann_whitney_u(
-        thin(candidate_in_time_order, max_test_samples),
-        thin(baseline_in_time_order, max_test_samples),
-    )
+    """Mann-Whitney U and Cliff's delta on thinned sides, the effect size on the full medians."""
+    candidate = thin(candidate_in_time_order, max_test_samples)
+    baseline = thin(baseline_in_time_order, max_test_samples)
+    u, p = mann_whitney_u(candidate, baseline)
     cand = percentile(candidate_sorted, 50)
     base = percentile(baseline_sorted, 50)
     effect = cand / base - 1.0 if base > 0 else (math.inf if cand > 0 else 0.0)
-    return Regression(u, p, cand, base, effect, len(candidate_sorted), len(baseline_sorted))
+    delta = cliffs_delta(u, len(candidate), len(baseline))
+    return Regression(u, p, cand, base, effect, len(candidate_sorted), len(baseline_sorted), delta)
+
+
+def compare_spread(
+    candidate_sorted: Sequence[float],
+    baseline_sorted: Sequence[float],
+    candidate_in_time_order: Sequence[float],
+    baseline_in_time_order: Sequence[float],
+    max_test_samples: int,
+) -> Spread:
+    """Brown-Forsythe on thinned sides (one-sided p: the candidate is more spread); the spreads
+    (mean |latency - median|) and the variance ratio on every value."""
+    w, p_two = brown_forsythe(
+        thin(candidate_in_time_order, max_test_samples),
+        thin(baseline_in_time_order, max_test_samples),
+    )
+    cand, cand_var = _spread(candidate_sorted)
+    base, base_var = _spread(baseline_sorted)
+    p = p_two / 2.0 if cand > base else 1.0 - p_two / 2.0
+    ratio = cand / base if base > 0 else (math.inf if cand > 0 else 1.0)
+    variance_ratio = cand_var / base_var if base_var > 0 else (math.inf if cand_var > 0 else 1.0)
+    return Spread(w, p, cand, base, ratio, variance_ratio)
+
+
+def _spread(ordered: Sequence[float]) -> tuple[float, float]:
+    """(mean |x - median|, sample variance) of sorted values."""
+    centre = percentile(ordered, 50)
+    n = len(ordered)
+    mean = math.fsum(ordered) / n
+    deviation = math.fsum(abs(x - centre) for x in ordered) / n
+    variance = math.fsum((x - mean) ** 2 for x in ordered) / (n - 1) if n > 1 else 0.0
+    return deviation, variance
+
+
+# --- the memory trend --------------------------------------------------------------------------
+
+TREND_BINS = 60  # Theil-Sen is O(bins²): 1770 pairs
+TREND_CONFIDENCE = 0.90  # two-sided: the low end alone is a one-sided 95 % bound
+
+
+def memory_trend(engines: Sequence[EngineSample], slo: SloConfig) -> MemoryTrend | str:
+    """The Theil-Sen trend of the running container's memory over the soak, or why not yet.
+
+    Why Theil-Sen on bin medians, with Sen's interval: memory of a healthy Python service is
+    not a line plus normal noise — it has a GC sawtooth, allocation spikes, a warm-up step
+    and plateaus. The median of pairwise slopes ignores up to 29 % of wild points, where
+    least squares (and its t-interval) lets the first or last hour tip the line; Sen's
+    interval needs no normal errors and no random seed (a bootstrap would), so a verdict can
+    be recomputed exactly from its samples. Medians of at most ``TREND_BINS`` equal time bins
+    first absorb the short-range dependence of consecutive samples (one every 10 s), which
+    the interval's independence assumption cannot, and keep the O(n²) pairs small; what
+    dependence is left between bins (a plateau, a slow wander: neighbours on the same side of
+    the line) widens the interval by the AR(1) factor of the residuals' lag-1
+    autocorrelation (:func:`~soakgate.core.stats.ar1_variance_factor`) — a trend test on
+    dependent points that ignored it would see trends in noise.
+    """
+    points = [(e.t, float(e.memory_bytes)) for e in engines if e.running and e.memory_bytes > 0]
+    need_span = format_duration(slo.memory_trend_min_span_seconds)
+    if len(points) < slo.memory_trend_min_samples:
+        return f"{len(points)} memory samples, need {slo.memory_trend_min_samples}"
+    t0 = points[0][0]
+    span = points[-1][0] - t0
+    if span <= 0 or span < slo.memory_trend_min_span_seconds:
+        return f"memory samples span {format_duration(span)}, need {need_span}"
+    count = min(TREND_BINS, len(points))
+    width = span / count
+    bins: list[tuple[list[float], list[float]]] = [([], []) for _ in range(count)]
+    for t, memory in points:
+        times, values = bins[min(int((t - t0) / width), count - 1)]
+        times.append((t - t0) / 3600.0)
+        values.append(memory)
+    xs = [percentile(sorted(times), 50) for times, _ in bins if times]
+    ys = [percentile(sorted(values), 50) for _, values in bins if values]
+    if len(xs) < 3:
+        return f"memory samples fall in {len(xs)} time bins, need 3"
+    slope, intercept, _, _ = theil_sen(xs, ys, TREND_CONFIDENCE)
+    if intercept <= 0:
+        return "the memory line starts at or below 0 bytes"
+    factor, r1 = ar1_variance_factor(
+        [y - intercept - slope * x for x, y in zip(xs, ys, strict=True)]
+    )
+    _, _, low, high = theil_sen(xs, ys, TREND_CONFIDENCE, variance_factor=factor)
+    return MemoryTrend(slope, low, high, intercept, t0, span, len(points), len(xs), r1, factor)
+
+
+def _memory_trend_row(
+    engines: Sequence[EngineSample], slo: SloConfig
+) -> tuple[SloRow, MemoryTrend | None]:
+    name = f"memory slope (soak; low end of {100 * TREND_CONFIDENCE:.0f} % interval)"
+    threshold = slo.memory_slope_percent_per_hour
+    found = memory_trend(engines, slo)
+    if isinstance(found, str):
+        return SloRow(name, threshold, None, None, unit="%/h", note=found), None
+    slope, low, high = (
+        found.percent(found.slope_bytes_per_hour),
+        found.percent(found.low_bytes_per_hour),
+        found.percent(found.high_bytes_per_hour),
+    )
+    note = (
+        f"Theil-Sen {slope:+.2f} %/h, interval {low:+.2f} … {high:+.2f} %/h"
+        f" ({found.slope_bytes_per_hour / 1024**2:+.1f} MiB/h from {_mib(found.start_bytes)}),"
+        f" {found.samples} samples over {format_duration(found.span_seconds)} in"
+        f" {found.bins} bins (lag-1 autocorrelation {found.autocorrelation:+.2f});"
+        f" a breach needs the whole interval above {_num(threshold)} %/h"
+    )
+    return SloRow(name, threshold, low, low <= threshold, unit="%/h", note=note), found
 
 
 # --- the soak clock --------------------------------------------------------------------------
@@ -429,9 +644,36 @@ class _Stats:
         return self.probes - self.ok
 
 
+def _rate_row(
+    name: str,
+    threshold: float,
+    op: str,
+    counts: tuple[int, int, str],
+    budget_percent: float,
+    slo: SloConfig,
+    judged: bool,
+) -> SloRow:
+    """Availability or error rate: ``counts`` = (failures, trials, what failed). Off its SLO
+    only when the exact binomial test says the failures exceed the budget beyond chance."""
+    failures, trials, what = counts
+    if not trials:
+        return SloRow(name, threshold, None, None, op, "%")
+    measured = 100.0 * (trials - failures if op == "≥" else failures) / trials
+    if not judged:
+        return SloRow(name, threshold, measured, None, op, "%")
+    if (measured >= threshold) if op == "≥" else (measured <= threshold):
+        return SloRow(name, threshold, measured, True, op, "%")
+    p = binomial_tail(failures, trials, min(1.0, max(0.0, budget_percent / 100.0)))
+    chance = p >= slo.regression_p_value
+    note = (
+        f"{failures} of {trials} {what}; exact binomial p {format_p(p)} at a"
+        f" {_num(budget_percent)} % budget"
+        + (f": chance (a breach needs p < {_num(slo.regression_p_value)})" if chance else "")
+    )
+    return SloRow(name, threshold, measured, chance, op, "%", note)
+
+
 def _probe_rows(stats: _Stats, label: str, slo: SloConfig, judged: bool) -> list[SloRow]:
-    availability = 100.0 * stats.ok / stats.probes if stats.probes else None
-    error_rate = 100.0 * stats.errors / stats.answered if stats.answered else None
     p95 = percentile(stats.latencies, 95) if stats.latencies else None
     p99 = percentile(stats.latencies, 99) if stats.latencies else None
 
@@ -444,8 +686,24 @@ def _probe_rows(stats: _Stats, label: str, slo: SloConfig, judged: bool) -> list
 
     note = "" if judged else f"{stats.probes} probes so far"
     rows = [
-        row("availability", slo.availability_percent, availability, "≥", "%"),
-        row("error rate", slo.error_rate_percent, error_rate, "≤", "%"),
+        _rate_row(
+            f"availability ({label})",
+            slo.availability_percent,
+            "≥",
+            (stats.failed, stats.probes, "probes failed"),
+            100.0 - slo.availability_percent,
+            slo,
+            judged,
+        ),
+        _rate_row(
+            f"error rate ({label})",
+            slo.error_rate_percent,
+            "≤",
+            (stats.errors, stats.answered, "answers were errors"),
+            slo.error_rate_percent,
+            slo,
+            judged,
+        ),
         row("p95 latency", slo.p95_ms, p95, "≤", "ms"),
         row("p99 latency", slo.p99_ms, p99, "≤", "ms"),
     ]
@@ -572,11 +830,40 @@ def _regression_row(
     regressed = found.p_value < slo.regression_p_value and effect > slo.regression_percent
     note = (
         f"median {found.candidate_median_ms:.1f} ms vs {found.baseline_median_ms:.1f} ms"
-        f" ({effect:+.1f} %), Mann-Whitney U one-sided p {format_p(found.p_value)}"
+        f" ({effect:+.1f} %), Mann-Whitney U one-sided p {format_p(found.p_value)},"
+        f" Cliff's δ {found.cliffs_delta:+.2f}"
         f" (breach needs p < {_num(slo.regression_p_value)} and effect > "
         f"{_num(slo.regression_percent)} %)"
     )
     return SloRow(name, slo.regression_percent, effect, not regressed, unit="%", note=note), found
+
+
+def _spread_row(
+    label: str,
+    candidate: Sequence[float] | None,
+    baseline: Sequence[float],
+    baseline_sorted: Sequence[float],
+    slo: SloConfig,
+) -> SloRow:
+    name = f"latency spread vs baseline ({label})"
+    threshold = slo.latency_spread_ratio
+    if not baseline:
+        return SloRow(name, threshold, None, None, note="no baseline")
+    if candidate is None or len(candidate) < slo.min_samples or len(baseline) < slo.min_samples:
+        have = 0 if candidate is None else len(candidate)
+        note = f"{have} vs {len(baseline)} latencies, need {slo.min_samples} each"
+        return SloRow(name, threshold, None, None, note=note)
+    found = compare_spread(
+        sorted(candidate), baseline_sorted, candidate, baseline, slo.max_test_samples
+    )
+    spread = found.p_value < slo.regression_p_value and found.ratio > threshold
+    note = (
+        f"mean |latency - median| {found.candidate_spread_ms:.1f} ms vs"
+        f" {found.baseline_spread_ms:.1f} ms, variance ratio {found.variance_ratio:.2f},"
+        f" Brown-Forsythe one-sided p {format_p(found.p_value)}"
+        f" (breach needs p < {_num(slo.regression_p_value)} and ratio > {_num(threshold)})"
+    )
+    return SloRow(name, threshold, found.ratio, not spread, note=note)
 
 
 def _ordered_until(items: Sequence[Any], now: float) -> list[Any]:
@@ -611,6 +898,8 @@ def judge_soak(
     rows = _probe_rows(totals, "soak", slo, judged=totals.probes >= slo.min_samples)
     rows += _probe_rows(recent, window_label, slo, recent.probes >= slo.window_min_samples)
     rows += _engine_rows(engines, slo, now)
+    trend_row, memory = _memory_trend_row(engines, slo)
+    rows.append(trend_row)
     routing = _routing_row(probes)
     rows.append(routing)
 
@@ -631,6 +920,8 @@ def judge_soak(
     rows.append(row)
     if recent_regression is not None and row.ok is False:
         regression = recent_regression
+    rows.append(_spread_row("soak", in_time_order, baseline, baseline_sorted, slo))
+    rows.append(_spread_row(trend_label, last_trend, baseline, baseline_sorted, slo))
 
     gap_seconds = sum(g.seconds for g in gaps)
     breached_seconds = observed - counted
@@ -674,6 +965,7 @@ def judge_soak(
         started_at=started_at if started_at is not None else (times[0] if times else None),
         judged_at=now,
         regression=regression,
+        memory_trend=memory,
     )
 
 

@@ -345,6 +345,19 @@ def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
         )
         top = max(limit, float(np.nanmax(series.memory_mib)))
         axes.set_ylim(0, top * 1.2)
+    trend = verdict.memory_trend
+    if trend is not None:  # the Theil-Sen line the memory slope row judges
+        ends = np.array([trend.start_t, trend.start_t + trend.span_seconds])
+        level = trend.start_bytes + trend.slope_bytes_per_hour * (ends - trend.start_t) / 3600.0
+        axes.plot(
+            _dates(ends),
+            level / 1024**2,
+            color=INK,
+            linestyle=":",
+            linewidth=1.2,
+            zorder=1.9,  # under the memory line: the data stays in sight where they agree
+            label=f"trend: {trend.percent(trend.slope_bytes_per_hour):+.2f} %/h (Theil-Sen)",
+        )
     _legend(axes)
     svgs.append(_svg(figure, "memory"))
     return svgs
@@ -366,6 +379,7 @@ h2{font-size:16px;margin:0 0 10px}
 table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
 td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.st{white-space:nowrap}
 .pass{color:#1a7f37;font-weight:700}.fail{color:#cf222e;font-weight:700}.wait{color:#59636e}
 .note{color:#59636e;font-size:12px}
 .plot{margin:4px 0 10px}
@@ -394,7 +408,7 @@ def _slo_table(verdict: Verdict) -> str:
             f"<tr><td>{html.escape(row.name)}"
             + (f'<div class="note">{html.escape(row.note)}</div>' if row.note else "")
             + f'</td><td class="num">{html.escape(row.op)} {row.threshold:g}{unit}</td>'
-            f'<td class="num">{html.escape(measured)}</td><td>{status}</td></tr>'
+            f'<td class="num">{html.escape(measured)}</td><td class="st">{status}</td></tr>'
         )
     return (
         "<table><thead><tr><th>SLO</th><th>threshold</th><th>measured</th><th>status</th>"
