@@ -14,6 +14,7 @@ import docker
 import docker.errors
 
 from soakgate.adapters.images import rootfs
+from soakgate.adapters.images.interpreter_info import base_python_versions
 from soakgate.adapters.process import run
 from soakgate.core.doctor import HOST_COMMANDS, Readings
 from soakgate.core.names import LABEL_BASE
@@ -91,4 +92,5 @@ def read_toolchain(project: Path) -> Readings:
         cpython312=cpython312(),
         host_commands={name: host_command(name) for name in HOST_COMMANDS},
         chromium=chromium(),
+        base_pythons=base_python_versions(),
     )

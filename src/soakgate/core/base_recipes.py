@@ -19,10 +19,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from soakgate.core.interpreter_build import LABEL_BUILD
 from soakgate.core.names import LABEL_BASE, LABEL_PYTHON, LABEL_RECIPE
 
 # Bump when the build steps change in a way the fields below do not show.
-RECIPE_CODE_VERSION = 1
+# 2: the image records its interpreter's build (label soakgate.python.build).
+RECIPE_CODE_VERSION = 2
 # Fixed mtime of every file but ``*.py`` in the image tar (2024-01-01T00:00:00Z); ``.py``
 # files keep theirs, so the byte-compiled caches that record them stay valid.
 SOURCE_DATE_EPOCH = 1704067200
@@ -184,6 +186,8 @@ class BaseImage:
     size: int
     python_version: str
     recipe: str
+    # The facts of its interpreter's build (label soakgate.python.build, JSON); "" if none.
+    build: str = ""
 
 
 RECIPES = {
@@ -252,15 +256,28 @@ def recipe_hash(recipe: BaseRecipe, source_id: str = "") -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def image_labels(recipe: BaseRecipe, python_version: str, digest: str) -> dict[str, str]:
-    """Return the labels of a base image built from ``recipe``."""
-    return {LABEL_BASE: "true", LABEL_PYTHON: python_version, LABEL_RECIPE: digest}
+def image_labels(
+    recipe: BaseRecipe, python_version: str, digest: str, build: str = ""
+) -> dict[str, str]:
+    """Return the labels of a base image built from ``recipe``; ``build`` is the label text
+    of its interpreter's build facts (:func:`soakgate.core.interpreter_build.facts_label`)."""
+    labels = {LABEL_BASE: "true", LABEL_PYTHON: python_version, LABEL_RECIPE: digest}
+    if build:
+        labels[LABEL_BUILD] = build
+    return labels
+
+
+def label_instruction(key: str, value: str) -> str:
+    """``LABEL key="value"``: double-quoted, ``"`` and ``\\`` escaped as JSON does, and ``$``
+    escaped so that the builder substitutes no variable into it (non-ASCII: pass it escaped)."""
+    quoted = json.dumps(value).replace("$", "\\$")
+    return f"LABEL {key}={quoted}"
 
 
 def image_changes(recipe: BaseRecipe, labels: dict[str, str]) -> list[str]:
     """Return the Dockerfile instructions ``docker import --change`` applies."""
     changes = [f"ENV PATH={ENV_PATH}", "ENV LANG=C.UTF-8", 'CMD ["python3"]']
-    changes += [f"LABEL {key}={json.dumps(value)}" for key, value in sorted(labels.items())]
+    changes += [label_instruction(key, value) for key, value in sorted(labels.items())]
     return changes
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from packaging.version import InvalidVersion, Version
 
 from soakgate.errors import EXIT_OK, MissingPart
 
@@ -11,6 +13,9 @@ PULUMI_VERSION = "v3.274.1"
 MIN_FREE_BYTES = 5 * 1024**3
 ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 BOOTSTRAP_ENV = "./bootstrap && source .soakgate/env"
+# 3.14.0 to 3.14.4 have the incremental garbage collector, whose memory growth in production
+# made 3.14.5 revert it: a 3.14 base older than this is warned about (doctor still passes).
+MIN_PYTHON_314 = Version("3.14.5")
 
 # Host commands soakgate runs, by the Debian package ./bootstrap installs them from, and the
 # soakgate commands (or tests) that need them. ./bootstrap keeps the same list.
@@ -41,6 +46,8 @@ class Readings:
     cpython312: str | None
     host_commands: Mapping[str, str | None]
     chromium: str | None
+    # {base image tag: its Python version (label soakgate.python)}; empty when not read.
+    base_pythons: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,8 +173,33 @@ def diagnose(readings: Readings, with_test_tools: bool = False) -> DoctorReport:
             "soakgate images bases",
             "build, deploy (soakgate up makes them)",
         ),
+        *_base_python_warnings(readings.base_pythons),
     ]
     return DoctorReport(tuple(parts))
+
+
+def _base_python_warnings(found: Mapping[str, str]) -> list[PartStatus]:
+    """A row, never required, for each 3.14 base image older than :data:`MIN_PYTHON_314`."""
+    rows = []
+    for tag, text in sorted(found.items()):
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            continue
+        if version.release[:2] != (3, 14) or version >= MIN_PYTHON_314:
+            continue
+        rows.append(
+            PartStatus(
+                f"Python of {tag}",
+                False,
+                False,
+                f"{text}: older than {MIN_PYTHON_314} (3.14.0's incremental GC grew memory in"
+                f" production; {MIN_PYTHON_314} reverted it)",
+                f"soakgate images bases --rebuild from a suite with python3.14 >= {MIN_PYTHON_314}",
+                "staging, production (memory during the soak)",
+            )
+        )
+    return rows
 
 
 def _command_statuses(found: Mapping[str, str | None]) -> list[PartStatus]:

@@ -38,6 +38,14 @@ from soakgate.core.base_recipes import (
     is_stripped,
     mirror_from_sources,
 )
+from soakgate.core.interpreter_build import (
+    LABEL_BUILD,
+    PROBE_SCRIPT,
+    InterpreterBuildError,
+    facts_label,
+    parse_build,
+    parse_facts,
+)
 from soakgate.core.names import LABEL_PYTHON, LABEL_RECIPE, digest_ref
 from soakgate.errors import CommandFailed, ConfigError, DockerError, MissingPart
 
@@ -385,6 +393,32 @@ def probe_python(root: Path, imports: tuple[str, ...]) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def probe_build(root: Path) -> str:
+    """Run the interpreter build probe inside ``root`` (with /proc mounted, so that the
+    process shows whether it maps a libpython); return the facts' label text."""
+    proc = root / "proc"
+    proc.mkdir(exist_ok=True)
+    run(["mount", "-t", "proc", "proc", str(proc)], timeout=30)
+    try:
+        command = ["chroot", str(root), "/usr/local/bin/python3", "-S", "-B", "-c", PROBE_SCRIPT]
+        result = run(command, env=CHROOT_ENV, check=False, timeout=120)
+    finally:
+        run(["umount", str(proc)], check=False, timeout=30)
+    if str(proc) in _mounts_under(root):
+        raise DockerError(
+            f"{proc} is still mounted after the build probe; not writing the image",
+            hint=f"umount {proc}",
+        )
+    if not result.ok:
+        error = CommandFailed(result, what="the interpreter build probe in the new root")
+        error.hint = "the root's python3 cannot run the standard library's sysconfig"
+        raise error
+    try:
+        return facts_label(parse_facts(result.stdout))
+    except InterpreterBuildError as exc:
+        raise DockerError(f"the build probe in the new root: {exc}") from None
+
+
 # --- the tar and the image ---------------------------------------------------------------
 
 
@@ -481,6 +515,7 @@ def inspect_base(reference: str) -> BaseImage | None:
         size=int(image.attrs.get("Size", 0)),
         python_version=labels.get(LABEL_PYTHON, ""),
         recipe=labels.get(LABEL_RECIPE, ""),
+        build=labels.get(LABEL_BUILD, ""),
     )
 
 
@@ -594,10 +629,12 @@ class DebootstrapBuilder:
             normalize_root(root, recipe.epoch)
             version = probe_python(root, recipe.smoke_imports)
             progress(f"Python {version} imports {', '.join(recipe.smoke_imports)}")
+            build = probe_build(root)
+            progress(f"interpreter: {parse_build(build).summary()}")
             tar_path = work / "rootfs.tar"
             layer = write_tar(root, tar_path, recipe.epoch)
             progress(f"docker import {tar_path.stat().st_size / 1e6:.0f} MB ({digest_ref(layer)})")
-            changes = image_changes(recipe, image_labels(recipe, version, digest))
+            changes = image_changes(recipe, image_labels(recipe, version, digest, build))
             image_id = import_tar(tar_path, reference, changes)
         found = inspect_base(reference)
         if found is None or found.image_id != image_id:
