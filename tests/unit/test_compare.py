@@ -3,6 +3,7 @@ paired cycles, repeated figures, rendering; core.variants; the forest plot."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -11,6 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from soakgate.adapters.evidence.compare_plot import forest_plot
+from soakgate.app.compare import interpreter_notes
 from soakgate.core.compare import (
     ALL,
     HIGHER,
@@ -26,6 +28,7 @@ from soakgate.core.compare import (
     render_markdown,
     repeated_figure,
 )
+from soakgate.core.interpreter_build import InterpreterBuild
 from soakgate.core.variants import VariantUnavailable, variant_environment
 from soakgate.errors import ConfigError
 
@@ -175,3 +178,39 @@ def test_variants() -> None:
         variant_environment("eager-tasks", {})
     with pytest.raises(ConfigError, match="unknown variant 'turbo'"):
         variant_environment("turbo", {})
+
+
+def build(**changes: object) -> InterpreterBuild:
+    base = InterpreterBuild(
+        implementation="cpython",
+        version="3.14.8",
+        compiler="GCC 14.2.0",
+        machine="x86_64",
+        config_args="--enable-optimizations --with-lto",
+        pgo=True,
+        lto=True,
+        shared=False,
+        jit_available=True,
+        jit_enabled=False,
+        free_threaded=False,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_interpreter_notes_say_whether_the_builds_are_alike() -> None:
+    old = build(version="3.12.1", pgo=False, lto=False, shared=True, jit_available=False)
+    notes = interpreter_notes(old, build(), None)
+    assert notes[0].startswith("A: CPython 3.12.1 · no PGO/LTO")
+    assert notes[-1].startswith("not like with like: PGO: no vs yes, LTO: no vs yes")
+    assert interpreter_notes(build(), build(), None)[-1] == "interpreters built alike"
+    # the JIT a jit variant switches on is the point of it, not a difference of the builds
+    assert interpreter_notes(build(), build(), "jit")[-1] == "interpreters built alike"
+
+
+def test_a_variant_the_interpreter_cannot_run_is_refused() -> None:
+    with pytest.raises(VariantUnavailable, match="variant jit: the interpreter of B has no JIT"):
+        interpreter_notes(build(), build(jit_available=False), "jit")
+    with pytest.raises(VariantUnavailable, match=r"no Debian suite ships a free-threaded 3\.14"):
+        interpreter_notes(build(), build(), "free-threaded")
+    notes = interpreter_notes(build(), build(free_threaded=True), "free-threaded")
+    assert notes[-1].startswith("not like with like: free-threaded: no vs yes")

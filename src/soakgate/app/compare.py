@@ -22,10 +22,11 @@ from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.evidence.compare_plot import forest_plot
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.compare import Comparison, render_markdown
+from soakgate.core.interpreter_build import InterpreterBuild, comparison_note
 from soakgate.core.names import short_digest
 from soakgate.core.project import Project
 from soakgate.core.release import Release
-from soakgate.core.variants import variant_environment
+from soakgate.core.variants import FREE_THREADED, JIT, VariantUnavailable, variant_environment
 from soakgate.errors import ConfigError
 
 Measure = Callable[..., Comparison]
@@ -86,12 +87,34 @@ def check_request(request: CompareRequest) -> None:
         )
 
 
+def interpreter_notes(a: InterpreterBuild, b: InterpreterBuild, variant: str | None) -> list[str]:
+    """Refuse a variant B's interpreter cannot run; else the builds side by side, and a "not
+    like with like" note when they differ in more than the variant switches on."""
+    if variant == JIT and not b.jit_available:
+        raise VariantUnavailable(
+            f"variant jit: the interpreter of B has no JIT ({b.summary()})",
+            hint="the JIT needs an interpreter configured with --enable-experimental-jit"
+            " (Debian's 3.14 is)",
+        )
+    if variant == FREE_THREADED and not b.free_threaded:
+        raise VariantUnavailable(
+            f"variant free-threaded: the interpreter of B has the GIL ({b.summary()}); no Debian"
+            " suite ships a free-threaded 3.14 (python3.14t) to build one on",
+            hint="check the wheels first: soakgate readiness requirements.txt --python 3.14"
+            " --free-threaded",
+        )
+    intended = dataclasses.replace(b, jit_enabled=False) if variant == JIT else b
+    notes = [f"A: {a.summary()}", f"B: {b.summary()}" + (f" + {variant}" if variant else "")]
+    note = comparison_note(a, intended)
+    return [*notes, note] if note else [*notes, "interpreters built alike"]
+
+
 def compare(
     project: Project,
     request: CompareRequest,
     *,
     measure: Measure | None = None,
-    notes_of: Callable[[Release, Release], list[str]] | None = None,
+    build_of: Callable[[str], InterpreterBuild] | None = None,
 ) -> CompareResult:
     """Measure, then write the folder; nothing is written when the measurement fails."""
     check_request(request)
@@ -100,13 +123,17 @@ def compare(
         a = _release(db, request.a)
         b = _release(db, request.b) if request.b is not None else a
     environment = variant_environment(request.variant, service.variants) if request.variant else {}
+    if build_of is None:
+        from soakgate.adapters.images.interpreter_info import build_of as read_build
+
+        build_of = read_build
+    notes = interpreter_notes(build_of(a.digest), build_of(b.digest), request.variant)
     if measure is None:
         from soakgate.adapters.evidence.compare import compare_images
 
         measure = compare_images
     from soakgate.adapters.evidence.compare import ComparePlan, Side
 
-    notes = notes_of(a, b) if notes_of is not None else []
     comparison = measure(
         Side(a.digest, _label(a, None)),
         Side(b.digest, _label(b, request.variant), environment),
