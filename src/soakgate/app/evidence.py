@@ -709,9 +709,12 @@ def measure(kind: str, data: bytes, record: EvidenceRecord | None = None) -> str
             return ", ".join(f"{counts[s]} {s.lower()}" for s in ("HIGH", "MEDIUM", "LOW"))
         if kind == "bench":
             bench = parse_bench(data)
+            interpreters = json.loads(data).get("interpreters") or {}
+            unlike = interpreters.get("note") if isinstance(interpreters, dict) else None
             return (
                 f"throughput {-bench.throughput_drop:+.1f} %, p50 {bench.p50_increase:+.1f} %,"
                 f" p95 {bench.p95_increase:+.1f} % vs {(bench.baseline.release or '?')[7:19]}"
+                + (f"; {unlike.split(' (', 1)[0]}" if isinstance(unlike, str) and unlike else "")
             )
         if kind == "soak":
             soak = parse_soak(data)

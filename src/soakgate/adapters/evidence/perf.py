@@ -49,6 +49,7 @@ import docker.errors
 
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.evidence.tests import LABELS
+from soakgate.adapters.images.interpreter_info import build_of
 from soakgate.adapters.stage.engine import hardening
 from soakgate.adapters.state.evidence import CollectFailed
 from soakgate.core.config import WorkloadRequest
@@ -58,7 +59,9 @@ from soakgate.core.evidence import (
     BenchComparison,
     compare_cycles,
 )
+from soakgate.core.interpreter_build import comparison_note
 from soakgate.core.stats import percentile
+from soakgate.errors import SoakgateError
 
 SAMPLE_WORKLOAD = (
     WorkloadRequest("/work/pydantic?items=400", weight=8),  # ~3 ms on Python 3.14 here
@@ -331,6 +334,21 @@ def wait_healthy(container: Any, host: str, port: int, path: str, timeout: float
     raise CollectFailed(f"{container.name}: {path} did not answer 200 within {timeout:.0f} s")
 
 
+def interpreters(baseline: str, candidate: str) -> dict[str, str | None]:
+    """Both images' interpreter builds side by side, and "not like with like" when they differ
+    (a gap measured across differently built interpreters is partly the build's). An image
+    whose interpreter cannot be read says so; the comparison itself stands."""
+    try:
+        old, new = build_of(baseline), build_of(candidate)
+    except SoakgateError as exc:
+        return {"baseline": None, "candidate": None, "note": f"interpreters not read: {exc}"}
+    return {
+        "baseline": old.summary(),
+        "candidate": new.summary(),
+        "note": comparison_note(old, new),
+    }
+
+
 def compare_releases(
     baseline: str,
     candidate: str,
@@ -382,6 +400,7 @@ def compare_releases(
             "baseline": stats[0].summary(),
             "candidate": stats[1].summary(),
             "changes": comparison.changes(),
+            "interpreters": interpreters(baseline, candidate),
             "method": {
                 "plan": asdict(plan),
                 "workload": [asdict(request) for request in workload],
