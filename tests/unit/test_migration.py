@@ -58,7 +58,7 @@ def test_each_expectation_reads_its_own_comparison() -> None:
     assert set(answers) == {e.question for e in ROADMAP}
     python = answers["Python 3.14 over 3.12"]
     assert (python.change, python.verdict) == (41.5, "faster")
-    assert python.measured == "+41.5 % throughput [+39.5, +43.5]"
+    assert python.measured == "+41.5 % throughput [+39.5, +43.5]; not like with like: PGO"
     assert python.source == "3.14.8 bbbb against 3.12.1 aaaa"
     eager = answers["eager task factory on fan-out"]
     assert (eager.change, eager.interval) == (-12.0, (-14.0, -10.0))
@@ -104,15 +104,27 @@ def test_the_page_holds_the_expectations_the_comparisons_and_the_readiness(tmp_p
     stored = stored_comparisons(state)
     assert [d["variant"] for d, _ in stored] == ["eager-tasks", None]  # newest first
     readiness = {
-        "packages": [{"name": "torch", "pinned": "2.5.1", "verdict": "No", "reason": "no cp314"}],
-        "decisions": ["NO-GO: ml (torch No)"],
+        "python": "3.14",
+        "free_threaded": False,
+        "index": "https://index.example/simple/",
+        "decision": "GO, deferring group ml",
+        "groups": [{"group": "ml", "go": False, "line": "NO-GO: ml — torch No → defer"}],
+        "packages": [
+            {"name": "torch", "pinned": "2.5.1", "verdict": "No", "reason": "no cp314"},
+            {"name": "idna", "verdict": "Yes", "dependency_of": "httpx", "abi3": False},
+            {"name": "sniffio", "verdict": "Verify", "dependency_of": "httpx", "abi3": False},
+        ],
     }
     page = render_migration_report(stored, tmp_path / "m.html", readiness=readiness)
     parsed = Parsed()
     parsed.feed(page.read_text())
     text = " ".join(parsed.text)
     assert parsed.tags.count("svg") == 2 and "<?xml" not in page.read_text()
-    assert "+41.5 % throughput [+39.5, +43.5]" in text
+    assert "+41.5 % throughput [+39.5, +43.5]; not like with like: PGO" in text
     assert "not like with like: PGO" in text
-    assert "torch" in text and "NO-GO: ml (torch No)" in text
+    assert "torch" in text and "NO-GO: ml — torch No → defer" in text
+    assert "Migration: GO, deferring group ml" in text
+    assert "sniffio" in text and "dependency of httpx" in text  # a dependency that is not Yes
+    assert "idna" not in text and "1 more dependencies are Yes (not shown)" in text
     assert 'class="v-No"' in page.read_text()
+    assert "None" not in text and "False" not in text

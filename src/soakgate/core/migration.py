@@ -131,6 +131,9 @@ def expected_vs_measured(documents: Sequence[Mapping[str, Any]]) -> list[Answer]
             text = "—" if change is None else f"{change:+.1f} % {expectation.figure}"
             if interval and None not in interval:
                 text += f" [{interval[0]:+.1f}, {interval[1]:+.1f}]"
+            unlike = [n for n in document.get("notes") or [] if str(n).startswith("not like")]
+            if unlike:
+                text += "; not like with like: " + str(unlike[0]).split(": ", 1)[-1].split(" (")[0]
             answer = Answer(
                 expectation,
                 text,

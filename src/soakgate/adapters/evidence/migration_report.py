@@ -124,49 +124,60 @@ def _expectations(documents: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+READINESS_COLUMNS = (
+    ("name", "package"),
+    ("group", "group"),
+    ("pinned", "pinned"),
+    ("newest_installable", "newest installable"),
+    ("kind", "wheel"),
+    ("free_threaded_wheel", "cp3Xt wheel"),
+    ("requires_python", "Requires-Python"),
+    ("verdict", "verdict"),
+    ("reason", "reason"),
+)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _e(value)
+
+
 def _readiness_section(readiness: Mapping[str, Any] | None) -> str:
+    """The table ``soakgate readiness --format json`` wrote: the project's own requirements and
+    any dependency that is not Yes (the others are counted), then the GO / NO-GO lines."""
     if not readiness:
         return (
             '<p class="muted">No readiness table was given: <code>soakgate readiness'
-            " REQUIREMENTS --python 3.14 --format json</code>, then <code>--readiness"
-            " FILE</code>.</p>"
+            " REQUIREMENTS --python 3.14 --format json &gt; FILE</code>, then"
+            " <code>--readiness FILE</code>.</p>"
         )
-    packages = readiness.get("packages") or readiness.get("rows") or []
-    columns = [
-        key
-        for key in (
-            "name",
-            "pinned",
-            "newest",
-            "newest_installable",
-            "abi3",
-            "cp314t",
-            "requires_python",
-            "verdict",
-            "reason",
-            "priority",
-            "group",
-        )
-        if any(isinstance(p, dict) and key in p for p in packages)
-    ]
-    head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in columns)
+    packages = [p for p in readiness.get("packages") or [] if isinstance(p, dict)]
+    shown = [p for p in packages if not p.get("dependency_of") or p.get("verdict") != "Yes"]
+    head = "".join(f"<th>{_e(title)}</th>" for _, title in READINESS_COLUMNS)
     body = []
-    for package in packages:
-        if not isinstance(package, dict):
-            continue
+    for package in shown:
         cells = []
-        for column in columns:
-            value = package.get(column, "")
+        for key, _ in READINESS_COLUMNS:
+            value = package.get(key)
+            if key == "group" and not value and package.get("dependency_of"):
+                value = f"dependency of {package['dependency_of']}"
             cells.append(
-                f"<td>{_verdict(value)}</td>" if column == "verdict" else f"<td>{_e(value)}</td>"
+                f"<td>{_verdict(value)}</td>" if key == "verdict" else f"<td>{_cell(value)}</td>"
             )
         body.append(f"<tr>{''.join(cells)}</tr>")
-    decisions = []
-    for line in readiness.get("decisions") or readiness.get("go_no_go") or []:
-        text = line if isinstance(line, str) else json.dumps(line)
-        decisions.append(f"<li>{_e(text)}</li>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>" + (
-        f"<ul>{''.join(decisions)}</ul>" if decisions else ""
+    hidden = len(packages) - len(shown)
+    lines = [g.get("line", "") for g in readiness.get("groups") or [] if isinstance(g, dict)]
+    lines.append(f"Migration: {readiness.get('decision', '')}")
+    free = " free-threaded" if readiness.get("free_threaded") else ""
+    return (
+        f'<p class="muted">Python {_e(readiness.get("python", "?"))}{free}, from'
+        f" {_e(readiness.get('index', '?'))}"
+        + (f"; {hidden} more dependencies are Yes (not shown)" if hidden else "")
+        + f"</p><table><tr>{head}</tr>{''.join(body)}</table>"
+        + f"<ul>{''.join(f'<li>{_e(line)}</li>' for line in lines if line)}</ul>"
     )
 
 
