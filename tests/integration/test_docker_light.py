@@ -17,8 +17,11 @@ from soakgate.adapters.docker.light import LightDocker
 
 pytestmark = pytest.mark.integration
 
-# counts the SIGHUPs it gets in /tmp/hups, keeps running
-HUP_COUNTER = "n=0; trap 'n=$((n+1)); echo $n > /tmp/hups' HUP; while true; do sleep 0.1; done"
+# counts the SIGHUPs it gets in /tmp/hups (written first once the trap is set), keeps running
+HUP_COUNTER = (
+    "n=0; trap 'n=$((n+1)); echo $n > /tmp/hups' HUP; echo 0 > /tmp/hups;"
+    " while true; do sleep 0.1; done"
+)
 
 
 @pytest.fixture
@@ -31,6 +34,11 @@ def counter(engine: docker.DockerClient, toolbox_image: str) -> Iterator[str]:
         detach=True,
         restart_policy={"Name": "always"},
     )
+    # a SIGHUP before the shell has set its trap would end it (CI saw that on a busy host)
+    deadline = time.monotonic() + 30
+    while engine.containers.get(name).exec_run(["cat", "/tmp/hups"]).exit_code != 0:
+        assert time.monotonic() < deadline, "the counter did not set its trap within 30 s"
+        time.sleep(0.05)
     try:
         yield name
     finally:
