@@ -14,16 +14,7 @@ import pytest
 from soakgate.adapters.soak import leak_launcher
 from soakgate.core.leak import LEAK_LABEL, leak_lines
 from soakgate.errors import SoakgateError
-
-LAUNCHER = "print('launcher')"
-
-
-def parsed(lines: list[str]) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for line in lines:
-        instruction, _, rest = line.partition(" ")
-        found[instruction] = rest if instruction == "LABEL" else json.loads(rest)
-    return found
+from tests.unit.test_throttle import LAUNCHER, parsed
 
 
 def test_the_original_cmd_is_restated_after_the_launcher() -> None:

@@ -15,10 +15,9 @@ inherited unchanged; the launcher's Python runs isolated (``-I``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
-from soakgate.core.throttle import PYTHON
+from soakgate.core.throttle import launcher_lines
 from soakgate.errors import SoakgateError
 
 LEAK_LABEL = "soakgate.leak"
@@ -34,23 +33,19 @@ def leak_lines(
 ) -> list[str]:
     """Dockerfile lines that run the image's command (``entrypoint`` + ``cmd``, from its
     config) beside a process leaking ``kib_per_second`` KiB a second, up to ``max_mib`` MiB."""
-    command = [*(entrypoint or ()), *(cmd or ())]
-    if not command:
-        raise SoakgateError(
-            "the release's image names no command (no ENTRYPOINT, no CMD);"
-            " a leaking copy cannot run it",
-            hint="give the service's Dockerfile a CMD",
-        )
+    lines = launcher_lines(
+        launcher,
+        entrypoint,
+        cmd,
+        [str(kib_per_second), str(max_mib)],
+        f'LABEL {LEAK_LABEL}="{kib_per_second}"',
+        refusal="the release's image names no command (no ENTRYPOINT, no CMD);"
+        " a leaking copy cannot run it",
+    )
     if kib_per_second <= 0 or max_mib <= 0:
         raise SoakgateError(
             f"a planted leak needs a positive rate and cap, got {kib_per_second} KiB/s"
             f" up to {max_mib} MiB",
             hint="e.g. 256 KiB/s up to 512 MiB",
         )
-    python = command[0] if PYTHON.fullmatch(command[0]) else "python3"
-    launch = [python, "-I", "-c", launcher, str(kib_per_second), str(max_mib), "--"]
-    return [
-        f"ENTRYPOINT {json.dumps(launch)}",
-        f"CMD {json.dumps(command)}",
-        f'LABEL {LEAK_LABEL}="{kib_per_second}"',
-    ]
+    return lines

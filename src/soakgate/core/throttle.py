@@ -40,18 +40,33 @@ def throttle_lines(
     """Dockerfile lines that run the image's command (``entrypoint`` + ``cmd``, from its
     config) under ``launcher`` (its Python text) at ``cpus`` of one CPU once it listens, in
     stop/continue cycles of ``period`` seconds (the launcher's default: 0.1)."""
+    timing = [f"{cpus:g}", f"{listen_wait:g}", *([f"{period:g}"] if period is not None else [])]
+    return launcher_lines(
+        launcher,
+        entrypoint,
+        cmd,
+        timing,
+        DRILL_LABEL,
+        refusal="the running release's image names no command (no ENTRYPOINT, no CMD);"
+        " the drill cannot run it throttled",
+    )
+
+
+def launcher_lines(
+    launcher: str,
+    entrypoint: Sequence[str] | None,
+    cmd: Sequence[str] | None,
+    arguments: Sequence[str],
+    label: str,
+    refusal: str,
+) -> list[str]:
+    """Dockerfile lines that run the image's command (``entrypoint`` + ``cmd``) under
+    ``launcher`` (a Python text, run ``-I -c`` by the command's own Python, else python3)
+    with its ``arguments``, then ``--`` and the command restated as CMD; ``label`` last. An
+    image with no command is refused with ``refusal``."""
     command = [*(entrypoint or ()), *(cmd or ())]
     if not command:
-        raise SoakgateError(
-            "the running release's image names no command (no ENTRYPOINT, no CMD);"
-            " the drill cannot run it throttled",
-            hint="give the service's Dockerfile a CMD",
-        )
+        raise SoakgateError(refusal, hint="give the service's Dockerfile a CMD")
     python = command[0] if PYTHON.fullmatch(command[0]) else "python3"
-    timing = [f"{cpus:g}", f"{listen_wait:g}", *([f"{period:g}"] if period is not None else [])]
-    launch = [python, "-I", "-c", launcher, *timing, "--"]
-    return [
-        f"ENTRYPOINT {json.dumps(launch)}",
-        f"CMD {json.dumps(command)}",
-        DRILL_LABEL,
-    ]
+    launch = [python, "-I", "-c", launcher, *arguments, "--"]
+    return [f"ENTRYPOINT {json.dumps(launch)}", f"CMD {json.dumps(command)}", label]
