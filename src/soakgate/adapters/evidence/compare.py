@@ -18,7 +18,6 @@ the time is up. Containers and network are removed afterwards, even on failure o
 from __future__ import annotations
 
 import contextlib
-import http.client
 import threading
 import time
 import uuid
@@ -38,13 +37,13 @@ from soakgate.adapters.evidence.perf import (
     check_errors,
     drive,
     run_kwargs,
+    wait_healthy,
     weighted_cycle,
 )
 from soakgate.adapters.evidence.tests import LABELS
 from soakgate.adapters.state.evidence import CollectFailed
 from soakgate.core.compare import (
     DEFAULT_THRESHOLD,
-    HIGHER,
     INCONCLUSIVE,
     LOWER,
     Comparison,
@@ -95,34 +94,6 @@ class ComparePlan:
             request_timeout=self.request_timeout,
             max_error_rate=self.max_error_rate,
         )
-
-
-def _healthy_after(
-    container: Any, host: str, port: int, path: str, started: float, timeout: float
-) -> float:
-    """Seconds from ``started`` to the first 200 on ``path`` (polled every 20 ms)."""
-    deadline = started + timeout
-    polls = 0
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            connection = http.client.HTTPConnection(host, port, timeout=2)
-            try:
-                connection.request("GET", path)
-                if connection.getresponse().status == 200:
-                    return time.monotonic() - started
-            finally:
-                connection.close()
-        polls += 1
-        if polls % 25 == 0:  # twice a second: has it died?
-            container.reload()
-            if container.status not in ("created", "running"):
-                state = container.attrs.get("State", {})
-                raise CollectFailed(
-                    f"{container.name} exited (code {state.get('ExitCode')}, OOM killed:"
-                    f" {state.get('OOMKilled')}) before {path} answered"
-                )
-        time.sleep(0.02)
-    raise CollectFailed(f"{container.name}: {path} did not answer 200 within {timeout:.0f} s")
 
 
 class _MemoryWatch:
@@ -195,7 +166,7 @@ def compare_images(
             f"{prefix}soakgate-compare-{run_id}", driver="bridge", internal=True, labels=LABELS
         )
         startups: list[list[float]] = [[], []]
-        hosts = ["", ""]
+        hosts, names = ["", ""], ["", ""]  # of the containers that stay: the last turn's
         for turn in range(plan.starts):
             order = (0, 1) if turn % 2 == 0 else (1, 0)
             for index in order:
@@ -208,25 +179,31 @@ def compare_images(
                 running[name] = container
                 host = address(container, network.name)
                 startups[index].append(
-                    _healthy_after(container, host, port, health_path, started, plan.health_timeout)
+                    wait_healthy(
+                        container,
+                        host,
+                        port,
+                        health_path,
+                        plan.health_timeout,
+                        started=started,
+                        interval=0.02,
+                    )
                 )
-                hosts[index] = host
+                hosts[index], names[index] = host, name
                 if turn < plan.starts - 1:
                     container.remove(force=True)
                     del running[name]
-        names = list(running)  # the last turn's two containers, in start order
-        by_side = sorted(names, key=lambda n: n.rsplit("-", 1)[-1])  # a… before b…
-        idle = _idle_memory(reader, by_side, plan.memory_reads)
+        idle = _idle_memory(reader, names, plan.memory_reads)
         stats = [SideStats(a.image), SideStats(b.image)]
         targets = [Target(hosts[i], port, plan.request_timeout, stats[i]) for i in (0, 1)]
         try:
-            with _MemoryWatch(reader, by_side) as watch:
-                rounds, comparison = _load_rounds(targets, cycle, plan, a, b, perf)
+            with _MemoryWatch(reader, names) as watch:
+                rounds, load = _load_rounds(targets, cycle, plan, a, b, perf)
         finally:
             for target in targets:
                 target.close()
         figures: list[Figure] = [
-            *comparison,
+            *load,
             repeated_figure("start-up", "s", LOWER, startups[0], startups[1]),
             repeated_figure("memory idle", "MiB", LOWER, idle[0], idle[1]),
             repeated_figure("memory under load", "MiB", LOWER, *watch.readings),
@@ -292,6 +269,3 @@ def _load_rounds(
         seconds = plan.extra_seconds
         if verdict != INCONCLUSIVE or time.monotonic() - started + seconds > plan.max_seconds:
             return rounds, figures
-
-
-__all__ = ["HIGHER", "LOWER", "ComparePlan", "Side", "compare_images"]
