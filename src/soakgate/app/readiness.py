@@ -31,6 +31,8 @@ from soakgate.core.readiness import (
 )
 from soakgate.errors import ConfigError, SoakgateError
 
+CACHE = "readiness"  # the cache's folder under <state>/cache
+
 
 class NotReady(SoakgateError):
     """The migration is NO-GO: a required package is No."""

@@ -65,14 +65,14 @@ def render_readiness(report: Report, caption: str = "") -> Table:
 
 
 def _cache_root() -> Path | None:
-    from soakgate.adapters.state.db import state_dir
+    from soakgate.adapters.state.db import cache_dir
+    from soakgate.app.readiness import CACHE
     from soakgate.cli.options import warn
 
-    try:
-        return state_dir() / "cache" / "readiness"
-    except ConfigError:
+    root = cache_dir(CACHE)
+    if root is None:
         warn("no soakgate project here: results are not cached (set SOAKGATE_HOME to cache)")
-        return None
+    return root
 
 
 def readiness(

@@ -49,14 +49,10 @@ def readiness_preflight(requirements: Path, python: str) -> None:
     """Before a wheelhouse is downloaded: its pins' readiness for ``python``, so that a
     package with no wheel for it is refused with the readiness table (cached per index state
     in the project's state), not by pip at the first such pin."""
-    from soakgate.adapters.state.db import state_dir
-    from soakgate.app.readiness import check_buildable
+    from soakgate.adapters.state.db import cache_dir
+    from soakgate.app.readiness import CACHE, check_buildable
 
-    try:
-        cache_root: Path | None = state_dir() / "cache" / "readiness"
-    except ConfigError:
-        cache_root = None
-    check_buildable(requirements, python, cache_root)
+    check_buildable(requirements, python, cache_dir(CACHE))
 
 
 def image_args(args: ServiceImageArgs) -> ImageArgs:

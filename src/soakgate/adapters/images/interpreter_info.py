@@ -60,12 +60,9 @@ class ImageBuild:
 
 def default_cache_dir() -> Path | None:
     """``<state>/cache/interpreter-builds``, or None outside a project (no caching then)."""
-    from soakgate.adapters.state.db import state_dir
+    from soakgate.adapters.state.db import cache_dir
 
-    try:
-        return state_dir() / "cache" / CACHE_DIR
-    except ConfigError:
-        return None
+    return cache_dir(CACHE_DIR)
 
 
 def _image(reference: str) -> Any:

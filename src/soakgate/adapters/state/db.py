@@ -43,6 +43,14 @@ def state_dir(project: Path | None = None) -> Path:
     return project / ".soakgate"
 
 
+def cache_dir(name: str) -> Path | None:
+    """``<state>/cache/<name>``, or None outside a project (nothing is cached then)."""
+    try:
+        return state_dir() / "cache" / name
+    except ConfigError:
+        return None
+
+
 def database_path(directory: Path | None = None) -> Path:
     return (directory or state_dir()) / DB_FILE
 
