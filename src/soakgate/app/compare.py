@@ -127,7 +127,8 @@ def compare(
         from soakgate.adapters.images.interpreter_info import build_of as read_build
 
         build_of = read_build
-    notes = interpreter_notes(build_of(a.digest), build_of(b.digest), request.variant)
+    builds = {digest: build_of(digest) for digest in {a.digest, b.digest}}  # once for a variant
+    notes = interpreter_notes(builds[a.digest], builds[b.digest], request.variant)
     if measure is None:
         from soakgate.adapters.evidence.compare import compare_images
 
