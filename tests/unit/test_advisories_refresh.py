@@ -78,6 +78,10 @@ class FakeIndex:
                     index.most = max(index.most, index.active)
                 try:
                     time.sleep(index.delay)
+                finally:  # counted until the answer starts: once sent, the client asks again
+                    with index.lock:
+                        index.active -= 1
+                try:
                     answer = index.answers.get(self.path)
                     body = json.dumps(answer or {"message": "Not Found"}).encode()
                     self.send_response(200 if answer else 404)
@@ -87,9 +91,6 @@ class FakeIndex:
                     self.wfile.write(body)
                 except OSError:
                     pass  # the client gave up (a time limit): nothing to answer
-                finally:
-                    with index.lock:
-                        index.active -= 1
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
