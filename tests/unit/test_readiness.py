@@ -522,3 +522,20 @@ def test_index_location_follows_pip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_INDEX_URL", "https://env.test/simple")
     assert index_location(None, settings).where == "https://env.test/simple"
     assert index_location("/srv/wheelhouse", settings).where == "/srv/wheelhouse"
+
+
+def test_base_warnings_name_each_314_base_before_3145() -> None:
+    from soakgate.app.readiness import base_warnings
+
+    bases = {
+        "soakgate/python:3.14": "3.14.2",
+        "other/python:3.14": "3.14.8",
+        "soakgate/python:3.12": "3.12.1",
+        "broken:3.14": "not-a-version",
+    }
+    warnings = base_warnings("3.14", lambda: bases)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: base image soakgate/python:3.14 has Python 3.14.2:")
+    assert "older than 3.14.5" in warnings[0] and "soakgate images bases --rebuild" in warnings[0]
+    assert base_warnings("3.13", lambda: bases) == []
+    assert base_warnings("3.14", dict) == []

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from soakgate.adapters.readiness import (
@@ -20,6 +20,7 @@ from soakgate.adapters.readiness import (
     read_wanted,
 )
 from soakgate.adapters.readiness.index import FIX, IndexUnavailable
+from soakgate.core.doctor import REBUILD_314, outdated_314_bases
 from soakgate.core.readiness import (
     NO,
     Report,
@@ -40,11 +41,34 @@ class NotReady(SoakgateError):
     exit_code = 1
 
 
+def _engine_bases() -> dict[str, str]:
+    from soakgate.adapters.images.interpreter_info import base_python_versions
+
+    return base_python_versions()
+
+
+def base_warnings(python: str, bases: Callable[[], Mapping[str, str]] = _engine_bases) -> list[str]:
+    """For a migration to 3.14: a line for each 3.14 base image on this engine that is older
+    than 3.14.5 (the one whose GC does not grow memory); none when no engine answers."""
+    if python != "3.14":
+        return []
+    return [
+        f"warning: base image {tag} has Python {why}; {REBUILD_314}"
+        for tag, why in outdated_314_bases(bases()).items()
+    ]
+
+
 def assess(
-    paths: Sequence[Path], target: Target, *, index: str | None, cache_root: Path | None
+    paths: Sequence[Path],
+    target: Target,
+    *,
+    index: str | None,
+    cache_root: Path | None,
+    bases: Callable[[], Mapping[str, str]] = _engine_bases,
 ) -> tuple[Report, str]:
-    """The readiness report of the requirements in ``paths`` for ``target``, and a line
-    saying what was read from the index (pages, metadata, cache)."""
+    """The readiness report of the requirements in ``paths`` for ``target`` (with a warning
+    for each 3.14 base image older than 3.14.5), and a line saying what was read from the
+    index (pages, metadata, cache)."""
     everything, skipped = read_wanted(paths)
     wanted, left_out = applicable(everything, target)
     if not wanted:
@@ -68,6 +92,7 @@ def assess(
         notes.append(
             "The index serves no core metadata (PEP 658): classifiers and dependencies not read."
         )
+    notes += base_warnings(target.python, bases)
     report = build_report(
         checked.assessments, target, source.description, [*skipped, *left_out], notes
     )

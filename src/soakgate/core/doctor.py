@@ -178,28 +178,39 @@ def diagnose(readings: Readings, with_test_tools: bool = False) -> DoctorReport:
     return DoctorReport(tuple(parts))
 
 
-def _base_python_warnings(found: Mapping[str, str]) -> list[PartStatus]:
-    """A row, never required, for each 3.14 base image older than :data:`MIN_PYTHON_314`."""
-    rows = []
+def outdated_314_bases(found: Mapping[str, str]) -> dict[str, str]:
+    """{tag: why} for each 3.14 base image (``found``: ``{tag: version}``) older than
+    :data:`MIN_PYTHON_314`."""
+    outdated = {}
     for tag, text in sorted(found.items()):
         try:
             version = Version(text)
         except InvalidVersion:
             continue
-        if version.release[:2] != (3, 14) or version >= MIN_PYTHON_314:
-            continue
-        rows.append(
-            PartStatus(
-                f"Python of {tag}",
-                False,
-                False,
+        if version.release[:2] == (3, 14) and version < MIN_PYTHON_314:
+            outdated[tag] = (
                 f"{text}: older than {MIN_PYTHON_314} (3.14.0's incremental GC grew memory in"
-                f" production; {MIN_PYTHON_314} reverted it)",
-                f"soakgate images bases --rebuild from a suite with python3.14 >= {MIN_PYTHON_314}",
-                "staging, production (memory during the soak)",
+                f" production; {MIN_PYTHON_314} reverted it)"
             )
+    return outdated
+
+
+REBUILD_314 = f"soakgate images bases --rebuild from a suite with python3.14 >= {MIN_PYTHON_314}"
+
+
+def _base_python_warnings(found: Mapping[str, str]) -> list[PartStatus]:
+    """A row, never required, for each 3.14 base image older than :data:`MIN_PYTHON_314`."""
+    return [
+        PartStatus(
+            f"Python of {tag}",
+            False,
+            False,
+            why,
+            REBUILD_314,
+            "staging, production (memory during the soak)",
         )
-    return rows
+        for tag, why in outdated_314_bases(found).items()
+    ]
 
 
 def _command_statuses(found: Mapping[str, str | None]) -> list[PartStatus]:
