@@ -473,3 +473,107 @@ def test_the_image_build_refuses_a_no_go_pin_with_the_table(
     check_buildable(old, "3.12", None, index=str(local_index.simple))  # it has cp312 wheels
     # an index that cannot be asked is no refusal: the download says what it says
     check_buildable(blocked, "3.14", None, index=str(tmp_path / "nowhere"))
+
+
+def test_a_314_base_older_than_3145_is_warned_about(
+    local_index: LocalIndex, tmp_path: Path, engine: Any
+) -> None:
+    """A base image on the engine whose 3.14 predates the GC revert: readiness says so (a
+    note in every output), and not for a migration to another Python."""
+    from soakgate.core.names import LABEL_BASE, LABEL_PYTHON
+
+    repository = f"soakgate-test-old-{os.getpid()}/python"
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        info = tarfile.TarInfo("etc/os-release")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"x=1"))
+    engine.api.import_image_from_data(
+        layer.getvalue(),
+        repository=repository,
+        tag="3.14",
+        changes=[f"LABEL {LABEL_BASE}=true", f"LABEL {LABEL_PYTHON}=3.14.2"],
+    )
+    try:
+        with IndexServer(local_index) as server:
+            result = readiness(tmp_path, "--index", server.url, "--format", "json")
+            assert result.returncode == 0, result.stderr
+            notes = json.loads(result.stdout)["notes"]
+            warned = [n for n in notes if f"{repository}:3.14" in n]
+            assert len(warned) == 1, notes
+            assert "3.14.2: older than 3.14.5" in warned[0] and "--rebuild" in warned[0]
+            table = readiness(tmp_path, "--index", server.url)
+            assert f"base image {repository}:3.14 has Python 3.14.2" in table.stdout
+            other = readiness(
+                tmp_path, "--index", server.url, "--python", "3.13", "--format", "json"
+            )
+            assert not [n for n in json.loads(other.stdout)["notes"] if repository in n]
+    finally:
+        engine.images.remove(f"{repository}:3.14", force=True)
+
+
+def test_compare_refuses_the_free_threaded_variant_with_the_readiness_table(
+    local_index: LocalIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``soakgate compare --variant free-threaded`` asks the service's wheels first: the
+    refusal (no free-threaded interpreter, or a package with no cp314t wheel) carries the
+    table; with the interpreter and every wheel there, it measures."""
+    import dataclasses
+
+    from soakgate.adapters.state.releases import StateDB
+    from soakgate.app.compare import CompareRequest, compare
+    from soakgate.core.config import ProjectConfig, ServiceConfig
+    from soakgate.core.interpreter_build import InterpreterBuild
+    from soakgate.core.project import Project
+    from soakgate.core.release import Release
+    from soakgate.core.variants import VariantUnavailable
+
+    monkeypatch.setenv("PIP_INDEX_URL", str(local_index.simple))
+    monkeypatch.setenv("SOAKGATE_HOME", str(tmp_path / "state"))
+    context = tmp_path / "svc"
+    context.mkdir()
+    (context / "requirements.txt").write_text("ftok==1.0\nstable==1.0\n")
+    config = ProjectConfig(service=ServiceConfig(context="svc", requirements=("requirements.txt",)))
+    project = Project(tmp_path, config, tmp_path / "state")
+    release = Release("sha256:" + "e" * 64, "3.14.8", "1.0", "abc", "2026-12-06", 1, "svc:1")
+    with StateDB.open(project.state) as db:
+        db.record_release(release)
+    gil = InterpreterBuild(
+        implementation="cpython",
+        version="3.14.8",
+        compiler="GCC",
+        machine="x86_64",
+        config_args="",
+        pgo=True,
+        lto=True,
+        shared=False,
+        jit_available=True,
+        jit_enabled=False,
+        free_threaded=False,
+    )
+    measured: list[str] = []
+
+    def measure(*args: Any, **kwargs: Any) -> Any:
+        measured.append("yes")
+        raise RuntimeError("measured")
+
+    request = CompareRequest(release.digest[:19], variant="free-threaded")
+    with pytest.raises(VariantUnavailable) as no_interpreter:
+        compare(project, request, measure=measure, build_of=lambda _: gil)
+    first, *table = no_interpreter.value.message.splitlines()
+    assert first.startswith("variant free-threaded: the interpreter of B has the GIL")
+    assert any(line.startswith("| stable |") and "**No**" in line for line in table)
+    assert any(line.startswith("| ftok |") and "**Yes**" in line for line in table)
+
+    free = dataclasses.replace(gil, free_threaded=True)
+    with pytest.raises(VariantUnavailable) as no_wheel:
+        compare(project, request, measure=measure, build_of=lambda _: free)
+    first = no_wheel.value.message.splitlines()[0]
+    assert first.startswith("variant free-threaded: no Python 3.14t wheel for stable (only abi3")
+    assert "--free-threaded" in no_wheel.value.hint
+    assert measured == []
+
+    (context / "requirements.txt").write_text("ftok==1.0\npurefine==1.0\n")
+    with pytest.raises(RuntimeError, match="measured"):
+        compare(project, request, measure=measure, build_of=lambda _: free)
+    assert measured == ["yes"]

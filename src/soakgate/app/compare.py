@@ -25,6 +25,7 @@ from soakgate.core.compare import Comparison, render_markdown
 from soakgate.core.interpreter_build import InterpreterBuild, comparison_note
 from soakgate.core.names import short_digest
 from soakgate.core.project import Project
+from soakgate.core.readiness import NO, Report, parse_target, report_markdown
 from soakgate.core.release import Release
 from soakgate.core.variants import FREE_THREADED, JIT, VariantUnavailable, variant_environment
 from soakgate.errors import ConfigError
@@ -109,12 +110,55 @@ def interpreter_notes(a: InterpreterBuild, b: InterpreterBuild, variant: str | N
     return [*notes, note] if note else [*notes, "interpreters built alike"]
 
 
+def free_threaded_readiness(project: Project, python: str) -> Report | None:
+    """The readiness of the service's requirements for ``python``'s free-threaded build
+    (``cp3Xt`` wheels), from pip's index; None for a service with no requirements or when
+    the index cannot be asked."""
+    from soakgate.adapters.readiness.index import IndexUnavailable
+    from soakgate.adapters.state.db import cache_dir
+    from soakgate.app.readiness import CACHE, assess
+
+    service = project.config.service
+    if not service.requirements:
+        return None
+    path = project.root / service.context / service.requirements[0]
+    target = parse_target(python, free_threaded=True)
+    try:
+        report, _ = assess([path], target, index=None, cache_root=cache_dir(CACHE))
+    except IndexUnavailable:
+        return None
+    return report
+
+
+def check_free_threaded(
+    notes: Callable[[], list[str]], readiness: Report | None, python: str
+) -> list[str]:
+    """The ``free-threaded`` variant's checks: its interpreter (``notes`` raises when B has
+    the GIL) and its wheels (a package that is No for ``cp3Xt``); a refusal carries the
+    readiness table, so that it says what else stands in the way."""
+    table = f"\n{report_markdown(readiness)}" if readiness is not None else ""
+    try:
+        found = notes()
+    except VariantUnavailable as exc:
+        raise VariantUnavailable(exc.message + table, hint=exc.hint) from None
+    missing = [p for p in readiness.packages if p.verdict == NO] if readiness else []
+    if missing:
+        blockers = ", ".join(f"{p.name} ({p.reason})" for p in missing)
+        raise VariantUnavailable(
+            f"variant free-threaded: no Python {python}t wheel for {blockers}{table}",
+            hint=f"soakgate readiness REQUIREMENTS --python {python} --free-threaded shows the"
+            " table; pin versions that publish cp3Xt wheels",
+        )
+    return found
+
+
 def compare(
     project: Project,
     request: CompareRequest,
     *,
     measure: Measure | None = None,
     build_of: Callable[[str], InterpreterBuild] | None = None,
+    readiness: Callable[[Project, str], Report | None] = free_threaded_readiness,
 ) -> CompareResult:
     """Measure, then write the folder; nothing is written when the measurement fails."""
     check_request(request)
@@ -128,7 +172,14 @@ def compare(
 
         build_of = read_build
     builds = {digest: build_of(digest) for digest in {a.digest, b.digest}}  # once for a variant
-    notes = interpreter_notes(builds[a.digest], builds[b.digest], request.variant)
+
+    def notes_of() -> list[str]:
+        return interpreter_notes(builds[a.digest], builds[b.digest], request.variant)
+
+    if request.variant == FREE_THREADED:
+        notes = check_free_threaded(notes_of, readiness(project, b.python_series), b.python_series)
+    else:
+        notes = notes_of()
     if measure is None:
         from soakgate.adapters.evidence.compare import compare_images
 
