@@ -11,6 +11,7 @@ import docker
 import httpx
 import pytest
 
+from soakgate.adapters.state.releases import StateDB
 from soakgate.app.verify import run_host_checks
 from soakgate.core.release import Release
 from soakgate.scratch import TEST_IMAGE, ScratchProject, make_scratch
@@ -135,6 +136,7 @@ def test_no_change_then_app_only_change_rebuilds_only_the_images(
     assert changed_steps(rebuild_project) == {
         "service-py3.12-image": "update",
         "service-py3.14-image": "update",
+        "service-py3.14-jit": "update",  # the variant of the changed release
     }
     up = rebuild_project.pulumi("up", "--yes", "--stack", "dev")
     assert up.returncode == 0, up.stderr
@@ -142,6 +144,38 @@ def test_no_change_then_app_only_change_rebuilds_only_the_images(
     assert isinstance(before, dict) and isinstance(after, dict)
     for series in ("3.12", "3.14"):
         assert before[series]["digest"] != after[series]["digest"]
+    assert before["3.14"]["variants"]["jit"] != after["3.14"]["variants"]["jit"]
+    with StateDB.open(rebuild_project.state) as db:
+        variant = db.variant_of(after["3.14"]["digest"], "jit")
+    assert variant is not None and variant.digest == after["3.14"]["variants"]["jit"]
+
+
+def test_the_jit_variant_is_the_314_release_with_the_jit_switched_on(
+    built: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    """[images] variants = ["jit"]: the Pulumi program builds it for 3.14 (its interpreter has
+    the JIT) and not for 3.12; recorded as the release's variant, never as a release."""
+    images = built.stack_outputs("dev")["images"]
+    assert isinstance(images, dict)
+    assert images["3.12"]["variants"] == {}
+    digest = images["3.14"]["variants"]["jit"]
+    release = releases["3.14"]
+    with StateDB.open(built.state) as db:
+        variant = db.variant_of(release.digest, "jit")
+        assert digest not in {r.digest for r in db.releases()}
+    assert variant is not None and variant.digest == digest
+    image = engine.images.get(digest)
+    assert "PYTHON_JIT=1" in image.attrs["Config"]["Env"]
+    assert image.labels["soakgate.variant"] == "jit"
+    assert image.labels["soakgate.variant.of"] == release.image
+    assert image.attrs["Config"]["User"] == "10001:10001"  # the release's, unchanged
+    assert f"{TEST_IMAGE}:py3.14-jit" in image.tags and variant.image in image.tags
+    probe = "import sys; print(sys._jit.is_enabled())"
+    assert engine.containers.run(digest, ["python", "-c", probe], remove=True).strip() == b"True"
+    assert (
+        engine.containers.run(release.digest, ["python", "-c", probe], remove=True).strip()
+        == b"False"
+    )
 
 
 def test_broken_dockerfile_fails_cleanly(

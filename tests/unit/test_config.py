@@ -35,10 +35,13 @@ def test_the_shipped_file_is_valid_and_matches_the_defaults() -> None:
     default = parse_config({})
     assert default.service.workload == (WorkloadRequest("/health"),)
     assert default.service.variants == {}
+    # and the jit variant image the sample builds
+    assert shipped.images.variants == ("jit",) and default.images.variants == ()
     service = dataclasses.replace(
         shipped.service, workload=default.service.workload, variants=default.service.variants
     )
-    assert dataclasses.replace(shipped, service=service) == default
+    images = dataclasses.replace(shipped.images, variants=())
+    assert dataclasses.replace(shipped, service=service, images=images) == default
 
 
 def test_rto_budgets() -> None:
@@ -78,6 +81,10 @@ def test_rto_budgets() -> None:
         ({"namespace": "ab\n"}, "namespace: expected up to 20 lowercase letters or digits"),
         ({"service": {"colour": "red"}}, "service.colour: unknown key"),
         ({"images": {"pythons": ["3.13"]}}, "images.pythons: unsupported Python '3.13'"),
+        ({"images": {"variants": ["jit", "jit"]}}, "images.variants: expected distinct variant"),
+        ({"images": {"variants": ["Big Jit"]}}, "images.variants: expected distinct variant na"),
+        ({"images": {"variants": ["turbo"]}}, "images.variants: variant 'turbo' is neither jit"),
+        ({"images": {"variants": ["free-threaded"]}}, "images.variants: free-threaded is a rele"),
         ({"stages": {"qa": {}}}, "stages.qa: unknown key"),
         ({"stages": {"dev": {"rto": "soon"}}}, "stages.dev.rto: should be a positive duration"),
         ({"stages": {"dev": {"port": 18081}}}, "stages: two stages share a port"),
@@ -245,3 +252,14 @@ def test_load_config_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
         ConfigError, match=r"^soakgate.toml: not UTF-8 text \(bad byte at offset 13\)$"
     ):
         load_config(tmp_path)
+
+
+def test_image_variants_are_jit_or_the_service_own() -> None:
+    config = parse_config(
+        {
+            "service": {"variants": {"eager-tasks": {"EAGER": "1"}}},
+            "images": {"variants": ["jit", "eager-tasks"]},
+        }
+    )
+    assert config.images.variants == ("jit", "eager-tasks")
+    assert parse_config({}).images.variants == ()

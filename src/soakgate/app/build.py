@@ -19,6 +19,7 @@ class BuiltImage:
     python: str
     digest: str
     tags: tuple[str, ...]
+    variants: tuple[tuple[str, str], ...] = ()  # (name, digest) of its variant images
 
 
 def preflight(project: Project) -> None:
@@ -39,6 +40,11 @@ def build(project: Project, on_event: Callable[[Any], None] | None = None) -> li
     preflight(project)
     built = PulumiStacks(project.root).build_images(BUILD_STACK, on_event)
     return [
-        BuiltImage(python, str(entry["digest"]), tuple(entry["tags"]))
+        BuiltImage(
+            python,
+            str(entry["digest"]),
+            tuple(entry["tags"]),
+            tuple(sorted((str(k), str(v)) for k, v in (entry.get("variants") or {}).items())),
+        )
         for python, entry in sorted(built.items())
     ]

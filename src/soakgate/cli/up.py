@@ -61,3 +61,5 @@ def build() -> None:
         built = run_build(current_project(), on_event=progress)
     for image in built:
         console.print(f"Python {image.python}: {image.digest}  {' '.join(image.tags)}")
+        for name, digest in image.variants:
+            console.print(f"  variant {name}: {digest}")

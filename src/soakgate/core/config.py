@@ -28,6 +28,7 @@ from soakgate.core.validation import (
     show,
     url_path,
 )
+from soakgate.core.variants import FREE_THREADED, JIT
 from soakgate.errors import ConfigError
 
 __all__ = [
@@ -113,6 +114,8 @@ class ServiceConfig:
 class ImagesConfig:
     base_prefix: str = "soakgate/python"
     pythons: tuple[str, ...] = PYTHONS
+    # variant images the Pulumi program builds of each release whose interpreter allows them
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,15 @@ def _images(data: Any) -> ImagesConfig:
             raise ConfigInvalid(
                 "images.pythons", f"unsupported Python {python!r} (supported: 3.12, 3.14)"
             )
-    return ImagesConfig(_image_name(table, "base_prefix", "images", default.base_prefix), pythons)
+    variants = _strings(table, "variants", "images", default.variants, allow_empty=True)
+    for name in variants:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", name) or variants.count(name) > 1:
+            raise ConfigInvalid(
+                "images.variants", f"expected distinct variant names like jit, got {name!r}"
+            )
+    return ImagesConfig(
+        _image_name(table, "base_prefix", "images", default.base_prefix), pythons, variants
+    )
 
 
 def _stages(data: Any) -> dict[str, StageConfig]:
@@ -360,10 +371,25 @@ def parse_config(data: dict[str, Any]) -> ProjectConfig:
         raise ConfigInvalid(
             "namespace", f"expected up to 20 lowercase letters or digits, got {namespace!r}"
         )
+    service = _service(data.get("service", {}))
+    images = _images(data.get("images", {}))
+    for name in images.variants:
+        if name == FREE_THREADED and name not in service.variants:
+            raise ConfigInvalid(
+                "images.variants",
+                "free-threaded is a release built on a free-threaded interpreter (python3.14t),"
+                " not a switch on a release's image, and no Debian suite ships one to build a"
+                " base from; soakgate readiness --free-threaded checks the wheels it would need",
+            )
+        if name != JIT and name not in service.variants:
+            raise ConfigInvalid(
+                "images.variants",
+                f"variant {name!r} is neither jit nor a [service.variants.NAME] of this file",
+            )
     return ProjectConfig(
         namespace=namespace,
-        service=_service(data.get("service", {})),
-        images=_images(data.get("images", {})),
+        service=service,
+        images=images,
         stages=_stages(data.get("stages", {})),
         gates=parse_gates(data.get("gates", {})),
         slo=parse_slo(data.get("slo", {})),

@@ -13,7 +13,9 @@ built-in names there replaces the built-in setting.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from soakgate.errors import ConfigError
 
@@ -25,6 +27,32 @@ BUILT_IN: dict[str, dict[str, str]] = {
     FREE_THREADED: {"PYTHON_GIL": "0"},
 }
 KNOWN = (JIT, FREE_THREADED, EAGER_TASKS)
+
+
+LABEL_VARIANT = "soakgate.variant"  # on a variant image: its name
+LABEL_VARIANT_OF = "soakgate.variant.of"  # on a variant image: the release image it is made from
+
+
+@dataclass(frozen=True)
+class BuiltVariant:
+    """An image the Pulumi program built as variant ``name`` of a release: the release's
+    image with the variant's environment set in it."""
+
+    digest: str
+    of_release: str  # the release's digest
+    name: str
+    image: str  # its unique tag
+
+
+def variant_dockerfile(release_image: str, environment: Mapping[str, str]) -> str:
+    """The Dockerfile of a variant image: the release's image (by its unique tag) with the
+    variant's environment set."""
+    lines = [f"FROM {release_image}"]
+    lines += [
+        f"ENV {key}={json.dumps(value).replace('$', chr(92) + '$')}"  # no expansion of $
+        for key, value in sorted(environment.items())
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class VariantUnavailable(ConfigError):

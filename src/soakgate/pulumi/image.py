@@ -12,6 +12,7 @@ tags as they were. Each build becomes a release in soakgate's state database.
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,9 +32,19 @@ from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.names import LABEL_PYTHON
 from soakgate.core.release import Release
+from soakgate.core.variants import BuiltVariant
 from soakgate.errors import SoakgateError
 
-BUILD_INPUTS = ("context", "dockerfile", "tags", "build_args", "labels", "target", "context_hash")
+BUILD_INPUTS = (
+    "context",
+    "dockerfile",
+    "dockerfile_text",
+    "tags",
+    "build_args",
+    "labels",
+    "target",
+    "context_hash",
+)
 LOG_TAIL = 15
 
 
@@ -49,6 +60,9 @@ class ImageArgs:
     python: str = ""  # full version of the base image's Python, e.g. "3.14.0"
     no_cache: bool = False
     app_version: str = ""
+    dockerfile_text: str = ""  # a Dockerfile with no context (a variant image), else ""
+    variant: str = ""  # the variant's name when this image is a variant of a release
+    variant_of: str = ""  # then: the release image's unique tag
 
 
 class BuildFailed(Exception):
@@ -60,9 +74,14 @@ def build_image(props: dict[str, Any]) -> tuple[str, list[str]]:
     api = docker_engine.client().api
     lines: list[str] = []
     image_id = ""
+    text = props.get("dockerfile_text") or ""
+    source: dict[str, Any] = (
+        {"fileobj": io.BytesIO(text.encode())}
+        if text
+        else {"path": props["context"], "dockerfile": props.get("dockerfile") or "Dockerfile"}
+    )
     stream = api.build(
-        path=props["context"],
-        dockerfile=props.get("dockerfile") or "Dockerfile",
+        **source,
         buildargs=props.get("build_args") or {},
         labels=props.get("labels") or {},
         target=props.get("target") or None,
@@ -114,9 +133,11 @@ def _outputs(props: dict[str, Any], image: Any) -> dict[str, Any]:
     }
 
 
-def record_build(release: Release) -> None:
-    """Every build on the ledger: digest, Python, revision, who. A ledger that cannot take it
-    is a warning: the image is built and recorded as a release either way."""
+def record_build(release: Release, variant: BuiltVariant | None = None) -> None:
+    """Every build on the ledger: digest, Python, revision, who (and of a variant image, its
+    name and release). A ledger that cannot take it is a warning: the image is built and
+    recorded either way."""
+    extra = {"variant": variant.name, "of": variant.of_release} if variant else {}
     try:
         with LedgerStore.open(state_dir()) as ledger:
             ledger.append(
@@ -127,6 +148,7 @@ def record_build(release: Release) -> None:
                     "revision": release.revision,
                     "version": release.app_version,
                     "image": release.image,
+                    **extra,
                 },
             )
     except (SoakgateError, OSError) as exc:
@@ -145,9 +167,20 @@ class ImageProvider(ResourceProvider):
             image.tag(repository, version)
         image.reload()
         release = _release(props, image)
-        with StateDB.open() as db:
-            db.record_release(release)
-        record_build(release)
+        if props.get("variant"):
+            variant = BuiltVariant(
+                image.id,
+                str(engine.images.get(props["variant_of"]).id),
+                props["variant"],
+                release.image,
+            )
+            with StateDB.open() as db:
+                db.record_variant(variant)
+            record_build(release, variant)
+        else:
+            with StateDB.open() as db:
+                db.record_release(release)
+            record_build(release)
         return _outputs(props, image)
 
     def create(self, props: dict[str, Any]) -> CreateResult:

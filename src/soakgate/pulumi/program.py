@@ -62,7 +62,12 @@ def build_images(project: Path) -> dict[str, pulumi.Output[str]]:
         image = ServiceImage(
             f"service-py{python}", ServiceImageArgs(project=project, config=settings, python=python)
         )
-        images[python] = {"digest": image.digest, "tags": image.tags, "python": image.python_full}
+        images[python] = {
+            "digest": image.digest,
+            "tags": image.tags,
+            "python": image.python_full,
+            "variants": image.variants,
+        }
         digests[python] = image.digest
     pulumi.export("images", images)
     return digests

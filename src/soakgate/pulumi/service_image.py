@@ -9,6 +9,7 @@ whose ``context_hash`` covers everything the build reads.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,13 @@ from soakgate.adapters.images.build_context import context_hash, source_revision
 from soakgate.adapters.images.wheelhouse import download_wheelhouse, pip_pins
 from soakgate.core.config import ProjectConfig
 from soakgate.core.names import LABEL_PYTHON
+from soakgate.core.variants import (
+    JIT,
+    LABEL_VARIANT,
+    LABEL_VARIANT_OF,
+    variant_dockerfile,
+    variant_environment,
+)
 from soakgate.errors import ConfigError
 from soakgate.pulumi.image import Image, ImageArgs
 
@@ -100,8 +108,41 @@ def image_args(args: ServiceImageArgs) -> ImageArgs:
     )
 
 
+def variant_args(args: ServiceImageArgs, release: ImageArgs, name: str) -> ImageArgs | None:
+    """The variant image ``name`` of the release ``release`` describes: its image with the
+    variant's environment set; None for a JIT variant on an interpreter without the JIT."""
+    from soakgate.adapters.images.interpreter_info import build_of
+
+    if (
+        name == JIT
+        and not build_of(f"{args.config.images.base_prefix}:{args.python}").jit_available
+    ):
+        pulumi.log.info(f"no {name} variant of the Python {args.python} image: no JIT in its base")
+        return None
+    release_image = release.tags[-1]
+    text = variant_dockerfile(
+        release_image, variant_environment(name, args.config.service.variants)
+    )
+    digest = hashlib.sha256(f"{release.context_hash}\n{text}".encode()).hexdigest()
+    return ImageArgs(
+        context="",
+        dockerfile_text=text,
+        tags=[
+            f"{args.config.service.image}:py{args.python}-{name}",
+            f"{release_image}-{name}",
+        ],
+        context_hash=digest,
+        labels={LABEL_VARIANT: name, LABEL_VARIANT_OF: release_image},
+        python=release.python,
+        app_version=release.app_version,
+        variant=name,
+        variant_of=release_image,
+    )
+
+
 class ServiceImage(pulumi.ComponentResource):
-    """One Python version's image of the service; exports ``digest`` and ``tags``."""
+    """One Python version's image of the service and its variant images
+    (``[images] variants``); exports ``digest``, ``tags`` and ``variants`` (name: digest)."""
 
     def __init__(
         self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None
@@ -112,4 +153,13 @@ class ServiceImage(pulumi.ComponentResource):
         self.digest = self.image.digest
         self.tags = resolved.tags
         self.python_full = self.image.python_full
-        self.register_outputs({"digest": self.digest, "tags": self.tags})
+        self.variants: dict[str, pulumi.Output[str]] = {}
+        for variant in args.config.images.variants:
+            declared = variant_args(args, resolved, variant)
+            if declared is not None:
+                self.variants[variant] = Image(
+                    f"{name}-{variant}",
+                    declared,
+                    pulumi.ResourceOptions(parent=self, depends_on=[self.image]),
+                ).digest
+        self.register_outputs({"digest": self.digest, "tags": self.tags, "variants": self.variants})

@@ -3,6 +3,8 @@
 with StateDB.open(state) as db:     # or StateDB.on(connection), sharing one
     db.record_release(release)
     db.releases()                   # newest first
+    db.record_variant(BuiltVariant("sha256:v…", release.digest, "jit", "svc:…-jit"))
+    db.variant_of(release.digest, "jit")   # the newest built jit variant of it, or None
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from soakgate.adapters.state.db import DB_FILE, Connected, connect, state_dir, with_retry
 from soakgate.core.release import Release, matches
+from soakgate.core.variants import BuiltVariant
 from soakgate.errors import ConfigError
 
 __all__ = ["DB_FILE", "StateDB", "state_dir"]
@@ -24,6 +27,13 @@ CREATE TABLE IF NOT EXISTS releases (
     revision TEXT NOT NULL,
     created TEXT NOT NULL,
     size INTEGER NOT NULL,
+    image TEXT NOT NULL,
+    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS variants (
+    digest TEXT PRIMARY KEY,
+    of_release TEXT NOT NULL,
+    name TEXT NOT NULL,
     image TEXT NOT NULL,
     recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -62,6 +72,30 @@ class StateDB(Connected):
                 release.image,
             ),
         )
+
+    def record_variant(self, variant: BuiltVariant) -> None:
+        """Record an image built as a variant of a release; the same digest again changes
+        nothing."""
+        self.connection.execute(
+            "INSERT OR IGNORE INTO variants (digest, of_release, name, image) VALUES (?, ?, ?, ?)",
+            (variant.digest, variant.of_release, variant.name, variant.image),
+        )
+
+    def variant_of(self, release: str, name: str) -> BuiltVariant | None:
+        """The newest image built as variant ``name`` of ``release`` (a full digest)."""
+        row = self.connection.execute(
+            "SELECT digest, of_release, name, image FROM variants"
+            " WHERE of_release = ? AND name = ? ORDER BY recorded_at DESC LIMIT 1",
+            (release, name),
+        ).fetchone()
+        return BuiltVariant(*row) if row else None
+
+    def variants(self) -> list[BuiltVariant]:
+        """Every built variant, newest first."""
+        rows = self.connection.execute(
+            "SELECT digest, of_release, name, image FROM variants ORDER BY recorded_at DESC"
+        ).fetchall()
+        return [BuiltVariant(*row) for row in rows]
 
     def releases(self) -> list[Release]:
         """All releases, newest first."""
