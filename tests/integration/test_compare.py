@@ -16,6 +16,7 @@ from PIL import Image
 
 from soakgate.adapters.docker import throttle_launcher
 from soakgate.adapters.docker.engine import build_from
+from soakgate.adapters.state.releases import StateDB
 from soakgate.core.release import Release
 from soakgate.core.throttle import throttle_lines
 from soakgate.scratch import ROOT, ScratchProject
@@ -24,7 +25,7 @@ from .browser import screenshot
 
 pytestmark = pytest.mark.integration
 REPORTS = ROOT / "reports"
-SHORT = ("--seconds", "10", "--max-seconds", "30", "--threshold", "10")
+SHORT = ("--seconds", "10", "--max-seconds", "30", "--threshold", "10", "--test-rounds", "0")
 
 
 def derived(release: Release, lines: list[str], tag: str, engine: docker.DockerClient) -> Release:
@@ -42,7 +43,7 @@ def throttled(release: Release, cpus: float, engine: docker.DockerClient) -> Rel
 
 
 def compared(project: ScratchProject, *args: str) -> dict[str, object]:
-    result = project.soakgate("compare", *args, *SHORT, "--json", timeout=300)
+    result = project.soakgate("compare", *SHORT, *args, "--json", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document: dict[str, object] = json.loads(result.stdout)
     return document
@@ -121,6 +122,43 @@ def test_a_variant_runs_with_its_setting(
     assert isinstance(method, dict)
     assert method["environment"] == {"a": {}, "b": {"SERVICE_EAGER_TASKS": "1"}}
     assert document["variant"] == "eager-tasks"
+    assert not list(engine.containers.list(all=True, filters={"name": scratch.namespace}))
+
+
+def test_the_jit_variant_runs_the_image_the_pulumi_program_built(
+    built: ScratchProject,
+    scratch: ScratchProject,
+    releases: dict[str, Release],
+    engine: docker.DockerClient,
+) -> None:
+    release = releases["3.14"]
+    with StateDB.open(built.state) as db:
+        variant = db.variant_of(release.digest, "jit")
+    assert variant is not None
+    with StateDB.open(scratch.state) as db:
+        db.record_variant(variant)
+    document = compared(scratch, release.digest, "--variant", "jit", "--test-rounds", "3")
+    suite = next(f for f in document["figures"] if f["name"] == "test suite")  # type: ignore[attr-defined]
+    assert suite["unit"] == "s" and suite["kind"] == ""
+    assert len(suite["detail"]["a"]) == 3 and len(suite["detail"]["b"]) == 3
+    assert all(0 < t < 120 for t in [*suite["detail"]["a"], *suite["detail"]["b"]])
+    assert suite["verdict"] in ("faster", "slower", "no difference", "inconclusive")
+    assert "test suite" in document["method"]  # type: ignore[operator]
+    assert document["b"] == {
+        "release": variant.digest,
+        "label": f"{release.python} {release.short} + jit",
+    }
+    assert document["a"] == {
+        "release": release.digest,
+        "label": f"{release.python} {release.short}",
+    }
+    method = document["method"]
+    assert isinstance(method, dict)
+    assert method["environment"] == {"a": {}, "b": {}}  # PYTHON_JIT=1 is in the image
+    notes = document["notes"]
+    assert isinstance(notes, list)
+    assert f"B: variant image {variant.image} ({variant.digest[7:19]})" in notes
+    assert notes[-1] == "interpreters built alike"
     assert not list(engine.containers.list(all=True, filters={"name": scratch.namespace}))
 
 

@@ -8,6 +8,7 @@ import json
 import math
 import random
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ from soakgate.core.compare import (
     repeated_figure,
 )
 from soakgate.core.interpreter_build import InterpreterBuild
-from soakgate.core.variants import VariantUnavailable, variant_environment
+from soakgate.core.variants import VariantUnavailable, variant_dockerfile, variant_environment
 from soakgate.errors import ConfigError
 
 
@@ -214,3 +215,59 @@ def test_a_variant_the_interpreter_cannot_run_is_refused() -> None:
         interpreter_notes(build(), build(), "free-threaded")
     notes = interpreter_notes(build(), build(free_threaded=True), "free-threaded")
     assert notes[-1].startswith("not like with like: free-threaded: no vs yes")
+
+
+def test_a_variant_image_is_the_release_with_its_environment() -> None:
+    text = variant_dockerfile("svc:1.0-py3.14-abc", {"PYTHON_JIT": "1", "B": 'a "$HOME"'})
+    assert text.splitlines() == [
+        "FROM svc:1.0-py3.14-abc",
+        'ENV B="a \\"\\$HOME\\""',
+        'ENV PYTHON_JIT="1"',
+    ]
+
+
+def test_compare_adds_the_test_suite_figure_and_runs_a_built_variant(tmp_path: Path) -> None:
+    """The use case with its engine parts faked: a built jit variant is what B runs (with no
+    environment added), and the suite's timings become a figure with its interval."""
+    from soakgate.adapters.state.releases import StateDB
+    from soakgate.app.compare import CompareRequest, compare
+    from soakgate.core.config import ProjectConfig
+    from soakgate.core.project import Project
+    from soakgate.core.release import Release
+    from soakgate.core.variants import BuiltVariant
+
+    project = Project(tmp_path, ProjectConfig(), tmp_path / "state")
+    release = Release("sha256:" + "a" * 64, "3.14.8", "1", "r", "2026-12-06", 1, "svc:1")
+    variant = BuiltVariant("sha256:" + "b" * 64, release.digest, "jit", "svc:1-jit")
+    with StateDB.open(project.state) as db:
+        db.record_release(release)
+        db.record_variant(variant)
+    sides: list[object] = []
+
+    def measure(a: object, b: object, **kwargs: object) -> Comparison:
+        sides.extend([a, b])
+        return Comparison(release.digest, variant.digest, [], notes=kwargs["notes"])  # type: ignore[arg-type]
+
+    def time_suite(_: object, timed: object, rounds: int) -> list[list[float]]:
+        sides.append(timed)
+        return [[2.0, 2.1, 2.0, 1.9][:rounds], [1.5, 1.6, 1.5, 1.4][:rounds]]
+
+    result = compare(
+        project,
+        CompareRequest(release.digest, variant="jit", test_rounds=4),
+        measure=measure,
+        build_of=lambda _: build(),
+        time_suite=time_suite,
+    )
+    b_side = sides[1]
+    assert b_side.image == variant.digest and dict(b_side.environment) == {}  # type: ignore[attr-defined]
+    assert sides[2] == [(release.digest, "3.14", {}), (variant.digest, "3.14", {})]
+    suite = result.comparison.figures[-1]
+    assert (suite.name, suite.a, suite.b) == ("test suite", 2.0, 1.5)
+    assert suite.verdict(5.0) == "faster"
+    assert "B: variant image svc:1-jit (bbbbbbbbbbbb)" in result.comparison.notes
+    assert json.loads((result.folder / "comparison.json").read_text())["figures"][-1]["name"] == (
+        "test suite"
+    )
+    with pytest.raises(ConfigError, match="--test-rounds 51"):
+        compare(project, CompareRequest(release.digest, variant="jit", test_rounds=51))

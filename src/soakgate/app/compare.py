@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.evidence.compare_plot import forest_plot
 from soakgate.adapters.state.releases import StateDB
-from soakgate.core.compare import Comparison, render_markdown
+from soakgate.core.compare import LOWER, Comparison, render_markdown, repeated_figure
 from soakgate.core.interpreter_build import InterpreterBuild, comparison_note
 from soakgate.core.names import short_digest
 from soakgate.core.project import Project
@@ -31,6 +32,10 @@ from soakgate.core.variants import FREE_THREADED, JIT, VariantUnavailable, varia
 from soakgate.errors import ConfigError
 
 Measure = Callable[..., Comparison]
+# (project, [(image, Python series, environment) per side], rounds) -> seconds per side
+TimeSuite = Callable[
+    [Project, Sequence[tuple[str, str, Mapping[str, str]]], int], list[list[float]]
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class CompareRequest:
     threshold: float = 5.0
     seconds: float = 30.0
     max_seconds: float = 120.0
+    test_rounds: int = 5  # timed runs of the service's test suite per side; 0: none
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,11 @@ def check_request(request: CompareRequest) -> None:
             f"--seconds {request.seconds:g}: expected at least 5 and at most"
             f" --max-seconds ({request.max_seconds:g})",
             hint="the default is 30",
+        )
+    if not 0 <= request.test_rounds <= 50:
+        raise ConfigError(
+            f"--test-rounds {request.test_rounds}: expected 0 (no test suite timing) to 50",
+            hint="the default is 5",
         )
 
 
@@ -152,6 +163,28 @@ def check_free_threaded(
     return found
 
 
+def suite_seconds(
+    project: Project, sides: Sequence[tuple[str, str, Mapping[str, str]]], rounds: int
+) -> list[list[float]]:
+    """The service's test suite timed in each side's image (``adapters.evidence.suite_timing``),
+    with the test wheels of each side's Python from the evidence's cache."""
+    from soakgate.adapters.evidence.layout import ServiceLayout
+    from soakgate.adapters.evidence.suite_timing import SuiteSide, time_suites
+    from soakgate.adapters.evidence.tests import download_test_wheels
+
+    service = project.config.service
+    layout = ServiceLayout(project.root / service.context, service)
+    cache = project.state / "cache" / "evidence"
+    timed = [
+        SuiteSide(image, download_test_wheels(layout, series, cache), environment)
+        for image, series, environment in sides
+    ]
+    with tempfile.TemporaryDirectory(prefix="soakgate-suite-") as work:
+        return time_suites(
+            timed, layout, rounds=rounds, work=Path(work), namespace=project.config.namespace
+        )
+
+
 def compare(
     project: Project,
     request: CompareRequest,
@@ -159,6 +192,7 @@ def compare(
     measure: Measure | None = None,
     build_of: Callable[[str], InterpreterBuild] | None = None,
     readiness: Callable[[Project, str], Report | None] = free_threaded_readiness,
+    time_suite: TimeSuite = suite_seconds,
 ) -> CompareResult:
     """Measure, then write the folder; nothing is written when the measurement fails."""
     check_request(request)
@@ -166,15 +200,22 @@ def compare(
     with StateDB.open(project.state) as db:
         a = _release(db, request.a)
         b = _release(db, request.b) if request.b is not None else a
+        built = db.variant_of(b.digest, request.variant) if request.variant else None
     environment = variant_environment(request.variant, service.variants) if request.variant else {}
+    b_image = b.digest
+    if built is not None:  # the variant image the Pulumi program built: its ENV is set
+        b_image, environment = built.digest, {}
     if build_of is None:
         from soakgate.adapters.images.interpreter_info import build_of as read_build
 
         build_of = read_build
-    builds = {digest: build_of(digest) for digest in {a.digest, b.digest}}  # once for a variant
+    builds = {digest: build_of(digest) for digest in {a.digest, b_image}}  # once if the same
 
     def notes_of() -> list[str]:
-        return interpreter_notes(builds[a.digest], builds[b.digest], request.variant)
+        found = interpreter_notes(builds[a.digest], builds[b_image], request.variant)
+        if built is not None:
+            found.insert(2, f"B: variant image {built.image} ({short_digest(built.digest)})")
+        return found
 
     if request.variant == FREE_THREADED:
         notes = check_free_threaded(notes_of, readiness(project, b.python_series), b.python_series)
@@ -188,7 +229,7 @@ def compare(
 
     comparison = measure(
         Side(a.digest, _label(a, None)),
-        Side(b.digest, _label(b, request.variant), environment),
+        Side(b_image, _label(b, request.variant), environment),
         port=service.port,
         health_path=service.health_path,
         workload=service.workload,
@@ -200,6 +241,21 @@ def compare(
         namespace=project.config.namespace,
         notes=notes,
     )
+    if request.test_rounds:
+        sides = [(a.digest, a.python_series, {}), (b_image, b.python_series, environment)]
+        began = time.monotonic()
+        seconds = time_suite(project, sides, request.test_rounds)
+        figure = repeated_figure("test suite", "s", LOWER, seconds[0], seconds[1])
+        comparison = dataclasses.replace(
+            comparison,
+            figures=[*comparison.figures, figure],
+            method={
+                **comparison.method,
+                "test suite": f"{request.test_rounds} timed pytest runs a side (after one"
+                " untimed), alternating, without coverage, in one container a side"
+                f" ({time.monotonic() - began:.0f} s)",
+            },
+        )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     name = f"{stamp}-{a.digest[7:19]}-{b.digest[7:19]}"
     folder = project.state / "compare" / (f"{name}-{request.variant}" if request.variant else name)

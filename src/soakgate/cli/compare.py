@@ -68,6 +68,10 @@ def compare(
     max_seconds: Annotated[
         float, typer.Option(metavar="S", help="No further round after this much load.")
     ] = 120.0,
+    test_rounds: Annotated[
+        int,
+        typer.Option(metavar="N", help="Timed runs of the service's test suite a side (0: none)."),
+    ] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
     report: Annotated[
         Path | None,
@@ -89,7 +93,8 @@ def compare(
     ] = None,
 ) -> None:
     """Compare two releases side by side under the service's workload: throughput and latency
-    per request kind, start-up, memory, image size; medians with confidence intervals.
+    per request kind, start-up, memory, image size, the test suite's duration; medians with
+    confidence intervals.
     With --report alone, write the migration's page from the comparisons stored so far."""
     from soakgate.app.compare import check_request, write_report
     from soakgate.app.compare import compare as run
@@ -104,10 +109,12 @@ def compare(
         written = write_report(current_project(), report, readiness)
         console.print(f"[dim]written: {safe(written)}[/]")
         return
-    request = CompareRequest(release_a, release_b, variant, threshold, seconds, max_seconds)
+    request = CompareRequest(
+        release_a, release_b, variant, threshold, seconds, max_seconds, test_rounds
+    )
     check_request(request)
     project = current_project()
-    with console.status("comparing (about a minute and a half)"):
+    with console.status("comparing (about two minutes)"):
         result = run(project, request)
     if as_json:
         print(json.dumps(result.comparison.as_dict(), indent=2))

@@ -415,19 +415,19 @@ def run_tests_in_image(
         code, text = exec_in(container, pip_install_argv(pip_wheel(wheels)), deadline)
         if code != 0:
             raise CollectFailed(
-                f"installing the test wheels in the image failed (exit {code}): {_last_line(text)}"
+                f"installing the test wheels in the image failed (exit {code}): {last_line(text)}"
             )
         exit_code, log = exec_in(container, pytest_argv(layout), deadline)
         junit = out / "junit.xml"
         if not junit.is_file():
             raise CollectFailed(
-                f"pytest wrote no JUnit report (exit {exit_code}): {_last_line(log)}"
+                f"pytest wrote no JUnit report (exit {exit_code}): {last_line(log)}"
             )
         code, text = exec_in(container, coverage_json_argv(), deadline)
         coverage = out / "coverage.json"
         coverage_error = None
         if not coverage.is_file():
-            coverage_error = f"coverage json wrote no report (exit {code}): {_last_line(text)}"
+            coverage_error = f"coverage json wrote no report (exit {code}): {last_line(text)}"
         return TestsOutcome(
             junit,
             coverage if coverage.is_file() else None,
@@ -444,7 +444,7 @@ def interpreter_version(container: Any, deadline: float) -> str:
     argv = ["python", "-c", "import platform; print(platform.python_version())"]
     code, text = exec_in(container, argv, deadline)
     if code != 0:
-        raise CollectFailed(f"python does not run in the image (exit {code}): {_last_line(text)}")
+        raise CollectFailed(f"python does not run in the image (exit {code}): {last_line(text)}")
     return text.strip()
 
 
@@ -481,7 +481,7 @@ def exec_in(
     return (exit_code if exit_code is not None else -1), text
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return one_line(lines[-1]) if lines else "no output"
 
