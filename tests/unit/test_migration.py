@@ -64,6 +64,8 @@ def test_each_expectation_reads_its_own_comparison() -> None:
     assert (eager.change, eager.interval) == (-12.0, (-14.0, -10.0))
     jit = answers["JIT on CPU-bound code"]
     assert jit.verdict is None and jit.measured.startswith("not measured: soakgate compare")
+    suite = answers["the test suite on 3.14"]  # PYTHONS was not timed: said so
+    assert suite.measured == "the comparison did not time the test suite (--test-rounds 0)"
 
 
 def test_the_newest_document_answers_and_a_missing_kind_is_said() -> None:
@@ -73,6 +75,9 @@ def test_the_newest_document_answers_and_a_missing_kind_is_said() -> None:
     no_cpu = document("3.14.8 b", "3.14.8 b + jit", "jit", [figure("p50", "GET /x", 1, "no")])
     jit = next(a for a in expected_vs_measured([no_cpu]) if a.expectation.variant == "jit")
     assert jit.measured == "the workload has no p50 of the requests matching 'cpu'"
+    timed = document("3.12.1 c", "3.14.8 d", None, [figure("test suite", "", -11, "faster")])
+    suite = next(a for a in expected_vs_measured([timed]) if a.expectation.figure == "test suite")
+    assert (suite.change, suite.verdict) == (-11, "faster")
 
 
 def test_a_comparison_of_two_3_14_releases_does_not_answer_the_python_question() -> None:
