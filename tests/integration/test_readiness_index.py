@@ -523,10 +523,10 @@ def test_compare_refuses_the_free_threaded_variant_with_the_readiness_table(
     from soakgate.adapters.state.releases import StateDB
     from soakgate.app.compare import CompareRequest, compare
     from soakgate.core.config import ProjectConfig, ServiceConfig
-    from soakgate.core.interpreter_build import InterpreterBuild
     from soakgate.core.project import Project
     from soakgate.core.release import Release
     from soakgate.core.variants import VariantUnavailable
+    from tests.unit.test_compare import build
 
     monkeypatch.setenv("PIP_INDEX_URL", str(local_index.simple))
     monkeypatch.setenv("SOAKGATE_HOME", str(tmp_path / "state"))
@@ -538,19 +538,7 @@ def test_compare_refuses_the_free_threaded_variant_with_the_readiness_table(
     release = Release("sha256:" + "e" * 64, "3.14.8", "1.0", "abc", "2026-12-06", 1, "svc:1")
     with StateDB.open(project.state) as db:
         db.record_release(release)
-    gil = InterpreterBuild(
-        implementation="cpython",
-        version="3.14.8",
-        compiler="GCC",
-        machine="x86_64",
-        config_args="",
-        pgo=True,
-        lto=True,
-        shared=False,
-        jit_available=True,
-        jit_enabled=False,
-        free_threaded=False,
-    )
+    gil = build()  # Debian's 3.14: PGO+LTO, JIT available, the GIL
     measured: list[str] = []
 
     def measure(*args: Any, **kwargs: Any) -> Any:

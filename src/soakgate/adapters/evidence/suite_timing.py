@@ -23,7 +23,6 @@ from typing import Any
 
 from soakgate.adapters.evidence.layout import ServiceLayout
 from soakgate.adapters.evidence.tests import (
-    SUITE,
     container_kwargs,
     evidence_name,
     exec_in,
@@ -33,6 +32,7 @@ from soakgate.adapters.evidence.tests import (
     pip_wheel,
     prepare_suite,
     started_container,
+    suite_args,
 )
 from soakgate.adapters.state.evidence import CollectFailed
 
@@ -50,16 +50,7 @@ class SuiteSide:
 
 def plain_pytest_argv(layout: ServiceLayout) -> list[str]:
     """The service's tests as the evidence runs them, without coverage and reports."""
-    return [
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--rootdir={SUITE}",
-        *(f"{SUITE}/{path}" for path in layout.tests),
-    ]
+    return ["python", "-m", "pytest", "-q", *suite_args(layout)]
 
 
 @contextlib.contextmanager

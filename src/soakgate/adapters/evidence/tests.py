@@ -287,6 +287,11 @@ def pip_install_argv(
     return argv
 
 
+def suite_args(layout: ServiceLayout) -> list[str]:
+    """pytest's arguments for the service's tests in the suite folder, no cache written."""
+    return ["-p", "no:cacheprovider", f"--rootdir={SUITE}", *(f"{SUITE}/{p}" for p in layout.tests)]
+
+
 def pytest_argv(layout: ServiceLayout) -> list[str]:
     """The service's tests under coverage, measuring the package where the image has it."""
     return [
@@ -298,13 +303,10 @@ def pytest_argv(layout: ServiceLayout) -> list[str]:
         f"--source={layout.image_package}",
         "-m",
         "pytest",
-        "-p",
-        "no:cacheprovider",
-        f"--rootdir={SUITE}",
         f"--junitxml={OUT}/junit.xml",
         "-o",
         "junit_family=xunit2",
-        *(f"{SUITE}/{path}" for path in layout.tests),
+        *suite_args(layout),
     ]
 
 
