@@ -40,3 +40,29 @@ def test_plugin_serves_its_port_and_exits_on_sigint(plugin: str, args: list[str]
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize(("plugin", "args"), PLUGINS)
+def test_a_sigint_handed_to_another_thread_still_ends_the_plugin(
+    plugin: str, args: list[str]
+) -> None:
+    """The kernel may hand a process's SIGINT to any thread (here: to a gRPC thread, on
+    purpose). Python runs handlers in the main thread only: it must still wake and exit."""
+    process = subprocess.Popen(
+        [str(BIN / plugin), *args], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, f"{plugin} wrote no port within 20 s"
+        int(process.stdout.readline())
+        others = sorted(
+            int(tid) for tid in os.listdir(f"/proc/{process.pid}/task") if int(tid) != process.pid
+        )
+        assert others, "the plugin runs no thread besides its main one"
+        os.kill(others[-1], signal.SIGINT)  # a thread's own id: that thread is tried first
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

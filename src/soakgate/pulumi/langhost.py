@@ -30,6 +30,7 @@ from pulumi.errors import RunError
 from pulumi.runtime.proto import language_pb2, language_pb2_grpc
 
 from soakgate.pulumi.orphan import exit_with_parent
+from soakgate.pulumi.stop_signals import wait_until
 
 # Pulumi's own limit for messages between the engine and a program (400 MiB).
 _MAX_MESSAGE = 400 * 1024 * 1024
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, stop)
     exit_with_parent()
     print(port, flush=True)
-    stopped.wait()
+    wait_until(stopped)  # wakes often: a signal handed to a gRPC thread is still handled
     server.stop(grace=1).wait()  # lets a call in flight finish
     # The CLI waits for its plugins to exit after every operation; an interpreter shutdown with
     # the SDK loaded takes ~0.1 s and has nothing left to do here.

@@ -16,10 +16,12 @@ import io
 import runpy
 import signal
 import sys
+import threading
 from types import FrameType
 
 from soakgate.adapters.critical_section import exit_when_safe
 from soakgate.pulumi.orphan import exit_with_parent
+from soakgate.pulumi.stop_signals import wait_until
 
 
 def exit_now(signum: int, frame: FrameType | None) -> None:
@@ -40,7 +42,16 @@ def main() -> None:
     signal.signal(signal.SIGINT, exit_now)
     signal.signal(signal.SIGTERM, exit_now)
     exit_with_parent()
-    runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
+    # The SDK's server, whose module ends in a lock wait, runs in a thread of its own; the main
+    # thread stays where a signal handler runs promptly (see soakgate.pulumi.stop_signals).
+    threading.Thread(
+        target=runpy.run_module,
+        args=("pulumi.dynamic",),
+        kwargs={"run_name": "__main__", "alter_sys": True},
+        name="dynamic-provider",
+        daemon=True,
+    ).start()
+    wait_until(threading.Event())  # ended by exit_now
 
 
 if __name__ == "__main__":
