@@ -107,6 +107,35 @@ def test_releases_are_digest_pinned_non_root_images(
         assert f"{TEST_IMAGE}:py{series}" in image.tags
 
 
+def test_the_jit_variant_is_the_314_release_with_the_jit_switched_on(
+    built: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    """[images] variants = ["jit"]: the Pulumi program builds it for 3.14 (its interpreter has
+    the JIT) and not for 3.12; recorded as the release's variant, never as a release."""
+    images = built.stack_outputs("dev")["images"]
+    assert isinstance(images, dict)
+    assert images["3.12"]["variants"] == {}
+    digest = images["3.14"]["variants"]["jit"]
+    release = releases["3.14"]
+    with StateDB.open(built.state) as db:
+        variant = db.variant_of(release.digest, "jit")
+        assert digest not in {r.digest for r in db.releases()}
+    assert variant is not None and variant.digest == digest
+    image = engine.images.get(digest)
+    assert "PYTHON_JIT=1" in image.attrs["Config"]["Env"]
+    assert image.labels["soakgate.variant"] == "jit"
+    assert image.labels["soakgate.variant.of"] == release.image
+    assert image.attrs["Config"]["User"] == "10001:10001"  # the release's, unchanged
+    assert variant.image in image.tags  # its own tag (the moving py3.14-jit one moves on)
+    assert variant.image == f"{release.image}-jit"
+    probe = "import sys; print(sys._jit.is_enabled())"
+    assert engine.containers.run(digest, ["python", "-c", probe], remove=True).strip() == b"True"
+    assert (
+        engine.containers.run(release.digest, ["python", "-c", probe], remove=True).strip()
+        == b"False"
+    )
+
+
 @pytest.fixture(scope="module")
 def rebuild_project(
     base_images: None,
@@ -148,34 +177,6 @@ def test_no_change_then_app_only_change_rebuilds_only_the_images(
     with StateDB.open(rebuild_project.state) as db:
         variant = db.variant_of(after["3.14"]["digest"], "jit")
     assert variant is not None and variant.digest == after["3.14"]["variants"]["jit"]
-
-
-def test_the_jit_variant_is_the_314_release_with_the_jit_switched_on(
-    built: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
-) -> None:
-    """[images] variants = ["jit"]: the Pulumi program builds it for 3.14 (its interpreter has
-    the JIT) and not for 3.12; recorded as the release's variant, never as a release."""
-    images = built.stack_outputs("dev")["images"]
-    assert isinstance(images, dict)
-    assert images["3.12"]["variants"] == {}
-    digest = images["3.14"]["variants"]["jit"]
-    release = releases["3.14"]
-    with StateDB.open(built.state) as db:
-        variant = db.variant_of(release.digest, "jit")
-        assert digest not in {r.digest for r in db.releases()}
-    assert variant is not None and variant.digest == digest
-    image = engine.images.get(digest)
-    assert "PYTHON_JIT=1" in image.attrs["Config"]["Env"]
-    assert image.labels["soakgate.variant"] == "jit"
-    assert image.labels["soakgate.variant.of"] == release.image
-    assert image.attrs["Config"]["User"] == "10001:10001"  # the release's, unchanged
-    assert f"{TEST_IMAGE}:py3.14-jit" in image.tags and variant.image in image.tags
-    probe = "import sys; print(sys._jit.is_enabled())"
-    assert engine.containers.run(digest, ["python", "-c", probe], remove=True).strip() == b"True"
-    assert (
-        engine.containers.run(release.digest, ["python", "-c", probe], remove=True).strip()
-        == b"False"
-    )
 
 
 def test_broken_dockerfile_fails_cleanly(
