@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from soakgate.adapters.envfile import find_project, load_env
-from soakgate.cli import compare, doctor, gates, ledger, readiness, releases, rollback, stages, up
+from soakgate.cli import (
+    compare,
+    doctor,
+    gates,
+    inventory,
+    ledger,
+    readiness,
+    releases,
+    rollback,
+    stages,
+    up,
+)
 from soakgate.cli.advisories import advisories_app
 from soakgate.cli.boundary import run_app
 from soakgate.cli.evidence import evidence_app
@@ -42,6 +53,7 @@ COMMANDS = (
     ledger.history,
     readiness.readiness,
     compare.compare,
+    inventory.inventory,
 )
 for command in COMMANDS:
     app.command()(command)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from soakgate.core.config import PYTHONS, STAGES
+from soakgate.core.hosts import parse_hosts
 from soakgate.core.validation import (
     ConfigInvalid,
     digest,
@@ -76,6 +77,7 @@ STACK_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "proxyImage": image_ref,
     "probeImage": image_ref,
     "buildImages": _bool,
+    "hosts": parse_hosts,
 }
 
 
