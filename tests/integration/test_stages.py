@@ -280,6 +280,34 @@ def test_malformed_stack_config_changes_nothing(
     assert served(scratch, "staging")[0] == releases["3.12"].digest
 
 
+def test_a_stage_on_ssh_hosts_is_refused_before_any_change(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    """soakgate:hosts feeds Ansible's inventory; the program deploys only to this machine's
+    engine, so a stage that names SSH hosts is refused, not deployed here instead."""
+    deploy(scratch, "staging", releases["3.12"], "--skip-verify")
+    before = {c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})}
+    hosts = "ssh://deploy@192.0.2.10, ssh://deploy@192.0.2.11:2222"
+    config = scratch.pulumi("config", "set", "soakgate:hosts", hosts, "--stack", "staging")
+    assert config.returncode == 0, config.stderr
+    try:
+        result = scratch.soakgate(
+            "deploy", "staging", "--release", releases["3.14"].digest, *past_gates("staging")
+        )
+        assert result.returncode != 0
+        assert "Pulumi.staging.yaml soakgate:hosts: names 2 SSH host(s)" in result.stderr
+        assert "soakgate inventory staging" in result.stderr
+        assert {
+            c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})
+        } == before
+        assert served(scratch, "staging")[0] == releases["3.12"].digest
+        inventory = scratch.soakgate("inventory", "staging")
+        assert inventory.returncode == 0, inventory.stderr
+        assert "192.0.2.11_2222" in inventory.stdout and "ansible_port: 2222" in inventory.stdout
+    finally:
+        scratch.pulumi("config", "rm", "soakgate:hosts", "--stack", "staging")
+
+
 def test_lock_held_by_a_live_process_is_refused(
     scratch: ScratchProject, releases: dict[str, Release]
 ) -> None:

@@ -11,6 +11,8 @@ config changes nothing.
     soakgate:cpus: 1.0                  CPU limit of each app container
     soakgate:healthPath: /health        liveness path (default: soakgate.toml)
     soakgate:healthTimeout: 60          seconds a new release has to become healthy
+    soakgate:hosts: local               or ssh://USER@HOST[:PORT] ...: for Ansible's inventory
+                                        (soakgate inventory); the program deploys only locally
 """
 
 from __future__ import annotations
@@ -79,6 +81,14 @@ def stage_args(
     the release when none is configured (an image built by this very update)."""
     stack = pulumi.get_stack()
     stage = _value(config, stack, "stage", stack)
+    hosts = _value(config, stack, "hosts", ())
+    if hosts:
+        raise ConfigError(
+            f"Pulumi.{stack}.yaml soakgate:hosts: names {len(hosts)} SSH host(s), and soakgate"
+            " deploys a stage only to the engine of the machine it runs on so far",
+            hint=f"pulumi config rm soakgate:hosts --stack {stack} (Ansible reaches those hosts:"
+            f" soakgate inventory {stage})",
+        )
     settings = load_config(project)
     release: Any = _value(config, stack, "release", "") or built
     if not release:
