@@ -62,9 +62,15 @@ def test_plain_pulumi_up_of_dev_builds_both_images_and_deploys(
     assert version["python"].startswith("3.14.")
     history = fresh.soakgate("history", "--json")
     assert history.returncode == 0, history.stderr
-    builds = [event for event in json.loads(history.stdout) if event["kind"] == "build"]
+    events = [event for event in json.loads(history.stdout) if event["kind"] == "build"]
+    builds = [event for event in events if "variant" not in event["data"]]
     assert {event["to_release"] for event in builds} == {r.digest for r in releases.values()}
     assert {event["data"]["python"] for event in builds} == {r.python for r in releases.values()}
+    # and the jit variant ([images] variants) of the 3.14 release, on the ledger as its variant
+    variants = [event for event in events if "variant" in event["data"]]
+    assert [(e["data"]["variant"], e["data"]["of"]) for e in variants] == [
+        ("jit", releases["3.14"].digest)
+    ]
     again = fresh.pulumi("preview", "--expect-no-changes", "--stack", "dev")
     assert again.returncode == 0, again.stdout + again.stderr
 
