@@ -85,9 +85,9 @@ def stage_args(
     if hosts:
         raise ConfigError(
             f"Pulumi.{stack}.yaml soakgate:hosts: names {len(hosts)} SSH host(s), and soakgate"
-            " deploys a stage only to the engine of the machine it runs on so far",
-            hint=f"pulumi config rm soakgate:hosts --stack {stack} (Ansible reaches those hosts:"
-            f" soakgate inventory {stage})",
+            " deploys a stage only to the engine of the machine it runs on so far (Ansible"
+            f" reaches those hosts: soakgate inventory {stage})",
+            hint=f"pulumi config rm soakgate:hosts --stack {stack}",
         )
     settings = load_config(project)
     release: Any = _value(config, stack, "release", "") or built
