@@ -29,20 +29,15 @@ from soakgate.core.leak import leak_lines
 from soakgate.core.release import Release
 from soakgate.scratch import ROOT, ScratchProject, past_gates
 
+from .test_soak import SHORT_SLO
+
 pytestmark = pytest.mark.integration
 REPORTS = ROOT / "reports"
 LEAK_KIB = 256  # KiB a second: 900 MiB an hour
 LEAK_CAP_MIB = 64
 SOAK_SECONDS = 45
 MEMORY_SLOPE = 300  # % of the start level per hour
-MEMORY_SLO = f"""[slo]
-probe_interval = "1s"
-duration = "10m"
-window = "1m"
-window_min_samples = 10
-min_samples = 20
-trend_window = "5m"
-memory_trend_min_span = "30s"
+MEMORY_SLO = f"""{SHORT_SLO}memory_trend_min_span = "30s"
 memory_trend_min_samples = 20
 memory_slope_percent_per_hour = {MEMORY_SLOPE}
 """

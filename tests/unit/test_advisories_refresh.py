@@ -26,12 +26,12 @@ from soakgate.adapters.evidence.audit import PipAuditRun, load_advisories, sbom_
 from soakgate.adapters.state.evidence import EvidenceStore
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.evidence import collect_evidence, load_evidence
-from soakgate.cli import main as cli_main
 from soakgate.core.advisories import MANIFEST
 from soakgate.core.config import ProjectConfig
 from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError
+from tests.unit.cli_run import run_soakgate
 
 RELEASE = Release("sha256:" + "c" * 64, "3.14.0", "1.0.0", "abc123", "2026-11-26", 1, "svc:3")
 INSTALLED = {"Jinja2": "3.1.2", "rich": "13.9.4", "internal-thing": "1.0"}
@@ -280,17 +280,6 @@ def test_an_index_that_answers_nothing_leaves_the_directory_as_it_was(
 # --- the commands ---------------------------------------------------------------------------
 
 
-def soakgate(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["soakgate", *argv])
-    monkeypatch.setattr(cli_main, "load_env", lambda project: False)
-    with pytest.raises(SystemExit) as exited:
-        cli_main.main()
-    out = capsys.readouterr()
-    return int(exited.value.code or 0), out.out, out.err
-
-
 def test_the_commands_refresh_from_recorded_sboms_and_show_the_age(
     tmp_path: Path,
     index: FakeIndex,
@@ -301,27 +290,23 @@ def test_the_commands_refresh_from_recorded_sboms_and_show_the_age(
     monkeypatch.setenv("SOAKGATE_HOME", str(state))
     monkeypatch.setenv("COLUMNS", "200")
     directory = state / "advisories"
-    code, out, err = soakgate(monkeypatch, capsys, "advisories", "show")
+    code, out, err = run_soakgate(capsys, "advisories", "show")
     assert code == 1 and "never refreshed" in err and "never" in out
-    code, out, err = soakgate(
-        monkeypatch, capsys, "advisories", "refresh", "--index-url", index.url
-    )
+    code, out, err = run_soakgate(capsys, "advisories", "refresh", "--index-url", index.url)
     assert code == 2 and "no release has an SBOM yet" in err
 
     with StateDB.open(state) as db:
         db.record_release(RELEASE)
     with EvidenceStore.open(state) as store:
         store.put(RELEASE, "sbom", sbom_json(RELEASE, INSTALLED).encode(), name="sbom.cdx.json")
-    code, out, err = soakgate(
-        monkeypatch, capsys, "advisories", "refresh", "--index-url", index.url
-    )
+    code, out, err = run_soakgate(capsys, "advisories", "refresh", "--index-url", index.url)
     assert code == 1, err
     (line,) = err.splitlines()[:1]
     assert line.startswith("error: 1 of 3 packages not checked (internal-thing 1.0:")
     assert "GHSA-h5c8-rqwp-cp95" in out and "not checked" in out
     assert (directory / MANIFEST).is_file()
 
-    code, out, err = soakgate(monkeypatch, capsys, "advisories", "show", "--json")
+    code, out, err = run_soakgate(capsys, "advisories", "show", "--json")
     assert code == 0, err
     shown = json.loads(out)
     assert shown["state"] == "fresh" and shown["index"] == index.url
@@ -329,21 +314,21 @@ def test_the_commands_refresh_from_recorded_sboms_and_show_the_age(
     assert shown["not_checked"][0]["name"] == "internal-thing"
     record = json.loads((directory / MANIFEST).read_text())
     (directory / MANIFEST).write_text(json.dumps({**record, "refreshed_at": REFRESHED}))
-    code, out, err = soakgate(monkeypatch, capsys, "advisories", "show", "--max-age", "3650d")
+    code, out, err = run_soakgate(capsys, "advisories", "show", "--max-age", "3650d")
     assert code == 0 and "fresh" in out
-    code, out, err = soakgate(monkeypatch, capsys, "advisories", "show")
+    code, out, err = run_soakgate(capsys, "advisories", "show")
     assert code == 1 and "stale" in out
     assert err.splitlines()[0].endswith(
         "older than 7d: refresh it with `soakgate advisories refresh`"
     )
-    code, out, err = soakgate(monkeypatch, capsys, "advisories", "show", "--max-age", "week")
+    code, out, err = run_soakgate(capsys, "advisories", "show", "--max-age", "week")
     assert code == 2 and err.startswith('error: --max-age: expected a duration like "4h"')
 
     pins = tmp_path / "requirements.txt"
     pins.write_text("rich==13.9.4\n")
     other = tmp_path / "other"
-    code, out, err = soakgate(
-        monkeypatch, capsys, "advisories", "refresh", str(other), "--requirements", str(pins),
+    code, out, err = run_soakgate(
+        capsys, "advisories", "refresh", str(other), "--requirements", str(pins),
         "--index-url", index.url, "--json",
     )  # fmt: skip
     assert code == 0, err
@@ -353,8 +338,8 @@ def test_the_commands_refresh_from_recorded_sboms_and_show_the_age(
 def test_evidence_collect_refuses_a_bad_max_age_before_anything_runs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = soakgate(
-        monkeypatch, capsys, "evidence", "collect", "abc", "--advisories-max-age", "a week"
+    code, _, err = run_soakgate(
+        capsys, "evidence", "collect", "abc", "--advisories-max-age", "a week"
     )
     assert code == 2
     assert err.splitlines()[0] == (

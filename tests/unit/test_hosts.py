@@ -14,6 +14,7 @@ from soakgate.adapters.stage.stack_file import stack_config
 from soakgate.core.hosts import Host, parse_hosts
 from soakgate.core.inventory import StageHosts, render_inventory
 from soakgate.core.validation import ConfigInvalid
+from tests.unit.cli_run import run_soakgate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,18 +104,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     current_project.cache_clear()
 
 
-def soakgate(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from soakgate.cli import main as cli_main
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sys.argv", ["soakgate", *argv])
-        patch.setattr(cli_main, "load_env", lambda project: False)
-        with pytest.raises(SystemExit) as exited:
-            cli_main.main()
-    out = capsys.readouterr()
-    return int(exited.value.code or 0), out.out, out.err
-
-
 def test_soakgate_inventory_prints_the_stack_configs_hosts(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,7 +111,7 @@ def test_soakgate_inventory_prints_the_stack_configs_hosts(
         Host("deploy", "10.0.0.21"),
         Host("deploy", "10.0.0.22", 2222),
     )
-    code, out, err = soakgate(capsys, "inventory")
+    code, out, err = run_soakgate(capsys, "inventory")
     assert code == 0, err
     assert out.startswith("# made by soakgate inventory")
     groups = yaml.safe_load(out)["all"]["children"]
@@ -130,7 +119,7 @@ def test_soakgate_inventory_prints_the_stack_configs_hosts(
     assert list(groups["production"]["hosts"]) == ["10.0.0.21", "10.0.0.22_2222"]
     assert groups["staging"]["vars"]["port"] == 18091  # the stack's own port
     assert groups["dev"]["hosts"] == {"localhost": {"ansible_connection": "local"}}
-    code, out, _ = soakgate(capsys, "inventory", "production", "--state-dir", "/srv/x")
+    code, out, _ = run_soakgate(capsys, "inventory", "production", "--state-dir", "/srv/x")
     assert code == 0 and list(yaml.safe_load(out)["all"]["children"]) == ["production"]
     assert yaml.safe_load(out)["all"]["children"]["production"]["vars"]["state_dir"] == "/srv/x"
 
@@ -156,7 +145,7 @@ def test_bad_inventory_requests_exit_2_with_one_line(
 ) -> None:
     if stack is not None:
         (project / "Pulumi.production.yaml").write_text(stack)
-    code, out, err = soakgate(capsys, *argv)
+    code, out, err = run_soakgate(capsys, *argv)
     assert code == 2 and out == ""
     assert err.splitlines()[0].startswith(message), err
 
@@ -169,7 +158,7 @@ def test_ansible_reads_the_inventory_as_made(
     import subprocess
     import sys
 
-    code, out, err = soakgate(capsys, "inventory")
+    code, out, err = run_soakgate(capsys, "inventory")
     assert code == 0, err
     path = tmp_path / "inventory.yml"
     path.write_text(out)
