@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from soakgate.adapters.evidence.layout import ServiceLayout
 from soakgate.adapters.evidence.tests import (
-    container_kwargs,
     evidence_name,
     exec_in,
-    image_config,
     last_line,
-    pip_install_argv,
-    pip_wheel,
-    prepare_suite,
-    started_container,
     suite_args,
+    suite_container,
 )
 from soakgate.adapters.state.evidence import CollectFailed
 
@@ -53,37 +47,6 @@ def plain_pytest_argv(layout: ServiceLayout) -> list[str]:
     return ["python", "-m", "pytest", "-q", *suite_args(layout)]
 
 
-@contextlib.contextmanager
-def _ready(
-    side: SuiteSide, index: int, layout: ServiceLayout, work: Path, deadline: float, namespace: str
-) -> Iterator[Any]:
-    """A running container of ``side`` with the test wheels installed."""
-    folder = work / f"side-{index}"
-    suite = prepare_suite(layout, folder / "suite")
-    out = folder / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    config = image_config(side.image)
-    kwargs = container_kwargs(
-        side.image,
-        name=evidence_name(f"suite-{'ab'[index]}", namespace),
-        config=config,
-        layout=layout,
-        suite=suite,
-        wheels=side.wheels,
-        out=out,
-        timeout=deadline - time.monotonic(),
-    )
-    kwargs["environment"] = {**kwargs["environment"], **side.environment}
-    with started_container(f"the test suite of side {'AB'[index]}", kwargs) as container:
-        code, text = exec_in(container, pip_install_argv(pip_wheel(side.wheels)), deadline)
-        if code != 0:
-            raise CollectFailed(
-                f"side {'AB'[index]}: installing the test wheels failed (exit {code}):"
-                f" {last_line(text)}"
-            )
-        yield container
-
-
 def time_suites(
     sides: Sequence[SuiteSide],
     layout: ServiceLayout,
@@ -99,7 +62,18 @@ def time_suites(
     seconds: list[list[float]] = [[] for _ in sides]
     with contextlib.ExitStack() as stack:
         containers = [
-            stack.enter_context(_ready(side, index, layout, work, deadline, namespace))
+            stack.enter_context(
+                suite_container(
+                    side.image,
+                    layout,
+                    side.wheels,
+                    work / f"side-{index}",
+                    name=evidence_name(f"suite-{'ab'[index]}", namespace),
+                    what=f"the test suite of side {'AB'[index]}",
+                    deadline=deadline,
+                    environment=side.environment,
+                )
+            )
             for index, side in enumerate(sides)
         ]
         for turn in range(rounds + 1):  # the first turn warms the files' caches: not kept

@@ -380,6 +380,46 @@ def sleep_argv(timeout: float) -> list[str]:
 # --- the run --------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def suite_container(
+    image: str,
+    layout: ServiceLayout,
+    wheels: Path,
+    work: Path,
+    *,
+    name: str,
+    what: str,
+    deadline: float,
+    environment: Mapping[str, str] | None = None,
+) -> Iterator[Any]:
+    """A running container of ``image`` (``environment`` added) with the service's suite in
+    ``work/suite``, ``work/out`` for reports and the test wheels installed; removed when the
+    block ends. CollectFailed when the wheels do not install."""
+    suite = prepare_suite(layout, work / "suite")
+    out = work / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o777)  # the image's non-root user writes the reports
+    kwargs = container_kwargs(
+        image,
+        name=name,
+        config=image_config(image),
+        layout=layout,
+        suite=suite,
+        wheels=wheels,
+        out=out,
+        timeout=deadline - time.monotonic(),
+    )
+    kwargs["environment"] = {**kwargs["environment"], **(environment or {})}
+    with started_container(what, kwargs) as container:
+        code, text = exec_in(container, pip_install_argv(pip_wheel(wheels)), deadline)
+        if code != 0:
+            raise CollectFailed(
+                f"{what}: installing the test wheels in the image failed (exit {code}):"
+                f" {last_line(text)}"
+            )
+        yield container
+
+
 def run_tests_in_image(
     release: Release,
     layout: ServiceLayout,
@@ -396,29 +436,18 @@ def run_tests_in_image(
     leaves no JUnit report is (CollectFailed with the reason).
     """
     started = time.monotonic()
-    config = image_config(release.digest)
-    suite = prepare_suite(layout, work / "suite")
-    out = work / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    out.chmod(0o777)  # the image's non-root user writes the reports
-    kwargs = container_kwargs(
+    deadline = started + timeout
+    with suite_container(
         release.digest,
+        layout,
+        wheels,
+        work,
         name=evidence_name("tests", namespace),
-        config=config,
-        layout=layout,
-        suite=suite,
-        wheels=wheels,
-        out=out,
-        timeout=timeout,
-    )
-    with started_container(f"the tests in {release.short}", kwargs) as container:
-        deadline = started + timeout
+        what=f"the tests in {release.short}",
+        deadline=deadline,
+    ) as container:
+        out = work / "out"
         tools = {"python": interpreter_version(container, deadline), **_tool_versions(wheels)}
-        code, text = exec_in(container, pip_install_argv(pip_wheel(wheels)), deadline)
-        if code != 0:
-            raise CollectFailed(
-                f"installing the test wheels in the image failed (exit {code}): {last_line(text)}"
-            )
         exit_code, log = exec_in(container, pytest_argv(layout), deadline)
         junit = out / "junit.xml"
         if not junit.is_file():
