@@ -35,6 +35,7 @@ class FakeToolchain:
             cpython312="3.12.1 at /root/.pyenv/versions/3.12.1",
             host_commands={name: f"/usr/bin/{name}" for name in HOST_COMMANDS},
             chromium="/usr/bin/chromium",
+            sshd="/usr/sbin/sshd",
         )
         unknown = set(overrides) - set(Readings.__dataclass_fields__)
         if unknown:

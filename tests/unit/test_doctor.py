@@ -157,6 +157,14 @@ def test_chromium_is_optional_unless_the_tests_are_asked_for() -> None:
     assert required.fix == "./bootstrap --with-test-tools  (apt-get install chromium)"
 
 
+def test_sshd_is_required_only_with_the_test_tools() -> None:
+    readings = FakeToolchain(sshd=None).readings
+    assert diagnose(readings).exit_code == 0
+    (required,) = diagnose(readings, with_test_tools=True).missing
+    assert (required.name, required.detail) == ("OpenSSH server", "not installed")
+    assert "apt-get install openssh-server" in required.fix
+
+
 def test_one_hint_names_each_fix_once() -> None:
     readings = FakeToolchain(debootstrap=None, host_commands=without("ip"), cpython312=None)
     report = diagnose(readings.readings)
@@ -179,6 +187,7 @@ def test_bootstrap_installs_every_package_the_doctor_asks_for() -> None:
         debootstrap=None,
         archive_keyring=None,
         chromium=None,
+        sshd=None,
         host_commands=dict.fromkeys(HOST_COMMANDS),
     ).readings
     report = diagnose(readings, with_test_tools=True)
@@ -196,6 +205,7 @@ def test_bootstrap_installs_every_package_the_doctor_asks_for() -> None:
         "util-linux",
         "iproute2",
         "chromium",
+        "openssh-server",
     }
     script = (ROOT / "bootstrap").read_text()
     listed = bootstrap_packages(script, "HOST_PACKAGES") | bootstrap_packages(

@@ -77,6 +77,10 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def sshd() -> str | None:
+    return host_command("sshd")
+
+
 def read_toolchain(project: Path) -> Readings:
     """Probe every part of the toolchain once."""
     return Readings(
@@ -92,5 +96,6 @@ def read_toolchain(project: Path) -> Readings:
         cpython312=cpython312(),
         host_commands={name: host_command(name) for name in HOST_COMMANDS},
         chromium=chromium(),
+        sshd=sshd(),
         base_pythons=base_python_versions(),
     )

@@ -46,6 +46,8 @@ class Readings:
     cpython312: str | None
     host_commands: Mapping[str, str | None]
     chromium: str | None
+    # sshd (Debian's openssh-server): the tests' SSH hosts run one each; None when absent.
+    sshd: str | None = None
     # {base image tag: its Python version (label soakgate.python)}; empty when not read.
     base_pythons: Mapping[str, str] = field(default_factory=dict)
 
@@ -164,6 +166,14 @@ def diagnose(readings: Readings, with_test_tools: bool = False) -> DoctorReport:
             readings.chromium or ("not installed" if with_test_tools else "optional (tests)"),
             "./bootstrap --with-test-tools  (apt-get install chromium)",
             "tests (the soak report's screenshot)",
+        ),
+        PartStatus(
+            "OpenSSH server",
+            readings.sshd is not None,
+            with_test_tools,
+            readings.sshd or ("not installed" if with_test_tools else "optional (tests)"),
+            "./bootstrap --with-test-tools  (apt-get install openssh-server)",
+            "tests (the SSH hosts of multi-host stages)",
         ),
         PartStatus(
             "Base images",
