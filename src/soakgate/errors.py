@@ -58,6 +58,10 @@ class DockerError(SoakgateError):
     exit_code = 5
 
 
+class HostUnreachable(DockerError):
+    """A host's SSH does not answer, refuses soakgate's key, or dropped the connection."""
+
+
 class LockHeld(SoakgateError):
     """Another live process is changing the same stage."""
 

@@ -24,8 +24,9 @@ from fabric import Connection, task  # noqa: E402
 from invoke.exceptions import Exit  # noqa: E402
 from paramiko import BadHostKeyException  # noqa: E402
 
+from soakgate.adapters.ssh.host_keys import changed_host_key  # noqa: E402
 from soakgate.errors import ConfigError, SoakgateError  # noqa: E402
-from soakgate.runbook import LOCK_TTL, fingerprint, flip_to_warm, trust_known_hosts  # noqa: E402
+from soakgate.runbook import LOCK_TTL, flip_to_warm, trust_known_hosts  # noqa: E402
 
 
 def _seconds(text: str, option: str) -> float:
@@ -85,13 +86,8 @@ def rollback(
         hint = f"\nhint: {exc.hint}" if exc.hint else ""
         raise Exit(f"error: {exc.message}{hint}", code=exc.exit_code) from None
     except BadHostKeyException as exc:
-        raise Exit(
-            f"error: the SSH host key of {exc.hostname} changed (known"
-            f" {fingerprint(exc.expected_key.asbytes())}, offered"
-            f" {fingerprint(exc.key.asbytes())}): not connecting\nhint: if the host was"
-            f" re-installed, check the new key on it, then: ssh-keygen -R {exc.hostname}",
-            code=2,
-        ) from None
+        refused = changed_host_key(exc.hostname, exc.key.asbytes(), exc.expected_key.asbytes())
+        raise Exit(f"error: {refused.message}\nhint: {refused.hint}", code=2) from None
     print(
         f"{stage}: traffic on {result['to']} ({digest_ref(result['to_release'])})"
         f" after {result['seconds']:.2f} s (flip {result['flip_seconds']:.2f} s)"

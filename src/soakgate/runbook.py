@@ -23,11 +23,8 @@ removed; the holder's JSON written into the file is for display only.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from soakgate.adapters.ssh.host_keys import KNOWN_HOSTS, unknown_host_key
 from soakgate.adapters.stage.engine import UPSTREAM_FILE
 from soakgate.adapters.stage.lock import describe_holder, parse_holder
 from soakgate.core.names import LABEL_RELEASE, StageNames, digest_ref
@@ -47,7 +45,6 @@ from soakgate.errors import (
     LockHeld,
     RollbackFailed,
     SwitchRefused,
-    UnknownHostKey,
 )
 
 LOCK_TTL = 300  # seconds a lock of a runbook whose connection died stays held
@@ -56,7 +53,6 @@ VIA = "fabric"
 BAD_FILE = "bad-releases"  # one digest per line, written by soakgate from its ledger
 LOCK_BUSY = 75  # the keeper's exit code when another process holds the lock (flock -E)
 LOCK_LOST = 3  # the release's exit code when the keeper was gone already
-KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 
 # Scripts, constant: their values come in as positional parameters ("$1", sys.argv …), never
 # pasted into the text. playbooks/rollback.yml runs the same texts (a unit test checks).
@@ -239,26 +235,6 @@ def lock_record(keeper: str, command: str, since: datetime) -> dict[str, Any]:
         "command": command,
         "since": since.isoformat(timespec="seconds"),
     }
-
-
-def fingerprint(key_bytes: bytes) -> str:
-    """An SSH key's fingerprint as OpenSSH prints it: ``SHA256:`` + unpadded base64."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
-
-
-def unknown_host_key(hostname: str, key_type: str, key_bytes: bytes) -> UnknownHostKey:
-    """The refusal of a host key that no known_hosts file has (``hostname`` as paramiko gives
-    it: ``host`` or ``[host]:port``)."""
-    match = re.fullmatch(r"\[(.+)\]:(\d+)", hostname)
-    host, port = (match.group(1), match.group(2)) if match else (hostname, "22")
-    shown = host if port == "22" else f"{host}:{port}"
-    return UnknownHostKey(
-        f"the SSH host key of {shown} ({key_type} {fingerprint(key_bytes)}) is in no"
-        f" known_hosts file ({', '.join(KNOWN_HOSTS)}): not connecting",
-        hint="if that is the host's key (on the host: ssh-keygen -lf"
-        f" /etc/ssh/ssh_host_*_key.pub), accept it: ssh-keyscan -p {port} {host}"
-        " >> ~/.ssh/known_hosts",
-    )
 
 
 # --- commands: argv lists ---------------------------------------------------------------------
@@ -573,7 +549,7 @@ def trust_known_hosts(connection: Any, files: Sequence[str] = KNOWN_HOSTS) -> An
 
     class RejectUnknown(RejectPolicy):  # type: ignore[misc]  # paramiko: untyped
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-            raise unknown_host_key(hostname, key.get_name(), key.asbytes())
+            raise unknown_host_key(hostname, key.get_name(), key.asbytes(), files)
 
     for name in files:
         path = os.path.expanduser(name)

@@ -22,6 +22,7 @@ from soakgate.scratch import ROOT, STAGES, ScratchProject, make_scratch
 from tests.integration.setup_missing import missing
 
 from .netns_engine import EngineFailed, NetnsEngine, NetnsUnavailable, copy_images
+from .ssh_hosts import SshHosts, sweep_leftovers
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +91,50 @@ def netns_scratch(
                 ):
                     with contextlib.suppress(docker.errors.APIError):
                         network.remove()
+
+
+@pytest.fixture(scope="module")
+def ssh_hosts() -> Iterator[SshHosts]:
+    """Two Docker hosts reached over SSH (own namespace, engine, sshd and user each), removed
+    afterwards with everything they made, also when a test failed."""
+    sweep_leftovers()
+    try:
+        made = SshHosts.make(2)
+    except NetnsUnavailable as exc:
+        missing(str(exc))
+    except EngineFailed as exc:
+        pytest.fail(f"the SSH test hosts did not start: {exc}", pytrace=False)
+    try:
+        yield made
+    finally:
+        with contextlib.suppress(OSError):  # their sshd logs, kept for the report
+            (ROOT / "reports").mkdir(exist_ok=True)
+            for host in made:
+                shutil.copy2(host.sshd_log, ROOT / "reports" / f"ssh-host-{host.index}-sshd.log")
+        made.close()
+
+
+@pytest.fixture
+def ssh_scratch(
+    tmp_path: Path,
+    toolchain_env: dict[str, str],
+    releases: dict[str, Release],
+    ssh_hosts: SshHosts,
+) -> Iterator[ScratchProject]:
+    """A scratch project knowing the built releases whose production stage runs on the SSH
+    hosts; the hosts' images are removed afterwards (each test sends what it needs)."""
+    project = make_scratch(tmp_path, toolchain_env)
+    project.env.update(ssh_hosts.env)
+    project.record(list(releases.values()))
+    hosts = "".join(f"\n    - {url}" for url in ssh_hosts.urls)
+    (project.root / "Pulumi.production.yaml").write_text(
+        f"config:\n  soakgate:stage: production\n  soakgate:hosts:{hosts}\n"
+    )
+    try:
+        yield project
+    finally:
+        for host in ssh_hosts:
+            if host.engine.running:
+                with contextlib.suppress(docker.errors.DockerException):
+                    for image in host.engine.client.images.list():
+                        host.engine.client.images.remove(image.id, force=True)

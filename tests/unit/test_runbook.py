@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from soakgate import runbook
+from soakgate.adapters.ssh.host_keys import fingerprint, unknown_host_key
 from soakgate.adapters.stage.lock import lock_path, read_holder, stage_lock
 from soakgate.core import proxy_conf
 from soakgate.core.names import StageNames
@@ -48,7 +49,6 @@ from soakgate.runbook import (
     bad_command,
     container_ip,
     describe_holder,
-    fingerprint,
     flip_to_warm,
     hold_command,
     keeper_command,
@@ -58,7 +58,6 @@ from soakgate.runbook import (
     release_command,
     reload_command,
     shell_line,
-    unknown_host_key,
     wait_command,
     warm_slot,
     warm_target,
@@ -789,7 +788,7 @@ def test_an_unknown_host_key_is_refused_with_its_fingerprint(
     expected = fingerprint(key.asbytes())
     assert refused.value.message == (
         f"the SSH host key of 127.0.0.1:{port} (ssh-rsa {expected}) is in no known_hosts file"
-        " (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts): not connecting"
+        f" ({known}): not connecting"  # the files it read, not the defaults
     )
     assert f"ssh-keyscan -p {port} 127.0.0.1 >> ~/.ssh/known_hosts" in refused.value.hint
     assert "\n" not in refused.value.message + refused.value.hint

@@ -24,6 +24,7 @@ from soakgate.cli import (
 from soakgate.cli.advisories import advisories_app
 from soakgate.cli.boundary import run_app
 from soakgate.cli.evidence import evidence_app
+from soakgate.cli.hosts import hosts_app
 from soakgate.cli.images import images_app
 from soakgate.cli.incident import incident_app
 from soakgate.cli.soak import soak_app
@@ -63,6 +64,7 @@ app.add_typer(advisories_app, name="advisories", help="The OSV advisory director
 app.add_typer(soak_app, name="soak", help="Soak monitoring of a stage.")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(incident_app, name="incident")
+app.add_typer(hosts_app, name="hosts", help="A stage's Docker hosts over SSH.")
 
 
 @app.callback()

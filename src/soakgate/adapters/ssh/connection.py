@@ -1,0 +1,329 @@
+"""One SSH connection per Docker host: the Docker SDK's API calls and soakgate's few commands
+run as channels over it, and it is opened again (once) when it was dropped.
+
+    connection = connections().get(host)     # opened on first use, kept for the process
+    connection.docker.containers.list()      # the host's engine, over this connection
+    connection.run(["df", "-Pk", "/var/lib/docker"])   # (exit, stdout, stderr)
+
+Why not ``docker.DockerClient("ssh://…")`` alone: it reads only ``~/.ssh/known_hosts``, says
+"not found in known_hosts" without the fingerprint, connects without a timeout, never
+reconnects after a drop, and keeps a pool (a channel and a remote ``docker system dial-stdio``)
+per request URL. Here the SDK's client is built without connecting and given an adapter of
+ours: host keys per :mod:`host_keys`, timeouts, keepalives, one pool, reconnect on a dead
+transport. Every SSH failure becomes one line naming the host and the fix
+(:func:`ssh_failure`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from soakgate.adapters.ssh.host_keys import (
+    IDENTITY_ENV,
+    KNOWN_HOSTS_ENV,
+    SshSettings,
+    changed_host_key,
+    unknown_host_key,
+)
+from soakgate.core.hosts import Host
+from soakgate.errors import HostUnreachable, SoakgateError, UnknownHostKey
+
+if TYPE_CHECKING:
+    import docker
+    import paramiko
+
+# The engine API version spoken over SSH: Debian's docker.io 20.10 speaks 1.41 and newer
+# engines accept it. Fixed, so that building the client asks the engine nothing.
+SSH_API_VERSION = "1.41"
+KEEPALIVE_SECONDS = 5
+POOL_SIZE = 8  # channels kept open per host (sshd's MaxSessions is 10 by default)
+COMMAND_TIMEOUT = 60.0
+
+
+def _paramiko() -> Any:
+    import soakgate
+
+    soakgate.allow_ssh()
+    import paramiko
+
+    return paramiko
+
+
+def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
+    """One line for an SSH failure reaching ``host``, with the fix."""
+    paramiko = _paramiko()
+    where = f"{host.address}:{host.port}"
+    if isinstance(exc, SoakgateError):
+        return exc
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return changed_host_key(
+            exc.hostname, exc.key.asbytes(), exc.expected_key.asbytes(), SshSettings().known_hosts
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return HostUnreachable(
+            f"{where} refused soakgate's SSH key for user {host.user} ({exc})",
+            hint=f"add your public key to ~{host.user}/.ssh/authorized_keys on {host.address},"
+            f" or point {IDENTITY_ENV} at the key it has",
+        )
+    if isinstance(exc, EOFError):  # the host closed the connection under a running call
+        return HostUnreachable(
+            f"lost the SSH connection to {where} mid-operation (closed by the host)",
+            hint="check the host, then re-run: what was cut is done again from the start",
+        )
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return HostUnreachable(
+            f"{where} did not answer SSH in time ({exc or 'timed out'})",
+            hint="check that the host is up and reachable from here, then re-run",
+        )
+    if isinstance(exc, OSError):  # refused, unreachable, reset (NoValidConnectionsError too)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return HostUnreachable(
+            f"{where} does not answer SSH ({reason})",
+            hint=f"check that {host.address} is up and its sshd listens on port {host.port},"
+            " then re-run",
+        )
+    if isinstance(exc, paramiko.SSHException):
+        return HostUnreachable(
+            f"the SSH connection to {where} failed ({exc or type(exc).__name__})",
+            hint="re-run; if it persists, look at the host's sshd log",
+        )
+    return HostUnreachable(f"{where}: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def translated(host: Host) -> Iterator[None]:
+    """Turn SSH and connection failures inside the block into :func:`ssh_failure` lines."""
+    import requests
+
+    paramiko = _paramiko()
+    try:
+        yield
+    except (OSError, paramiko.SSHException, requests.ConnectionError, EOFError) as exc:
+        cause = exc.__context__ if isinstance(exc, requests.ConnectionError) else exc
+        if isinstance(exc, requests.ConnectionError):
+            raise HostUnreachable(
+                f"lost the SSH connection to {host.address}:{host.port} mid-operation"
+                f" ({cause or exc})",
+                hint="check the host, then re-run: what was cut is done again from the start",
+            ) from exc
+        raise ssh_failure(host, exc) from exc
+
+
+class SshConnection:
+    """An SSH connection to one host, its Docker client, and commands run over it."""
+
+    def __init__(self, host: Host, settings: SshSettings) -> None:
+        self.host = host
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._client: paramiko.SSHClient | None = None
+        self._docker: docker.DockerClient | None = None
+        self.opened = 0  # how many times a connection was made (1 unless one dropped)
+
+    # --- connecting --------------------------------------------------------------------------
+    def _open(self) -> paramiko.SSHClient:
+        paramiko = _paramiko()
+        settings = self.settings
+        files = settings.known_hosts
+
+        class RejectUnknown(paramiko.RejectPolicy):  # type: ignore[misc,name-defined]
+            def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+                raise unknown_host_key(hostname, key.get_name(), key.asbytes(), files)
+
+        client = paramiko.SSHClient()
+        for path in settings.existing_known_hosts():
+            try:
+                client.get_host_keys().load(str(path))
+            except (OSError, paramiko.SSHException) as exc:
+                raise UnknownHostKey(
+                    f"{path}: unreadable known_hosts file ({exc})",
+                    hint=f"fix or remove {path}, or set {KNOWN_HOSTS_ENV} to a good one",
+                ) from None
+        client.set_missing_host_key_policy(RejectUnknown())
+        try:
+            client.connect(
+                self.host.address,
+                port=self.host.port,
+                username=self.host.user,
+                key_filename=settings.identity,
+                look_for_keys=settings.identity is None,
+                allow_agent=settings.identity is None,
+                timeout=settings.timeout,
+                banner_timeout=settings.timeout,
+                auth_timeout=settings.timeout,
+                channel_timeout=settings.timeout,
+            )
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise ssh_failure(self.host, exc) from exc
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE_SECONDS)
+        self.opened += 1
+        return client
+
+    def ssh(self) -> paramiko.SSHClient:
+        """The live SSH client: opened on first use, and again when the transport died."""
+        with self._lock:
+            transport = None if self._client is None else self._client.get_transport()
+            if transport is None or not transport.is_active():
+                if self._client is not None:
+                    self._client.close()
+                self._client = None
+                self._client = self._open()
+            return self._client
+
+    @property
+    def docker(self) -> docker.DockerClient:
+        """The host's engine through this connection (the SDK's client, built once)."""
+        if self._docker is None:
+            self._docker = _docker_client(self)
+        return self._docker
+
+    # --- commands ----------------------------------------------------------------------------
+    def run(
+        self, argv: Sequence[str], *, timeout: float = COMMAND_TIMEOUT, stdin: bytes = b""
+    ) -> tuple[int, str, str]:
+        """Run ``argv`` on the host (quoted for its shell) in a channel of this connection;
+        return (exit status, stdout, stderr). Raises HostUnreachable on an SSH failure."""
+        with translated(self.host):
+            transport = self.ssh().get_transport()
+            if transport is None:
+                raise EOFError("the SSH transport closed")
+            channel = transport.open_session(timeout=self.settings.timeout)
+            try:
+                channel.settimeout(timeout)
+                channel.exec_command(" ".join(shlex.quote(arg) for arg in argv))
+                if stdin:
+                    channel.sendall(stdin)
+                channel.shutdown_write()
+                out, err = _drain(channel, timeout)
+                status = channel.recv_exit_status()
+            finally:
+                channel.close()
+        return status, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._docker is not None:
+                with contextlib.suppress(Exception):
+                    self._docker.close()
+                self._docker = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _drain(channel: Any, timeout: float) -> tuple[bytes, bytes]:
+    """Read a channel's stdout and stderr to their end, within ``timeout`` seconds."""
+    out, err = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        if channel.recv_ready():
+            out += channel.recv(65536)
+        elif channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        elif channel.exit_status_ready() and not channel.recv_ready():
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+            return bytes(out), bytes(err)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"no end of output within {timeout:.0f}s")
+        else:
+            time.sleep(0.005)
+
+
+def _docker_client(connection: SshConnection) -> docker.DockerClient:
+    """The Docker SDK's client for ``connection``'s host, built without connecting, with our
+    adapter mounted in place of the SDK's SSH adapter."""
+    _paramiko()  # before the SDK's SSH module is imported (soakgate/__init__ switches it off)
+    import docker
+    from docker.transport.basehttpadapter import BaseHTTPAdapter
+    from docker.transport.sshconn import SSHConnectionPool, SSHHTTPAdapter
+
+    class Adapter(SSHHTTPAdapter):  # type: ignore[misc]
+        """One pool for every URL, over ``connection``'s live transport."""
+
+        def __init__(self) -> None:
+            # The SDK's __init__ would connect its own way: set its fields ourselves.
+            self.ssh_client = None
+            self.ssh_params: dict[str, Any] = {}
+            self.ssh_host = connection.host.url
+            self.timeout = 120
+            self.max_pool_size = POOL_SIZE
+            self.pools: dict[str, Any] = {}
+            self._pool: SSHConnectionPool | None = None
+            self._transport: Any = None
+            self._pool_lock = threading.Lock()
+            BaseHTTPAdapter.__init__(self)
+
+        def get_connection(self, url: str, proxies: Any = None) -> SSHConnectionPool:
+            client = connection.ssh()
+            with self._pool_lock:
+                if self._pool is None or self._transport is not client.get_transport():
+                    if self._pool is not None:
+                        self._pool.close()
+                    self._pool = SSHConnectionPool(
+                        ssh_client=client, timeout=self.timeout, maxsize=self.max_pool_size
+                    )
+                    self._transport = client.get_transport()
+                return self._pool
+
+        def close(self) -> None:
+            with self._pool_lock:
+                if self._pool is not None:
+                    self._pool.close()
+                self._pool = None
+
+    # Built for a socket path that is never dialled (no connection, the version is fixed),
+    # then pointed at our adapter: the SDK's own ssh:// set-up fails for good in a process
+    # that imported it while paramiko was switched off.
+    client = docker.DockerClient(
+        base_url="unix:///nonexistent/soakgate-ssh", version=SSH_API_VERSION, timeout=120
+    )
+    adapter = Adapter()
+    client.api.mount("http+docker://ssh", adapter)
+    client.api.base_url = "http+docker://ssh"
+    client.api._custom_adapter = adapter
+    return client
+
+
+class Connections:
+    """The process's SSH connections, one per host, made on first use."""
+
+    def __init__(self, settings: SshSettings | None = None) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._open: dict[Host, SshConnection] = {}
+
+    def get(self, host: Host) -> SshConnection:
+        with self._lock:
+            if host not in self._open:
+                settings = self._settings or SshSettings.from_env()
+                self._open[host] = SshConnection(host, settings)
+            return self._open[host]
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._open.values():
+                connection.close()
+            self._open.clear()
+
+
+_CONNECTIONS: Connections | None = None
+
+
+def connections() -> Connections:
+    """The process's connections (settings read from the environment on first use)."""
+    global _CONNECTIONS
+    if _CONNECTIONS is None:
+        _CONNECTIONS = Connections()
+    return _CONNECTIONS

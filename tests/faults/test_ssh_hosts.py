@@ -1,0 +1,179 @@
+"""A stage on two Docker hosts reached over SSH (real sshd, real engines in their own network
+namespaces): ``soakgate hosts check`` and ``hosts send`` through one connection per host, and
+what each SSH failure looks like — an unknown host key, a refused client key, a host that is
+down, a connection cut in the middle of sending an image. Nothing may be left half-done: an
+image arrives whole with the release's digest or not at all, and a re-run completes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from soakgate.core.release import Release
+from soakgate.scratch import ROOT, ScratchProject
+
+from .ssh_hosts import SshHost, SshHosts, kill_user
+
+pytestmark = pytest.mark.integration
+
+SOAKGATE = str(ROOT / ".venv" / "bin" / "soakgate")
+
+
+def logins(host: SshHost) -> int:
+    """How many SSH logins the host's sshd has accepted so far."""
+    return host.sshd_log.read_text(errors="replace").count("Accepted publickey")
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(("error:", "hint:"))]
+
+
+def present(host: SshHost, release: Release) -> bool:
+    try:
+        return host.engine.client.images.get(release.image).id == release.digest
+    except Exception:
+        return False
+
+
+def test_check_reads_each_host_over_one_connection(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    before = [logins(host) for host in ssh_hosts]
+    checked = ssh_scratch.soakgate("hosts", "check", "production", "--json", timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    readings = json.loads(checked.stdout)
+    assert [reading["host"] for reading in readings] == ssh_hosts.urls
+    for reading in readings:
+        assert reading["error"] is None and reading["problems"] == [], reading
+        assert reading["engine_version"].startswith("20.10"), reading
+        assert reading["free_bytes"] > 0
+        assert abs(reading["clock_skew"]) < 1.0, reading  # the same clock: only the round trip
+        assert set(reading["images"]) == {release.digest for release in releases.values()}
+        assert not any(reading["images"].values())  # nothing sent yet
+    # several API calls and a command per host, one SSH login each
+    assert [logins(host) - count for host, count in zip(ssh_hosts, before, strict=True)] == [1, 1]
+
+
+def test_send_streams_each_image_once_and_checks_its_digest(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    sent = ssh_scratch.soakgate("hosts", "send", "production", "--json", timeout=600)
+    assert sent.returncode == 0, sent.stderr
+    first = json.loads(sent.stdout)
+    assert len(first) == len(ssh_hosts) * len(releases)
+    assert all(done["error"] is None and done["bytes"] > 1_000_000 for done in first), first
+    for host in ssh_hosts:
+        for release in releases.values():
+            assert present(host, release), (host.url, release.image)
+    again = ssh_scratch.soakgate("hosts", "send", "production", "--json", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert [done["bytes"] for done in json.loads(again.stdout)] == [0] * len(first)
+    checked = ssh_scratch.soakgate("hosts", "check", "production", "--json", timeout=120)
+    assert all(all(reading["images"].values()) for reading in json.loads(checked.stdout))
+
+
+def test_a_connection_cut_mid_image_leaves_nothing_half_loaded(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    """Host 2's SSH session is killed while it receives an image: the command says so in
+    one line, host 1 still gets everything, host 2 holds no partial image, a re-run
+    completes."""
+    victim = ssh_hosts[1]
+    release = min(releases.values(), key=lambda release: release.python_series)  # sent first
+    process = subprocess.Popen(
+        [SOAKGATE, "hosts", "send", "production", release.digest],
+        cwd=ssh_scratch.root,
+        env=ssh_scratch.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cut = False
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 120
+        seen = []
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if line.startswith(f"{victim.address}:") and "MB sent" in line:
+                kill_user(victim.user)  # its sshd session and the remote docker dial-stdio
+                cut = True
+                break
+        assert cut, f"no progress line of {victim.address} came: {seen}"
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 5, (out, err)  # DockerError's code
+    errors = error_lines(err)
+    assert len(errors) == 2 and victim.url in errors[0], err
+    assert re.search(r"lost the SSH connection|does not answer SSH|SSH connection", errors[0]), err
+    assert present(ssh_hosts[0], release)
+    assert not present(victim, release)  # nothing half-loaded under the release's name
+    again = ssh_scratch.soakgate("hosts", "send", "production", release.digest, "--json")
+    assert again.returncode == 0, again.stderr
+    assert present(victim, release)
+
+
+def test_ssh_failures_say_one_line_with_the_fix(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, tmp_path: Path
+) -> None:
+    down = ssh_hosts[1]
+
+    def check(**env: str) -> subprocess.CompletedProcess[str]:
+        saved = dict(ssh_scratch.env)
+        ssh_scratch.env.update(env)
+        try:
+            return ssh_scratch.soakgate("hosts", "check", "production", "--json", timeout=120)
+        finally:
+            ssh_scratch.env.clear()
+            ssh_scratch.env.update(saved)
+
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    unknown = check(SOAKGATE_SSH_KNOWN_HOSTS=str(empty))
+    assert unknown.returncode != 0
+    reading = json.loads(unknown.stdout)[0]
+    assert "SHA256:" in reading["error"] and "ssh-keyscan -p 22" in reading["error"], reading
+    offered = subprocess.run(
+        ["ssh-keygen", "-lf", str(ssh_hosts[0].host_key.with_suffix(".pub"))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
+    assert offered in reading["error"]  # the fingerprint ssh-keygen shows on the host
+
+    stranger = tmp_path / "id_stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    refused = check(SOAKGATE_SSH_IDENTITY=str(stranger))
+    assert refused.returncode != 0
+    assert all(
+        "refused soakgate's SSH key" in reading["error"] for reading in json.loads(refused.stdout)
+    )
+
+    down.stop_sshd()
+    try:
+        began = time.monotonic()
+        partial = check()
+        took = time.monotonic() - began
+    finally:
+        down.start_sshd()
+    assert partial.returncode == 5  # DockerError's code
+    first, second = json.loads(partial.stdout)
+    assert first["problems"] == [], first  # the other host is still read
+    assert "does not answer SSH" in second["error"], second
+    assert took < 60, took
+    errors = error_lines(partial.stderr)
+    assert len(errors) == 2 and "1 of 2 hosts of production" in errors[0], partial.stderr
+    back = check()
+    assert back.returncode == 0, back.stderr
