@@ -59,10 +59,12 @@ def fingerprint(key_bytes: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
 
 
-def split_hostname(hostname: str) -> tuple[str, int]:
-    """``host`` or ``[host]:port`` (as known_hosts and paramiko write it) → (host, port)."""
+def split_hostname(hostname: str) -> tuple[str, int, str]:
+    """``host`` or ``[host]:port`` (as known_hosts and paramiko write it) → (host, port, how
+    messages show it: ``host`` or ``host:port``)."""
     match = re.fullmatch(r"\[(.+)\]:(\d+)", hostname)
-    return (match.group(1), int(match.group(2))) if match else (hostname, 22)
+    host, port = (match.group(1), int(match.group(2))) if match else (hostname, 22)
+    return host, port, host if port == 22 else f"{host}:{port}"
 
 
 def known_hosts_name(host: str, port: int) -> str:
@@ -75,8 +77,7 @@ def unknown_host_key(
 ) -> UnknownHostKey:
     """The refusal of a host key that no known_hosts file has (``hostname`` as paramiko gives
     it: ``host`` or ``[host]:port``)."""
-    host, port = split_hostname(hostname)
-    shown = host if port == 22 else f"{host}:{port}"
+    host, port, shown = split_hostname(hostname)
     return UnknownHostKey(
         f"the SSH host key of {shown} ({key_type} {fingerprint(key_bytes)}) is in no"
         f" known_hosts file ({', '.join(files)}): not connecting",
@@ -90,8 +91,7 @@ def changed_host_key(
     hostname: str, offered: bytes, expected: bytes, files: Sequence[str] = KNOWN_HOSTS
 ) -> UnknownHostKey:
     """The refusal of a host key that differs from the one known_hosts has."""
-    host, port = split_hostname(hostname)
-    shown = host if port == 22 else f"{host}:{port}"
+    host, port, shown = split_hostname(hostname)
     return UnknownHostKey(
         f"the SSH host key of {shown} changed (known_hosts has {fingerprint(expected)}, the host"
         f" offers {fingerprint(offered)}): someone may be in the middle; not connecting",
