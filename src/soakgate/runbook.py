@@ -11,7 +11,7 @@ result with ``.stdout`` and ``.ok``: a ``fabric.Connection`` for a remote host, 
 refuse a host whose key is not in it.
 Commands are argv lists; :func:`shell_line` is the one place that quotes them for the shell.
 The host needs ``sh``, ``flock`` (util-linux), ``docker`` and ``python3``
-(``playbooks/prepare-host.yml`` sees to it).
+(``playbooks/docker-host.yml`` sees to it).
 
 The stage lock is the kernel ``flock`` that soakgate's own ``stage_lock`` takes on
 ``<state>/locks/<stage>.lock``. The runbook runs several commands, so a *keeper* holds it: a

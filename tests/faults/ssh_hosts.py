@@ -2,9 +2,12 @@
 namespace of its own (a veth pair, a /30 of its own) holding a Docker engine (NetnsEngine) and
 an sshd from Debian's openssh-server listening only on the namespace's address, for an
 unprivileged user of its own whose sessions get that engine (``SetEnv DOCKER_HOST=…``).
+root may log in too, with the test's key only (the host playbook prepares a host as root);
+root on such a "host" is root on this machine, so what it changes must be paths of the test's.
 
     with SshHosts.make(2) as hosts:          # 10.213.K.2, users sgk<token>d<K>
         hosts.env                            # SOAKGATE_SSH_KNOWN_HOSTS / _IDENTITY for soakgate
+        hosts.ssh_config                     # for ssh -F, Ansible and testinfra (root too)
         hosts[0].url                         # ssh://sgk…d1@10.213.1.2
         hosts[0].engine.client               # the engine, through its socket (for checks)
         hosts[0].stop_sshd() / start_sshd()  # a host that is down, and back
@@ -45,11 +48,11 @@ AuthenticationMethods publickey
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-PermitRootLogin no
+PermitRootLogin prohibit-password
 UsePAM no
 StrictModes yes
 AuthorizedKeysFile .ssh/authorized_keys
-AllowUsers {user}
+AllowUsers {user} root
 MaxSessions 64
 MaxStartups 30:30:100
 ClientAliveInterval 5
@@ -60,6 +63,8 @@ LogLevel VERBOSE
 Subsystem sftp /usr/lib/openssh/sftp-server
 Match User {user}
     SetEnv DOCKER_HOST=unix://{socket} PATH=/usr/bin:/bin
+Match User root
+    AuthorizedKeysFile {root_keys}
 """
 
 
@@ -211,6 +216,12 @@ class SshHosts:
         return self.base / "ssh_config"
 
     @property
+    def root_keys(self) -> Path:
+        """root's authorized keys for these sshds: root-owned, outside /tmp (StrictModes
+        refuses a path under a world-writable directory), never /root/.ssh."""
+        return Path("/run") / f"sg-ssh-{self.token}" / "root_authorized_keys"
+
+    @property
     def env(self) -> dict[str, str]:
         """What soakgate is given to reach these hosts (never the user's own ~/.ssh)."""
         return {
@@ -235,6 +246,9 @@ class SshHosts:
         try:
             sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sg-test", "-f", made.identity)
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+            made.root_keys.parent.mkdir(mode=0o755)
+            made.root_keys.write_text(made.identity.with_suffix(".pub").read_text())
+            made.root_keys.chmod(0o600)
             for index in range(1, count + 1):
                 made._make_host(index)
             made.known_hosts.write_text("".join(host.known_hosts_line() for host in made))
@@ -277,7 +291,11 @@ class SshHosts:
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", host.host_key)
         (engine.root / "sshd_config").write_text(
             SSHD_CONFIG.format(
-                address=host.address, root=engine.root, user=user, socket=engine.socket
+                address=host.address,
+                root=engine.root,
+                user=user,
+                socket=engine.socket,
+                root_keys=self.root_keys,
             )
         )
         host.start_sshd()
@@ -298,6 +316,7 @@ class SshHosts:
                     problems.append(str(exc))
         self.hosts.clear()
         shutil.rmtree(self.base, ignore_errors=True)
+        shutil.rmtree(self.root_keys.parent, ignore_errors=True)
         if problems:
             raise EngineFailed("; ".join(problems))
 
@@ -330,6 +349,9 @@ def sweep_leftovers() -> Sequence[str]:
             with contextlib.suppress(NetnsUnavailable):
                 _remove_user(entry.pw_name)
                 removed.append(entry.pw_name)
+    for keys in Path("/run").glob("sg-ssh-*"):
+        shutil.rmtree(keys, ignore_errors=True)
+        removed.append(str(keys))
     for link in Path("/sys/class/net").iterdir():
         if re.match(r"^sgk[0-9a-f]{6}h[0-9]+$", link.name):
             with contextlib.suppress(NetnsUnavailable):

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from soakgate.core.release import Release
 from soakgate.scratch import ROOT, ScratchProject
@@ -177,3 +178,85 @@ def test_ssh_failures_say_one_line_with_the_fix(
     assert len(errors) == 2 and "1 of 2 hosts of production" in errors[0], partial.stderr
     back = check()
     assert back.returncode == 0, back.stderr
+
+
+def recaps(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP's counters per host: {host: {"ok": n, "changed": n, ...}}."""
+    found = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        name, _, counters = line.partition(" : ")
+        if counters:
+            found[name.strip()] = {
+                key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)
+            }
+    return found
+
+
+def test_the_host_playbook_prepares_both_hosts_over_ssh_then_changes_nothing(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, tmp_path: Path
+) -> None:
+    """docker-host.yml over SSH as root (inventory from soakgate inventory): the deploy user
+    joins group docker, the engine's daemon.json rotates logs, the open-files limit is set; a
+    second run reports changed=0 on both hosts. Every path is the test's own: root on these
+    hosts is root on this machine."""
+    made = ssh_scratch.soakgate("inventory", "production", "--state-dir", str(tmp_path / "s"))
+    assert made.returncode == 0, made.stderr
+    inventory = yaml.safe_load(made.stdout)
+    hosts = inventory["all"]["children"]["production"]["hosts"]
+    for host in ssh_hosts:
+        entry = hosts[host.address]
+        assert entry["deploy_user"] == host.user
+        entry.update(
+            docker_daemon_json=str(host.engine.root / "daemon.json"),
+            limits_file=str(tmp_path / f"limits-{host.index}.conf"),
+            docker_host=host.engine.host,
+            state_dir=str(tmp_path / f"state-{host.index}"),
+        )
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+
+    def play() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "ansible-playbook"),
+                "-i",
+                str(path),
+                str(ROOT / "playbooks" / "docker-host.yml"),
+                "-e",
+                "ansible_user=root",  # -u would lose to the inventory's ansible_user
+                # one host at a time: these hosts share this machine's /etc/passwd, and two
+                # usermods at once fail to lock it (real hosts have one each)
+                "--forks",
+                "1",
+                "-e",
+                f"ansible_ssh_common_args='-F {ssh_hosts.ssh_config}'",
+                "-e",
+                json.dumps({"deploy_key": ssh_hosts.identity.with_suffix(".pub").read_text()}),
+            ],
+            env={**ssh_scratch.env, "ANSIBLE_NOCOLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    first = play()
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    counts = recaps(first.stdout)
+    assert set(counts) == {host.address for host in ssh_hosts}, first.stdout[-2000:]
+    for host in ssh_hosts:
+        assert counts[host.address]["failed"] == counts[host.address]["unreachable"] == 0
+        assert counts[host.address]["changed"] >= 3, first.stdout[-3000:]
+        groups = subprocess.run(["id", "-nG", host.user], capture_output=True, text=True)
+        assert "docker" in groups.stdout.split()
+        daemon = json.loads((host.engine.root / "daemon.json").read_text())
+        assert daemon["log-opts"] == {"max-size": "10m", "max-file": "3"}
+        assert (
+            f"{host.user} hard nofile 65536" in (tmp_path / f"limits-{host.index}.conf").read_text()
+        )
+        assert "Docker engine 20.10" in first.stdout
+    second = play()
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert {name: c["changed"] for name, c in recaps(second.stdout).items()} == {
+        host.address: 0 for host in ssh_hosts
+    }, second.stdout[-3000:]

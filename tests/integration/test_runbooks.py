@@ -1,7 +1,7 @@
 """The host-side runbooks, for when the control machine is down, run for real: the rollback
 playbook and the Fabric runbook flip a scratch stage to its warm slot; they and soakgate take
 one kernel lock (each refuses while another holds it, and a killed keeper frees it at once);
-prepare-host.yml changes nothing on this already prepared machine; the refusals (a warm slot
+docker-host.yml changes nothing on this already prepared machine; the refusals (a warm slot
 marked bad, unhealthy or stopped) refuse and leave traffic alone."""
 
 from __future__ import annotations
@@ -359,30 +359,31 @@ def test_refusals_leave_traffic_where_it_was(
     assert [entry["to"] for entry in log_lines(scratch)] == ["blue", "green"]
 
 
-def test_prepare_host_changes_nothing_on_a_prepared_host(
+def test_docker_host_changes_nothing_on_a_prepared_host(
     tmp_path: Path, engine: docker.DockerClient
 ) -> None:
-    state = tmp_path / "state"
-    variables = {"state_dir": str(state)}
+    state, daemon_json = tmp_path / "state", tmp_path / "daemon.json"
+    variables = {"state_dir": str(state), "docker_daemon_json": str(daemon_json)}
 
-    check = playbook("prepare-host.yml", variables, "--check")
+    check = playbook("docker-host.yml", variables, "--check")
     assert check.returncode == 0
-    assert not state.exists()  # --check changed nothing
+    assert not state.exists() and not daemon_json.exists()  # --check changed nothing
 
-    first = playbook("prepare-host.yml", variables)
+    first = playbook("docker-host.yml", variables)
     assert first.returncode == 0
     assert state.is_dir() and oct(state.stat().st_mode & 0o777) == "0o750"
     # The engine answers already: it is left alone (no systemd here, no second dockerd).
     started = re.search(r"TASK \[Start dockerd in the background.*?\n(\w+):", first.stdout, re.S)
     assert started and started.group(1) == "skipping"
 
-    second = playbook("prepare-host.yml", variables)
+    assert json.loads(daemon_json.read_text())["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    second = playbook("docker-host.yml", variables)
     assert second.returncode == 0
     assert recap(second)["changed"] == 0, second.stdout
     assert recap(second)["failed"] == 0
 
 
-def test_prepare_host_starts_dockerd_when_no_engine_answers(tmp_path: Path) -> None:
+def test_docker_host_starts_dockerd_when_no_engine_answers(tmp_path: Path) -> None:
     """The no-systemd path, with stand-ins for docker and dockerd (the real engine is shared)."""
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir()
@@ -398,11 +399,12 @@ def test_prepare_host_starts_dockerd_when_no_engine_answers(tmp_path: Path) -> N
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_UP": str(tmp_path / "up")}
     pidfile = state / "docker" / "dockerd.pid"
     try:
-        first = playbook("prepare-host.yml", {"state_dir": str(state)}, env=env)
+        variables = {"state_dir": str(state), "docker_daemon_json": str(tmp_path / "daemon.json")}
+        first = playbook("docker-host.yml", variables, env=env)
         assert first.returncode == 0
         assert "Docker engine 20.10-fake (started, no systemd)" in first.stdout
         assert pidfile.is_file() and Path(f"/proc/{pidfile.read_text().strip()}").exists()
-        second = playbook("prepare-host.yml", {"state_dir": str(state)}, env=env)
+        second = playbook("docker-host.yml", variables, env=env)
         assert second.returncode == 0 and recap(second)["changed"] == 0
     finally:
         if pidfile.is_file():

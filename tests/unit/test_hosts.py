@@ -69,11 +69,17 @@ def test_the_inventory_has_a_group_per_stage_with_what_the_playbooks_read() -> N
     )
     groups = document["all"]["children"]
     assert groups["production"]["hosts"] == {
-        "10.0.0.21": {"ansible_host": "10.0.0.21", "ansible_port": 22, "ansible_user": "deploy"},
+        "10.0.0.21": {
+            "ansible_host": "10.0.0.21",
+            "ansible_port": 22,
+            "ansible_user": "deploy",
+            "deploy_user": "deploy",
+        },
         "10.0.0.22_2222": {
             "ansible_host": "10.0.0.22",
             "ansible_port": 2222,
             "ansible_user": "deploy",
+            "deploy_user": "deploy",
         },
     }
     assert groups["production"]["vars"] == {

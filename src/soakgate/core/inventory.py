@@ -3,10 +3,10 @@
     render_inventory([StageHosts("production", 18082, hosts)], namespace="", state_dir=...)
 
 One group per stage, named after it, holding its hosts (``ansible_host``, ``ansible_port``,
-``ansible_user`` from each ``ssh://USER@HOST[:PORT]``), or ``localhost`` with a local
-connection for a stage on this machine's engine. The group's variables are what the playbooks
-ask for: ``stage``, ``port`` (the proxy's loopback port), ``namespace`` and ``state_dir``
-(soakgate's state directory on the hosts); ``-e`` on the command line still wins.
+``ansible_user`` and ``deploy_user`` from each ``ssh://USER@HOST[:PORT]``), or ``localhost``
+with a local connection for a stage on this machine's engine. The group's variables are what
+the playbooks ask for: ``stage``, ``port`` (the proxy's loopback port), ``namespace`` and
+``state_dir`` (soakgate's state directory on the hosts); ``-e`` on the command line still wins.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def render_inventory(
                     "ansible_host": host.address,
                     "ansible_port": host.port,
                     "ansible_user": host.user,
+                    # the account soakgate's sessions use, kept when the host playbook
+                    # logs in as another (-u root): docker-host.yml prepares it
+                    "deploy_user": host.user,
                 }
                 for host in entry.hosts
             }
