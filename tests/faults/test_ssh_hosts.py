@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -260,3 +261,53 @@ def test_the_host_playbook_prepares_both_hosts_over_ssh_then_changes_nothing(
     assert {name: c["changed"] for name, c in recaps(second.stdout).items()} == {
         host.address: 0 for host in ssh_hosts
     }, second.stdout[-3000:]
+
+
+def test_verify_checks_each_ssh_host_over_ssh(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts
+) -> None:
+    """soakgate verify of a stage on SSH hosts runs the host checks on each host over SSH, as
+    its deploy user: red while a host's engine does not rotate logs and while something
+    listens on its address, green once both are fixed."""
+    for host in ssh_hosts:
+        (host.engine.root / "daemon.json").write_text("{}\n")
+    listener = ssh_hosts[1].engine.popen_in_netns(
+        [sys.executable, "-m", "http.server", "--bind", ssh_hosts[1].address, "8999"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and banner_less(ssh_hosts[1].address, 8999):
+            time.sleep(0.1)
+        red = ssh_scratch.soakgate("verify", "production", timeout=300)
+    finally:
+        listener.kill()
+        listener.wait()
+    assert red.returncode != 0, red.stdout
+    failed = [line for line in red.stderr.splitlines() if line.startswith("failed:")]
+    assert sorted(failed) == sorted(
+        [
+            f"failed: test_docker_host::test_the_engine_rotates_container_logs[{host.address}]"
+            for host in ssh_hosts
+        ]
+        + [
+            "failed: test_docker_host::test_nothing_listens_outside_but_ssh_and_the_proxies"
+            f"[{ssh_hosts[1].address}]"
+        ]
+    ), red.stderr
+    rotation = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}
+    for host in ssh_hosts:
+        (host.engine.root / "daemon.json").write_text(json.dumps(rotation))
+    green = ssh_scratch.soakgate("verify", "production", timeout=300)
+    assert green.returncode == 0, green.stdout + green.stderr
+    assert "verify production: 8 checks passed" in green.stdout  # 4 checks x 2 hosts
+
+
+def banner_less(address: str, port: int) -> bool:
+    """True while nothing accepts a TCP connection on ADDRESS:PORT."""
+    import socket
+
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return False
+    except OSError:
+        return True

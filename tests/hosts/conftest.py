@@ -2,7 +2,8 @@
 
 The plan says what should be true (which containers, which release and Python in each, where
 the proxy routes); these checks look at the real containers through testinfra's ``docker://``
-backend and at the Docker host through ``local://``.
+backend and at the Docker host through ``local://``; a stage on SSH hosts has each host checked
+over ``ssh://`` (``test_docker_host.py``).
 
     python -m pytest tests/hosts --soakgate-plan plan.json
 """
@@ -29,6 +30,10 @@ def _plan(config: pytest.Config) -> dict[str, Any]:
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """An image check has no stage: its proxy and hardening checks are not collected."""
     plan = _plan(config)
+    if collection_path.name == "test_docker_host.py" and not plan.get("hosts"):
+        return True
+    if collection_path.name == "test_app.py" and not plan.get("apps"):
+        return True
     if collection_path.name == "test_proxy.py" and not plan.get("proxy"):
         return True
     slots = [app for app in plan.get("apps", []) if app.get("role") == "slot"]
@@ -42,6 +47,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "app" in metafunc.fixturenames:
         apps = plan.get("apps", [])
         metafunc.parametrize("app", apps, ids=[app["container"] for app in apps])
+    if "ssh_host" in metafunc.fixturenames:
+        hosts = plan.get("hosts", [])
+        metafunc.parametrize("ssh_host", hosts, ids=[host["name"] for host in hosts])
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +61,17 @@ def plan(request: pytest.FixtureRequest) -> dict[str, Any]:
 def docker_host() -> testinfra.host.Host:
     """The Docker host itself."""
     return testinfra.get_host("local://")
+
+
+@pytest.fixture
+def remote(plan: dict[str, Any], ssh_host: dict[str, Any]) -> testinfra.host.Host:
+    """One Docker host of the stage, over SSH as its deploy user (``plan["ssh_config"]``:
+    known_hosts, key, BatchMode; no connection kept open afterwards)."""
+    return testinfra.get_host(
+        f"ssh://{ssh_host['user']}@{ssh_host['address']}:{ssh_host['port']}",
+        ssh_config=plan["ssh_config"],
+        controlpersist=0,
+    )
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from soakgate.adapters.process import run
 from soakgate.app.stages import StageView
 from soakgate.core.evidence import EvidenceError, parse_junit
+from soakgate.core.host_health import MIN_FREE_BYTES
+from soakgate.core.hosts import Host
 from soakgate.core.names import StageNames
 from soakgate.errors import ConfigError, VerifyFailed
 
@@ -61,13 +64,42 @@ def stage_plan(view: StageView, port: int, health_path: str) -> dict[str, Any]:
     }
 
 
+def hosts_plan(
+    hosts: Sequence[Host], allowed_ports: Sequence[int], ssh_config: Path
+) -> dict[str, Any]:
+    """What must be true of each SSH host of a stage (checked over SSH as its deploy user):
+    engine reachable, room on its data root, log rotation, only SSH and the stages' proxies
+    listening outside loopback."""
+    return {
+        "hosts": [
+            {
+                "name": host.name,
+                "user": host.user,
+                "address": host.address,
+                "port": host.port,
+                "min_free_bytes": MIN_FREE_BYTES,
+                "allowed_ports": sorted({host.port, *allowed_ports}),
+            }
+            for host in hosts
+        ],
+        "ssh_config": str(ssh_config),
+    }
+
+
 def summarise(junit: Path) -> VerifyResult:
     """The host checks' result from their JUnit report (the gates' parser reads it)."""
     try:
         run = parse_junit(junit.read_bytes())
     except (OSError, EvidenceError) as exc:
         raise VerifyFailed(f"{junit}: unreadable host-check report ({exc})") from None
-    return VerifyResult(run.passed, [name.split(".")[-1] for name in run.failed_names], junit)
+    return VerifyResult(run.passed, [_test_name(name) for name in run.failed_names], junit)
+
+
+def _test_name(dotted: str) -> str:
+    """``tests.hosts.test_x.test_y[10.0.0.21]`` → ``test_y[10.0.0.21]`` (a parameter may
+    hold dots)."""
+    head, bracket, parameter = dotted.partition("[")
+    return head.split(".")[-1] + bracket + parameter
 
 
 def run_host_checks(project: Path, plan: dict[str, Any], junit: Path) -> VerifyResult:
@@ -75,7 +107,7 @@ def run_host_checks(project: Path, plan: dict[str, Any], junit: Path) -> VerifyR
     tests = project / HOST_TESTS
     if not tests.is_dir():
         raise ConfigError(f"{tests} not found", hint="run soakgate from its checkout")
-    if not plan.get("apps"):
+    if not plan.get("apps") and not plan.get("hosts"):
         raise ConfigError("nothing to verify: no app container is running", hint="deploy first")
     junit.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:

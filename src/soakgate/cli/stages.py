@@ -22,6 +22,7 @@ from soakgate.cli.options import (
 from soakgate.cli.output import console, err_console, safe
 from soakgate.cli.project import current_project
 from soakgate.core.config import STAGES
+from soakgate.core.hosts import Host
 from soakgate.core.names import short_digest
 from soakgate.errors import GateFailed, VerifyFailed
 
@@ -145,13 +146,37 @@ def verify_stage(stage: str) -> None:
 
 
 def host_checks(stage: str) -> VerifyResult:
-    """Run tests/hosts against the stage's real slot table; JUnit in reports/."""
+    """Run tests/hosts against the stage's real slot table (or, for a stage on SSH hosts, each
+    host over SSH); JUnit in reports/."""
+    from soakgate.adapters.stage.stack_file import stack_config
     from soakgate.app.verify import run_host_checks, stage_plan
 
     project = current_project()
+    hosts = stack_config(project.root, stage).get("hosts", ())
+    if hosts:
+        return ssh_host_checks(stage, hosts)
     (view,) = stage_views([stage])
     plan = stage_plan(view, project.config.service.port, project.config.service.health_path)
     return run_host_checks(project.root, plan, project.report(f"verify-{stage}.xml"))
+
+
+def ssh_host_checks(stage: str, hosts: tuple[Host, ...]) -> VerifyResult:
+    """The checks of each SSH host of ``stage``, over OpenSSH with soakgate's host keys and key
+    (an ``ssh -F`` file of its own, removed afterwards)."""
+    import tempfile
+    from pathlib import Path
+
+    from soakgate.adapters.private_files import write_private
+    from soakgate.adapters.ssh.host_keys import SshSettings, render_ssh_config
+    from soakgate.app.verify import hosts_plan, run_host_checks
+
+    project = current_project()
+    ports = [config.port for config in project.config.stages.values()]
+    with tempfile.TemporaryDirectory(prefix="soakgate-ssh-") as work:
+        ssh_config = Path(work) / "ssh_config"
+        write_private(ssh_config, render_ssh_config(SshSettings.from_env()))
+        plan = hosts_plan(hosts, ports, ssh_config)
+        return run_host_checks(project.root, plan, project.report(f"verify-{stage}.xml"))
 
 
 def verify_quiet(stage: str) -> tuple[bool, list[str]]:

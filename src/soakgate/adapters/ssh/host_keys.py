@@ -54,6 +54,24 @@ class SshSettings:
         return [path for path in paths if path.is_file()]
 
 
+def render_ssh_config(settings: SshSettings) -> str:
+    """An ``ssh -F`` file that trusts and authenticates as soakgate does (for testinfra's and
+    Ansible's OpenSSH): the same known_hosts files, the same key, never a prompt."""
+    known = " ".join(str(path) for path in settings.existing_known_hosts()) or "/dev/null"
+    lines = [
+        "Host *",
+        f"  UserKnownHostsFile {known}",
+        "  GlobalKnownHostsFile /dev/null",
+        "  StrictHostKeyChecking yes",
+        "  BatchMode yes",
+        "  PasswordAuthentication no",
+        f"  ConnectTimeout {settings.timeout:.0f}",
+    ]
+    if settings.identity:
+        lines += [f"  IdentityFile {Path(settings.identity).expanduser()}", "  IdentitiesOnly yes"]
+    return "\n".join(lines) + "\n"
+
+
 def fingerprint(key_bytes: bytes) -> str:
     """An SSH key's fingerprint as OpenSSH prints it: ``SHA256:`` + unpadded base64."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
