@@ -311,3 +311,47 @@ def banner_less(address: str, port: int) -> bool:
             return False
     except OSError:
         return True
+
+
+def test_a_dropped_connection_is_opened_again_and_an_engine_refusal_is_named(
+    ssh_hosts: SshHosts,
+) -> None:
+    """In one process: the host's sessions killed between two calls, the next call connects
+    again by itself; an engine the deploy user may not use is named with the CLI's reason."""
+    from soakgate.adapters.ssh.connection import Connections
+    from soakgate.adapters.ssh.host_keys import SshSettings
+    from soakgate.core.hosts import parse_host
+    from soakgate.errors import HostUnreachable
+
+    host = ssh_hosts[0]
+    settings = SshSettings(
+        known_hosts=(str(ssh_hosts.known_hosts),), identity=str(ssh_hosts.identity)
+    )
+    pool = Connections(settings)
+    try:
+        connection = pool.get(parse_host("test", host.url))
+        assert connection.docker.ping() is True
+        transport = connection.ssh().get_transport()
+        assert transport is not None
+        kill_user(host.user)  # the session and its dial-stdio die, as when a link drops
+        deadline = time.monotonic() + 10
+        while transport.is_active() and time.monotonic() < deadline:
+            time.sleep(0.05)  # paramiko's reader sees the close (nothing here reconnects)
+        assert not transport.is_active()
+        assert connection.docker.containers.list(all=True) == []
+        assert connection.opened == 2
+    finally:
+        pool.close()
+
+    socket_mode = host.engine.socket.stat().st_mode & 0o777
+    host.engine.socket.chmod(0o600)  # the deploy user is no longer let in
+    pool = Connections(settings)
+    try:
+        with pytest.raises(HostUnreachable) as refused:
+            _ = pool.get(parse_host("test", host.url)).docker
+    finally:
+        host.engine.socket.chmod(socket_mode)
+        pool.close()
+    assert f"does not answer {host.user} (" in refused.value.message
+    assert "permission denied" in refused.value.message.lower(), refused.value.message
+    assert "group docker" in refused.value.hint

@@ -183,10 +183,27 @@ class SshConnection:
 
     @property
     def docker(self) -> docker.DockerClient:
-        """The host's engine through this connection (the SDK's client, built once)."""
+        """The host's engine through this connection (the SDK's client, built once, after
+        :meth:`check_engine` said the engine answers this user)."""
         if self._docker is None:
+            self.check_engine()
             self._docker = _docker_client(self)
         return self._docker
+
+    def check_engine(self) -> str:
+        """The engine's version as the host's ``docker`` CLI reports it to this user; else a
+        one-line error with the CLI's own reason. (The SDK's calls ride ``docker system
+        dial-stdio``, whose failure would show only as a closed channel.)"""
+        status, out, err = self.run(["docker", "version", "--format", "{{.Server.Version}}"])
+        if status != 0:
+            reason = " ".join((err or out).split())[:300] or f"exit {status}"
+            where = f"{self.host.address}:{self.host.port}"
+            raise HostUnreachable(
+                f"the Docker engine on {where} does not answer {self.host.user} ({reason})",
+                hint=f"let {self.host.user} use the engine (group docker:"
+                " playbooks/docker-host.yml), and check that the engine runs",
+            )
+        return out.strip()
 
     # --- commands ----------------------------------------------------------------------------
     def run(
