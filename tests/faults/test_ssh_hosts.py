@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from soakgate.core.names import StageNames
 from soakgate.core.release import Release
 from soakgate.scratch import ROOT, ScratchProject
 
@@ -355,3 +356,44 @@ def test_a_dropped_connection_is_opened_again_and_an_engine_refusal_is_named(
     assert f"does not answer {host.user} (" in refused.value.message
     assert "permission denied" in refused.value.message.lower(), refused.value.message
     assert "group docker" in refused.value.hint
+
+
+def test_logs_reads_every_slot_on_every_host_and_names_a_host_that_is_down(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    release = releases["3.14"]
+    sent = ssh_scratch.soakgate("hosts", "send", "production", release.digest, "--json")
+    assert sent.returncode == 0, sent.stderr
+    blue = StageNames("production", ssh_scratch.namespace).app("blue")
+    container = ssh_hosts[0].engine.client.containers.run(
+        release.digest,
+        ["-c", "echo blue-is-up; sleep 120"],
+        entrypoint="sh",
+        name=blue,
+        detach=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while b"blue-is-up" not in container.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        read = ssh_scratch.soakgate("logs", "production", "-n", "5", "--json", timeout=120)
+        assert read.returncode == 0, read.stderr
+        found = {(log["where"], log["container"]): log for log in json.loads(read.stdout)}
+        assert len(found) == 6  # proxy, blue, green on two hosts
+        first = ssh_hosts[0].address
+        assert found[(first, blue)]["lines"][-1].endswith("blue-is-up")
+        assert [log["lines"] for key, log in found.items() if key != (first, blue)] == [None] * 5
+
+        ssh_hosts[1].stop_sshd()
+        try:
+            partial = ssh_scratch.soakgate("logs", "production", "--json", timeout=120)
+        finally:
+            ssh_hosts[1].start_sshd()
+        assert partial.returncode == 5, partial.stderr  # DockerError's code
+        logs = json.loads(partial.stdout)
+        assert any(log["container"] == blue and log["lines"] for log in logs)
+        (down,) = [log for log in logs if log["where"] == ssh_hosts[1].address]
+        assert "does not answer SSH" in down["error"]
+        assert error_lines(partial.stderr)[0].startswith("error: 1 host(s) of production")
+    finally:
+        container.remove(force=True)

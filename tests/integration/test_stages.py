@@ -13,6 +13,7 @@ import pytest
 from soakgate.adapters.docker.engine import build_from
 from soakgate.adapters.load import LoadGenerator
 from soakgate.adapters.stage.engine import StageEngine, http_get
+from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import Switch
 from soakgate.core.release import Release
 from soakgate.scratch import ROOT, ScratchProject, past_gates
@@ -213,6 +214,13 @@ def test_verify_catches_a_drifted_stage(
 ) -> None:
     deploy(scratch, "production", releases["3.12"], "--skip-verify")
     assert scratch.soakgate("verify", "production").returncode == 0
+    logs = scratch.soakgate("logs", "production", "-n", "3", "--json")  # this machine's engine
+    assert logs.returncode == 0, logs.stderr
+    tails = {log["container"]: log["lines"] for log in json.loads(logs.stdout)}
+    names = StageNames("production", scratch.namespace)
+    assert tails[names.proxy] is not None
+    slots = [tails[names.app("blue")], tails[names.app("green")]]
+    assert sum(lines is None for lines in slots) == 1  # one slot ran, the other never did
     stack = scratch.root / "Pulumi.production.yaml"
     stack.write_text(stack.read_text().replace(releases["3.12"].digest, releases["3.14"].digest))
     result = scratch.soakgate("verify", "production")

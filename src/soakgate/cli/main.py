@@ -15,6 +15,7 @@ from soakgate.cli import (
     gates,
     inventory,
     ledger,
+    logs,
     readiness,
     releases,
     rollback,
@@ -55,6 +56,7 @@ COMMANDS = (
     readiness.readiness,
     compare.compare,
     inventory.inventory,
+    logs.logs,
 )
 for command in COMMANDS:
     app.command()(command)
