@@ -397,3 +397,62 @@ def test_logs_reads_every_slot_on_every_host_and_names_a_host_that_is_down(
         assert error_lines(partial.stderr)[0].startswith("error: 1 host(s) of production")
     finally:
         container.remove(force=True)
+
+
+def start_send(project: ScratchProject, digest: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [SOAKGATE, "hosts", "send", "production", digest],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_sends_at_once_both_complete_with_one_image(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    release = releases["3.14"]
+    first, second = (start_send(ssh_scratch, release.digest) for _ in range(2))
+    outcomes = [process.communicate(timeout=600) for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outcomes
+    for host in ssh_hosts:
+        assert present(host, release)
+        ids = [image.id for image in host.engine.client.images.list()]
+        assert ids.count(release.digest) == 1
+
+
+def test_a_send_killed_half_way_leaves_nothing_running_on_the_host(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    """SIGKILL of soakgate while it streams an image: the host's session and its docker
+    processes end by themselves (the connection closed), no partial image is left under the
+    release's name, and the re-run completes."""
+    import pwd
+
+    from .ssh_hosts import uid_pids
+
+    release = releases["3.14"]
+    process = start_send(ssh_scratch, release.digest)
+    assert process.stderr is not None
+    deadline = time.monotonic() + 120
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if not line or "MB sent" in line:
+            break
+    process.kill()
+    process.wait(timeout=30)
+    assert any("MB sent" in line for line in seen), seen
+    uids = [pwd.getpwnam(host.user).pw_uid for host in ssh_hosts]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(uid_pids(uid) for uid in uids):
+        time.sleep(0.2)
+    assert [uid_pids(uid) for uid in uids] == [[], []]  # no session, no dial-stdio left
+    for host in ssh_hosts:
+        assert not present(host, release)
+    again = ssh_scratch.soakgate("hosts", "send", "production", release.digest, "--json")
+    assert again.returncode == 0, again.stderr
+    assert all(present(host, release) for host in ssh_hosts)
