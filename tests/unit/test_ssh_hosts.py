@@ -211,3 +211,43 @@ def test_a_stage_on_this_machine_has_no_ssh_hosts(tmp_path: Path) -> None:
     assert "soakgate:hosts" in refused.value.hint
     with pytest.raises(SoakgateError, match="unknown stage 'qa'"):
         stage_hosts(project, "qa", (HOST,))
+
+
+def ssh_project(tmp_path: Path) -> Project:
+    import shutil
+
+    from soakgate.adapters.config_file import load_project
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("soakgate.toml", "Pulumi.yaml"):
+        shutil.copy2(root / name, tmp_path / name)
+    (tmp_path / "Pulumi.production.yaml").write_text(
+        "config:\n  soakgate:hosts:\n    - ssh://deploy@10.0.0.21\n    - ssh://deploy@10.0.0.22\n"
+    )
+    return load_project(tmp_path)
+
+
+def test_nothing_acts_on_this_machines_engine_for_a_stage_on_ssh_hosts(tmp_path: Path) -> None:
+    from soakgate.adapters.stage.stages import EngineStages
+
+    with pytest.raises(ConfigError) as refused:
+        EngineStages(ssh_project(tmp_path)).engine("production")
+    assert refused.value.message.startswith(
+        "stage production runs on 2 SSH host(s) (ssh://deploy@10.0.0.21, ...): soakgate does"
+        " not deploy, switch, roll back or soak there yet"
+    )
+    assert "soakgate hosts check/send production" in refused.value.hint
+
+
+def test_status_says_a_stage_is_on_ssh_hosts_without_reading_this_machine(
+    tmp_path: Path,
+) -> None:
+    from soakgate.adapters.state.releases import StateDB
+    from soakgate.app.stages import view_stage
+
+    project = ssh_project(tmp_path)
+    with StateDB.open(tmp_path / "state") as db:
+        view = view_stage(project, "production", db)
+    assert view.url == "ssh: 10.0.0.21, 10.0.0.22"
+    assert view.health == "on 2 SSH host(s): see soakgate hosts check production"
+    assert not view.deployed and view.active is None

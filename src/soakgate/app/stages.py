@@ -82,7 +82,20 @@ def routing_drift(engine: StageEngine, path: str, active: str | None) -> str:
 
 
 def view_stage(project: Project, stage: str, db: StateDB) -> StageView:
-    """The truth about one stage."""
+    """The truth about one stage (for a stage on SSH hosts: that it is there, unread)."""
+    config = stack_config(project.root, stage)
+    hosts = config.get("hosts", ())
+    if hosts:
+        return StageView(
+            stage,
+            project.config.namespace,
+            "ssh: " + ", ".join(host.name for host in hosts),
+            int(config.get("port") or project.config.stages[stage].port),
+            None,
+            (),
+            config.get("release"),
+            f"on {len(hosts)} SSH host(s): see soakgate hosts check {stage}",
+        )
     engine = stage_engine(project, stage)
     table = engine.read_slots()
     slots = []

@@ -28,6 +28,20 @@ Warn = Callable[[str], None]
 STACK_KEYS = ("release", "python")
 
 
+def refuse_ssh_stage(project: Path, stage: str) -> None:
+    """ConfigError when ``stage`` names SSH hosts: soakgate does not deploy, switch, roll back
+    or watch a stage there yet."""
+    hosts = stack_config(project, stage).get("hosts", ())
+    if hosts:
+        raise ConfigError(
+            f"stage {stage} runs on {len(hosts)} SSH host(s) ({hosts[0].url}"
+            f"{', ...' if len(hosts) > 1 else ''}): soakgate does not deploy, switch, roll back"
+            " or soak there yet",
+            hint=f"on SSH hosts: soakgate hosts check/send {stage}, soakgate logs {stage},"
+            f" soakgate verify {stage}; or set soakgate:hosts to local",
+        )
+
+
 class EngineStages:
     """The stages of one project on the local Docker engine."""
 
@@ -44,6 +58,9 @@ class EngineStages:
         return self.state / "stages" / stage / "proxy"
 
     def engine(self, stage: str, warn: Warn | None = None) -> StageEngine:
+        """The stage on this machine's engine; a one-line refusal for a stage on SSH hosts
+        (nothing may act on this machine's containers in its name)."""
+        refuse_ssh_stage(self.project, stage)
         try:
             port = self.port(stage)
         except ConfigError as broken:
