@@ -247,6 +247,7 @@ class SshHosts:
             sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sg-test", "-f", made.identity)
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
             made.root_keys.parent.mkdir(mode=0o755)
+            (made.root_keys.parent / "owner").write_text(str(os.getpid()))
             made.root_keys.write_text(made.identity.with_suffix(".pub").read_text())
             made.root_keys.chmod(0o600)
             for index in range(1, count + 1):
@@ -341,19 +342,35 @@ def _remove_user(user: str) -> None:
     sh("userdel", "--remove", user, timeout=15)
 
 
+def _live_tokens() -> set[str]:
+    """Tokens of test hosts whose maker still runs (its pid in /run/sg-ssh-<token>/owner)."""
+    live = set()
+    for keys in Path("/run").glob("sg-ssh-*"):
+        try:
+            owner = int((keys / "owner").read_text())
+            os.kill(owner, 0)
+        except (OSError, ValueError):
+            continue
+        live.add(keys.name.removeprefix("sg-ssh-"))
+    return live
+
+
 def sweep_leftovers() -> Sequence[str]:
-    """Remove users and links a crashed earlier run left (matched by their names only)."""
+    """Remove users, links and key directories a crashed earlier run left (matched by their
+    names; those of a run still going, by its owner pid, are left alone)."""
+    live = _live_tokens()
     removed = []
     for entry in pwd.getpwall():
-        if LEFTOVER_USER.match(entry.pw_name):
+        if LEFTOVER_USER.match(entry.pw_name) and entry.pw_name[3:9] not in live:
             with contextlib.suppress(NetnsUnavailable):
                 _remove_user(entry.pw_name)
                 removed.append(entry.pw_name)
     for keys in Path("/run").glob("sg-ssh-*"):
-        shutil.rmtree(keys, ignore_errors=True)
-        removed.append(str(keys))
+        if keys.name.removeprefix("sg-ssh-") not in live:
+            shutil.rmtree(keys, ignore_errors=True)
+            removed.append(str(keys))
     for link in Path("/sys/class/net").iterdir():
-        if re.match(r"^sgk[0-9a-f]{6}h[0-9]+$", link.name):
+        if re.match(r"^sgk[0-9a-f]{6}h[0-9]+$", link.name) and link.name[3:9] not in live:
             with contextlib.suppress(NetnsUnavailable):
                 _remove_link(link.name)
                 removed.append(link.name)

@@ -11,8 +11,11 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -38,10 +41,50 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def present(host: SshHost, release: Release) -> bool:
+    import docker.errors
+
     try:
         return host.engine.client.images.get(release.image).id == release.digest
-    except Exception:
+    except docker.errors.ImageNotFound:
         return False
+
+
+class StderrLines:
+    """A process's stderr read in a thread (so that a deadline holds even when no line
+    comes): wait for a line, then have them all once the process ended."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        self._done = False
+        self._thread = threading.Thread(target=self._pump, args=(process.stderr,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+        with self._new:
+            self._done = True
+            self._new.notify_all()
+
+    def wait_for(self, wanted: Callable[[str], bool], seconds: float) -> bool:
+        """True once a line ``wanted`` accepts has come; False at the end or the deadline."""
+        deadline = time.monotonic() + seconds
+        with self._new:
+            while not any(wanted(line) for line in self.lines):
+                left = deadline - time.monotonic()
+                if self._done or left <= 0:
+                    return False
+                self._new.wait(left)
+            return True
+
+    def text(self, seconds: float = 30) -> str:
+        """Every line, once the stream ended."""
+        self._thread.join(seconds)
+        return "".join(self.lines)
 
 
 def test_check_reads_each_host_over_one_connection(
@@ -97,26 +140,19 @@ def test_a_connection_cut_mid_image_leaves_nothing_half_loaded(
         stderr=subprocess.PIPE,
         text=True,
     )
-    cut = False
+    stderr = StderrLines(process)
     try:
-        assert process.stderr is not None
-        deadline = time.monotonic() + 120
-        seen = []
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if line.startswith(f"{victim.address}:") and "MB sent" in line:
-                kill_user(victim.user)  # its sshd session and the remote docker dial-stdio
-                cut = True
-                break
-        assert cut, f"no progress line of {victim.address} came: {seen}"
-        out, err = process.communicate(timeout=120)
+        progress = stderr.wait_for(
+            lambda line: line.startswith(f"{victim.address}:") and "MB sent" in line, 120
+        )
+        assert progress, f"no progress line of {victim.address} came: {stderr.lines}"
+        kill_user(victim.user)  # its sshd session and the remote docker dial-stdio
+        process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    out, err = process.stdout.read() if process.stdout else "", stderr.text()
     assert process.returncode == 5, (out, err)  # DockerError's code
     errors = error_lines(err)
     assert len(errors) == 2 and victim.url in errors[0], err
@@ -268,8 +304,9 @@ def test_verify_checks_each_ssh_host_over_ssh(
     ssh_scratch: ScratchProject, ssh_hosts: SshHosts
 ) -> None:
     """soakgate verify of a stage on SSH hosts runs the host checks on each host over SSH, as
-    its deploy user: red while a host's engine does not rotate logs and while something
-    listens on its address, green once both are fixed."""
+    its deploy user: red while a host's engine does not rotate logs (also while the rotation
+    is written but the engine has not restarted since) and while something listens on its
+    address, green once both are fixed."""
     for host in ssh_hosts:
         (host.engine.root / "daemon.json").write_text("{}\n")
     listener = ssh_hosts[1].engine.popen_in_netns(
@@ -298,6 +335,14 @@ def test_verify_checks_each_ssh_host_over_ssh(
     rotation = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}
     for host in ssh_hosts:
         (host.engine.root / "daemon.json").write_text(json.dumps(rotation))
+    written = ssh_scratch.soakgate("verify", "production", timeout=300)
+    assert written.returncode != 0  # written, but not in force until the engines restart
+    assert (
+        "changed after the engine started"
+        in (ssh_scratch.root / "reports" / "verify-production.xml").read_text()
+    )
+    for host in ssh_hosts:
+        host.engine.restart()
     green = ssh_scratch.soakgate("verify", "production", timeout=300)
     assert green.returncode == 0, green.stdout + green.stderr
     assert "verify production: 8 checks passed" in green.stdout  # 4 checks x 2 hosts
@@ -419,8 +464,8 @@ def test_two_sends_at_once_both_complete_with_one_image(
     assert [first.returncode, second.returncode] == [0, 0], outcomes
     for host in ssh_hosts:
         assert present(host, release)
-        ids = [image.id for image in host.engine.client.images.list()]
-        assert ids.count(release.digest) == 1
+        images = host.engine.client.images.list(all=True)  # the fixture left it empty
+        assert [image.id for image in images] == [release.digest], images
 
 
 def test_a_send_killed_half_way_leaves_nothing_running_on_the_host(
@@ -435,17 +480,11 @@ def test_a_send_killed_half_way_leaves_nothing_running_on_the_host(
 
     release = releases["3.14"]
     process = start_send(ssh_scratch, release.digest)
-    assert process.stderr is not None
-    deadline = time.monotonic() + 120
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        seen.append(line)
-        if not line or "MB sent" in line:
-            break
+    stderr = StderrLines(process)
+    progress = stderr.wait_for(lambda line: "MB sent" in line, 120)
     process.kill()
     process.wait(timeout=30)
-    assert any("MB sent" in line for line in seen), seen
+    assert progress, stderr.text()
     uids = [pwd.getpwnam(host.user).pw_uid for host in ssh_hosts]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(uid_pids(uid) for uid in uids):

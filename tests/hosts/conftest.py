@@ -67,8 +67,10 @@ def docker_host() -> testinfra.host.Host:
 def remote(plan: dict[str, Any], ssh_host: dict[str, Any]) -> testinfra.host.Host:
     """One Docker host of the stage, over SSH as its deploy user (``plan["ssh_config"]``:
     known_hosts, key, BatchMode; no connection kept open afterwards)."""
+    address = ssh_host["address"]
+    address = f"[{address}]" if ":" in address else address  # an IPv6 address
     return testinfra.get_host(
-        f"ssh://{ssh_host['user']}@{ssh_host['address']}:{ssh_host['port']}",
+        f"ssh://{ssh_host['user']}@{address}:{ssh_host['port']}",
         ssh_config=plan["ssh_config"],
         controlpersist=0,
     )

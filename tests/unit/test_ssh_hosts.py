@@ -251,3 +251,52 @@ def test_status_says_a_stage_is_on_ssh_hosts_without_reading_this_machine(
     assert view.url == "ssh: 10.0.0.21, 10.0.0.22"
     assert view.health == "on 2 SSH host(s): see soakgate hosts check production"
     assert not view.deployed and view.active is None
+
+
+def test_known_hosts_lines_openssh_skips_do_not_break_the_others(tmp_path: Path) -> None:
+    import soakgate
+
+    soakgate.allow_ssh()
+    import paramiko
+
+    from soakgate.adapters.ssh.host_keys import load_known_hosts
+
+    key = paramiko.RSAKey.generate(1024)
+    kind, blob = key.get_name(), key.get_base64()
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        "# a comment\n"
+        "@cert-authority *.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDEAD\n"
+        "@revoked * ssh-ed25519 AAAArevokedkey\n"
+        "garbage-without-a-key\n"
+        f"[10.0.0.22]:2222 {kind} {blob}\n"
+    )
+    keys = paramiko.HostKeys()
+    revoked = load_known_hosts(keys, [known])
+    assert revoked == {"AAAArevokedkey"}
+    assert keys.lookup("[10.0.0.22]:2222") is not None
+    assert keys.lookup("10.0.0.22") is None
+
+
+def test_engine_refusals_and_cut_streams_are_not_called_ssh_down() -> None:
+    import docker.errors
+    import urllib3.exceptions
+
+    refused = ssh_failure(HOST, docker.errors.APIError("400 Client Error", explanation="too old"))
+    assert refused.message == "the Docker engine on 10.0.0.21:22 refused: too old"
+    assert not isinstance(refused, HostUnreachable)
+    cut = ssh_failure(HOST, urllib3.exceptions.ProtocolError("Connection broken"))
+    assert isinstance(cut, HostUnreachable)
+    assert cut.message.startswith("lost the SSH connection to 10.0.0.21:22 mid-operation")
+
+
+def test_a_changed_key_on_another_port_names_that_port() -> None:
+    import soakgate
+
+    soakgate.allow_ssh()
+    import paramiko
+
+    offered = paramiko.RSAKey.generate(1024)
+    known = paramiko.RSAKey.generate(1024)
+    failure = ssh_failure(OTHER, paramiko.BadHostKeyException("10.0.0.22", offered, known))
+    assert "ssh-keygen -R '[10.0.0.22]:2222'" in failure.hint

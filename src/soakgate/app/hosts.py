@@ -66,8 +66,11 @@ def check_hosts(
 ) -> list[HostReading]:
     """Read every host (in parallel), in the stage's order."""
     digests = [release.digest for release in releases]
-    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(hosts) or 1)) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(hosts) or 1))
+    try:
         return list(pool.map(lambda host: engines.read(host, digests), hosts))
+    finally:  # on Ctrl-C, do not wait here: the caller closes the connections under them
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def send_releases(
@@ -95,5 +98,8 @@ def send_releases(
                     break
         return done
 
-    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(hosts) or 1)) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(hosts) or 1))
+    try:
         return [delivery for found in pool.map(deliver, hosts) for delivery in found]
+    finally:  # on Ctrl-C, do not wait for the streams: the caller closes their connections
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -60,5 +60,8 @@ def stage_logs(
                 return [*found, ContainerLog(where, container, error=reason)]
         return found
 
-    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(places))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(places)))
+    try:
         return [log for logs in pool.map(read, places) for log in logs]
+    finally:  # on Ctrl-C, do not wait: the caller closes the connections
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -76,12 +76,20 @@ def send_image(
     sent = 0
 
     def chunks() -> Iterator[bytes]:
+        """The archive of the image *by its ID* (a tag could be moved meanwhile); a failure of
+        this machine's engine is named as such, not blamed on the target."""
         nonlocal sent
-        for chunk in source.api.get_image(reference, chunk_size=CHUNK):
-            sent += len(chunk)
-            if progress is not None:
-                progress(sent, size)
-            yield chunk
+        try:
+            for chunk in source.api.get_image(digest, chunk_size=CHUNK):
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent, size)
+                yield chunk
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerError(
+                f"this machine's engine stopped sending {reference} ({exc})",
+                hint="check the local engine (soakgate doctor), then send it again",
+            ) from exc
 
     try:
         for message in target.api.load_image(chunks()):
@@ -95,6 +103,8 @@ def send_image(
             f"docker load of {reference} failed: {exc.explanation or exc}",
             hint="check the target's free disk (docker system df), then send it again",
         ) from exc
+    if image_id(target, digest) == digest:  # saved by ID: the archive carries no name
+        target.images.get(digest).tag(reference)
     return _checked(target, reference, digest, sent, began)
 
 

@@ -26,13 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 from soakgate.adapters.ssh.host_keys import (
     IDENTITY_ENV,
-    KNOWN_HOSTS_ENV,
     SshSettings,
     changed_host_key,
+    known_hosts_name,
+    load_known_hosts,
     unknown_host_key,
 )
 from soakgate.core.hosts import Host
-from soakgate.errors import HostUnreachable, SoakgateError, UnknownHostKey
+from soakgate.errors import (
+    ConfigError,
+    DockerError,
+    HostUnreachable,
+    SoakgateError,
+    UnknownHostKey,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -61,9 +68,17 @@ def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
     where = f"{host.address}:{host.port}"
     if isinstance(exc, SoakgateError):
         return exc
-    if isinstance(exc, paramiko.BadHostKeyException):
+    if isinstance(exc, paramiko.BadHostKeyException):  # its hostname lacks the port
         return changed_host_key(
-            exc.hostname, exc.key.asbytes(), exc.expected_key.asbytes(), SshSettings().known_hosts
+            known_hosts_name(host.address, host.port),
+            exc.key.asbytes(),
+            exc.expected_key.asbytes(),
+            SshSettings().known_hosts,
+        )
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return ConfigError(
+            f"soakgate's SSH key is encrypted ({exc}): it cannot ask for a passphrase",
+            hint=f"load it into ssh-agent and unset {IDENTITY_ENV}, or use a key without one",
         )
     if isinstance(exc, paramiko.AuthenticationException):
         return HostUnreachable(
@@ -71,7 +86,22 @@ def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
             hint=f"add your public key to ~{host.user}/.ssh/authorized_keys on {host.address},"
             f" or point {IDENTITY_ENV} at the key it has",
         )
-    if isinstance(exc, EOFError):  # the host closed the connection under a running call
+    import docker.errors
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, docker.errors.APIError):  # SSH worked: the engine said no
+        return DockerError(
+            f"the Docker engine on {where} refused: {exc.explanation or exc}",
+            hint="see soakgate hosts check; the engine's own log on the host says more",
+        )
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.ReadTimeoutError)):
+        return HostUnreachable(
+            f"the Docker engine on {where} did not answer in time ({exc})",
+            hint="check the host and its engine, then re-run",
+        )
+    if isinstance(exc, (EOFError, urllib3.exceptions.HTTPError, requests.ConnectionError)):
+        # the host (or the link) closed the connection under a running call
         return HostUnreachable(
             f"lost the SSH connection to {where} mid-operation (closed by the host)",
             hint="check the host, then re-run: what was cut is done again from the start",
@@ -98,21 +128,26 @@ def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
 
 @contextlib.contextmanager
 def translated(host: Host) -> Iterator[None]:
-    """Turn SSH and connection failures inside the block into :func:`ssh_failure` lines."""
+    """Turn SSH, connection and engine failures inside the block into :func:`ssh_failure`
+    lines."""
     import requests
+    import urllib3.exceptions
 
     paramiko = _paramiko()
     try:
         yield
-    except (OSError, paramiko.SSHException, requests.ConnectionError, EOFError) as exc:
-        cause = exc.__context__ if isinstance(exc, requests.ConnectionError) else exc
-        if isinstance(exc, requests.ConnectionError):
-            raise HostUnreachable(
-                f"lost the SSH connection to {host.address}:{host.port} mid-operation"
-                f" ({cause or exc})",
-                hint="check the host, then re-run: what was cut is done again from the start",
-            ) from exc
+    except (
+        OSError,
+        paramiko.SSHException,
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        EOFError,
+    ) as exc:
         raise ssh_failure(host, exc) from exc
+
+
+class CommandTimeout(Exception):
+    """A command run over SSH did not finish in time (SSH itself answered)."""
 
 
 class SshConnection:
@@ -137,14 +172,7 @@ class SshConnection:
                 raise unknown_host_key(hostname, key.get_name(), key.asbytes(), files)
 
         client = paramiko.SSHClient()
-        for path in settings.existing_known_hosts():
-            try:
-                client.get_host_keys().load(str(path))
-            except (OSError, paramiko.SSHException) as exc:
-                raise UnknownHostKey(
-                    f"{path}: unreadable known_hosts file ({exc})",
-                    hint=f"fix or remove {path}, or set {KNOWN_HOSTS_ENV} to a good one",
-                ) from None
+        revoked = load_known_hosts(client.get_host_keys(), settings.existing_known_hosts())
         client.set_missing_host_key_policy(RejectUnknown())
         try:
             client.connect(
@@ -166,6 +194,14 @@ class SshConnection:
             raise ssh_failure(self.host, exc) from exc
         transport = client.get_transport()
         if transport is not None:
+            offered = transport.get_remote_server_key()
+            if offered.get_base64() in revoked:
+                client.close()
+                raise UnknownHostKey(
+                    f"the SSH host key of {self.host.address}:{self.host.port} is marked"
+                    " @revoked in known_hosts: not connecting",
+                    hint="ask the host's owner for its new key; never remove the @revoked line",
+                )
             transport.set_keepalive(KEEPALIVE_SECONDS)
         self.opened += 1
         return client
@@ -211,7 +247,7 @@ class SshConnection:
     ) -> tuple[int, str, str]:
         """Run ``argv`` on the host (quoted for its shell) in a channel of this connection;
         return (exit status, stdout, stderr). Raises HostUnreachable on an SSH failure."""
-        with translated(self.host):
+        with translated(self.host), _timed_out(self.host, argv):
             transport = self.ssh().get_transport()
             if transport is None:
                 raise EOFError("the SSH transport closed")
@@ -240,22 +276,28 @@ class SshConnection:
 
 
 def _drain(channel: Any, timeout: float) -> tuple[bytes, bytes]:
-    """Read a channel's stdout and stderr to their end, within ``timeout`` seconds."""
+    """Read a channel's stdout and stderr to their end (EOF: sshd may send the exit status
+    before the last output), within ``timeout`` seconds."""
     out, err = bytearray(), bytearray()
     deadline = time.monotonic() + timeout
     while True:
+        progressed = False
         if channel.recv_ready():
             out += channel.recv(65536)
-        elif channel.recv_stderr_ready():
+            progressed = True
+        if channel.recv_stderr_ready():
             err += channel.recv_stderr(65536)
-        elif channel.exit_status_ready() and not channel.recv_ready():
-            while channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
-            return bytes(out), bytes(err)
-        elif time.monotonic() > deadline:
-            raise TimeoutError(f"no end of output within {timeout:.0f}s")
-        else:
-            time.sleep(0.005)
+            progressed = True
+        if not progressed:
+            if channel.eof_received and channel.exit_status_ready():
+                if not channel.recv_ready() and not channel.recv_stderr_ready():
+                    return bytes(out), bytes(err)
+            elif channel.closed:
+                return bytes(out), bytes(err)
+            else:
+                time.sleep(0.005)
+        if time.monotonic() > deadline:
+            raise CommandTimeout(f"no end of its output within {timeout:.0f}s")
 
 
 def _docker_client(connection: SshConnection) -> docker.DockerClient:
@@ -311,6 +353,17 @@ def _docker_client(connection: SshConnection) -> docker.DockerClient:
     client.api.base_url = "http+docker://ssh"
     client.api._custom_adapter = adapter
     return client
+
+
+@contextlib.contextmanager
+def _timed_out(host: Host, argv: Sequence[str]) -> Iterator[None]:
+    try:
+        yield
+    except CommandTimeout as exc:
+        raise DockerError(
+            f"{argv[0]} on {host.address}:{host.port} did not finish: {exc}",
+            hint="check the host (a stuck engine?), then re-run",
+        ) from None
 
 
 class Connections:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from soakgate.errors import ConfigError, UnknownHostKey
 
@@ -41,17 +42,54 @@ class SshSettings:
         env = os.environ if environ is None else environ
         extra = tuple(part for part in env.get(KNOWN_HOSTS_ENV, "").split(":") if part)
         identity = env.get(IDENTITY_ENV) or None
-        if identity is not None and not Path(identity).expanduser().is_file():
-            raise ConfigError(
-                f"{IDENTITY_ENV}={identity}: no such key file",
-                hint=f"point {IDENTITY_ENV} at a private key, or unset it to use the agent",
-            )
+        if identity is not None:
+            if not Path(identity).expanduser().is_file():
+                raise ConfigError(
+                    f"{IDENTITY_ENV}={identity}: no such key file",
+                    hint=f"point {IDENTITY_ENV} at a private key, or unset it to use the agent",
+                )
+            identity = str(Path(identity).expanduser())  # paramiko opens the path as given
         return cls(known_hosts=extra + KNOWN_HOSTS, identity=identity)
 
     def existing_known_hosts(self) -> list[Path]:
         """The known_hosts files that exist, in order."""
         paths = [Path(name).expanduser() for name in self.known_hosts]
         return [path for path in paths if path.is_file()]
+
+
+def load_known_hosts(keys: Any, files: Sequence[Path]) -> set[str]:
+    """Add the host keys of ``files`` to paramiko's ``keys``; return the base64 of the keys
+    marked ``@revoked``. Lines OpenSSH would skip are skipped (a comment, a line paramiko cannot
+    read, an ``@cert-authority`` line: soakgate does not use certificates) instead of one line
+    breaking every host."""
+    from paramiko.hostkeys import HostKeyEntry
+
+    revoked: set[str] = set()
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as exc:
+            raise UnknownHostKey(
+                f"{path}: unreadable known_hosts file ({exc.strerror or exc})",
+                hint=f"fix its permissions, or set {KNOWN_HOSTS_ENV} to a readable one",
+            ) from None
+        for number, line in enumerate(text.splitlines(), 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if fields[0] == "@revoked" and len(fields) >= 4:
+                revoked.add(fields[3])
+                continue
+            if fields[0].startswith("@"):
+                continue
+            try:
+                entry = HostKeyEntry.from_line(line, number)
+            except Exception:  # paramiko raises bare Exception subclasses for odd lines
+                continue
+            if entry is not None and entry.key is not None:
+                for name in entry.hostnames:
+                    keys.add(name, entry.key.get_name(), entry.key)
+    return revoked
 
 
 def render_ssh_config(settings: SshSettings) -> str:
@@ -65,6 +103,8 @@ def render_ssh_config(settings: SshSettings) -> str:
         "  StrictHostKeyChecking yes",
         "  BatchMode yes",
         "  PasswordAuthentication no",
+        "  ServerAliveInterval 5",
+        "  ServerAliveCountMax 3",
         f"  ConnectTimeout {settings.timeout:.0f}",
     ]
     if settings.identity:
