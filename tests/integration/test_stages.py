@@ -302,9 +302,16 @@ def test_a_stage_on_ssh_hosts_is_refused_before_any_change(
         result = scratch.soakgate(
             "deploy", "staging", "--release", releases["3.14"].digest, *past_gates("staging")
         )
-        assert result.returncode != 0
-        assert "Pulumi.staging.yaml soakgate:hosts: names 2 SSH host(s)" in result.stderr
-        assert "soakgate inventory staging" in result.stderr
+        assert result.returncode == 2, result.stderr  # refused before Pulumi runs
+        assert result.stderr.startswith(
+            "error: stage staging runs on 2 SSH host(s) (ssh://deploy@192.0.2.10, ...)"
+        ), result.stderr
+        assert "soakgate hosts check/send staging" in result.stderr
+        plain = scratch.pulumi("up", "--yes", "--stack", "staging")  # the program refuses too
+        assert plain.returncode != 0
+        output = plain.stdout + plain.stderr
+        assert "Pulumi.staging.yaml soakgate:hosts: names 2 SSH host(s)" in output, output
+        assert "soakgate inventory staging" in output
         assert {
             c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})
         } == before
