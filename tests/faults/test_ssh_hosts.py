@@ -271,7 +271,8 @@ def test_the_host_playbook_prepares_both_hosts_over_ssh_then_changes_nothing(
                 "-e",
                 json.dumps({"deploy_key": ssh_hosts.identity.with_suffix(".pub").read_text()}),
             ],
-            env={**ssh_scratch.env, "ANSIBLE_NOCOLOR": "1"},
+            # pipelining: a module runs in the SSH session it came by (about 40 % faster here)
+            env={**ssh_scratch.env, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PIPELINING": "True"},
             capture_output=True,
             text=True,
             timeout=600,
