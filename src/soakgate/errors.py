@@ -24,6 +24,10 @@ class SoakgateError(Exception):
         self.message = message
         self.hint = hint
 
+    def one_line(self) -> str:
+        """The message with its hint, for a table cell or a JSON field."""
+        return self.message + (f" (hint: {self.hint})" if self.hint else "")
+
 
 class ConfigError(SoakgateError):
     """A configuration file or option is wrong; the message names the path."""

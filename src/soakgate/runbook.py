@@ -240,7 +240,7 @@ def lock_record(keeper: str, command: str, since: datetime) -> dict[str, Any]:
 # --- commands: argv lists ---------------------------------------------------------------------
 def shell_line(argv: Sequence[str]) -> str:
     """The one place an argv list becomes a shell command line."""
-    return " ".join(shlex.quote(arg) for arg in argv)
+    return shlex.join(argv)
 
 
 def read_command(path: str) -> list[str]:

@@ -4,24 +4,22 @@ hold the release images (sent from this machine when they do not).
     readings = check_hosts(project, "production", engines, releases)
     sent = send_releases(project, "production", engines, releases, on_progress)
 
-Hosts are read and sent to in parallel (at most ``PARALLEL`` at once); a host that fails is
+Hosts are read and sent to in parallel (at most ``parallel.PARALLEL`` at once); a host that fails is
 reported with its reason and the others still complete.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from soakgate.app.parallel import each
 from soakgate.core.host_health import HostReading
 from soakgate.core.hosts import Host
 from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.errors import ConfigError, HostUnreachable, SoakgateError
-
-PARALLEL = 8
 
 # (host, release, bytes sent so far, the image's size)
 SendProgress = Callable[[Host, Release, int, int], None]
@@ -66,11 +64,7 @@ def check_hosts(
 ) -> list[HostReading]:
     """Read every host (in parallel), in the stage's order."""
     digests = [release.digest for release in releases]
-    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(hosts) or 1))
-    try:
-        return list(pool.map(lambda host: engines.read(host, digests), hosts))
-    finally:  # on Ctrl-C, do not wait here: the caller closes the connections under them
-        pool.shutdown(wait=False, cancel_futures=True)
+    return each(lambda host: engines.read(host, digests), hosts)
 
 
 def send_releases(
@@ -92,14 +86,9 @@ def send_releases(
             try:
                 done.append(Delivery(host, release, engines.send(host, release, step)))
             except SoakgateError as exc:
-                reason = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-                done.append(Delivery(host, release, error=reason))
+                done.append(Delivery(host, release, error=exc.one_line()))
                 if isinstance(exc, HostUnreachable):  # its other releases would fail too
                     break
         return done
 
-    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(hosts) or 1))
-    try:
-        return [delivery for found in pool.map(deliver, hosts) for delivery in found]
-    finally:  # on Ctrl-C, do not wait for the streams: the caller closes their connections
-        pool.shutdown(wait=False, cancel_futures=True)
+    return [delivery for found in each(deliver, hosts) for delivery in found]

@@ -6,16 +6,15 @@ is said so; a host that cannot be reached is said so and the others are still re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from soakgate.app.parallel import each
 from soakgate.core.hosts import Host
 from soakgate.core.names import StageNames
 from soakgate.core.slots import SLOTS
 from soakgate.errors import SoakgateError
 
-PARALLEL = 8
 LOCAL = "local"
 
 
@@ -56,12 +55,7 @@ def stage_logs(
             try:
                 found.append(ContainerLog(where, container, source.tail(host, container, lines)))
             except SoakgateError as exc:
-                reason = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-                return [*found, ContainerLog(where, container, error=reason)]
+                return [*found, ContainerLog(where, container, error=exc.one_line())]
         return found
 
-    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(places)))
-    try:
-        return [log for logs in pool.map(read, places) for log in logs]
-    finally:  # on Ctrl-C, do not wait: the caller closes the connections
-        pool.shutdown(wait=False, cancel_futures=True)
+    return [log for logs in each(read, places) for log in logs]

@@ -42,13 +42,13 @@ ReleaseArgs = Annotated[
 def _stage_and_releases(
     stage: str, refs: list[str] | None
 ) -> tuple[tuple[Host, ...], list[Release]]:
-    from soakgate.adapters.stage.stack_file import stack_config
+    from soakgate.adapters.stage.stack_file import stack_hosts
     from soakgate.adapters.state.releases import StateDB
     from soakgate.app.hosts import stage_hosts
     from soakgate.cli.project import current_project
 
     project = current_project()
-    hosts = stage_hosts(project, stage, stack_config(project.root, stage).get("hosts", ()))
+    hosts = stage_hosts(project, stage, stack_hosts(project.root, stage))
     with StateDB.open(project.state) as db:
         if refs:
             releases = [db.require_release(ref) for ref in refs]

@@ -24,13 +24,13 @@ def logs(
     Exit 5 when a host could not be read (the others are still printed)."""
     from soakgate.adapters.docker.container_logs import DockerLogs
     from soakgate.adapters.ssh.connection import Connections
-    from soakgate.adapters.stage.stack_file import stack_config
+    from soakgate.adapters.stage.stack_file import stack_hosts
     from soakgate.app.logs import stage_logs
     from soakgate.cli.project import current_project
     from soakgate.core.names import StageNames
 
     project = current_project()
-    hosts = stack_config(project.root, stage).get("hosts", ())
+    hosts = stack_hosts(project.root, stage)
     source = DockerLogs(Connections())  # SSH hosts: one connection each, closed at the end
     try:
         found = stage_logs(StageNames(stage, project.config.namespace), hosts, source, lines)

@@ -148,11 +148,11 @@ def verify_stage(stage: str) -> None:
 def host_checks(stage: str) -> VerifyResult:
     """Run tests/hosts against the stage's real slot table (or, for a stage on SSH hosts, each
     host over SSH); JUnit in reports/."""
-    from soakgate.adapters.stage.stack_file import stack_config
+    from soakgate.adapters.stage.stack_file import stack_hosts
     from soakgate.app.verify import run_host_checks, stage_plan
 
     project = current_project()
-    hosts = stack_config(project.root, stage).get("hosts", ())
+    hosts = stack_hosts(project.root, stage)
     if hosts:
         return ssh_host_checks(stage, hosts)
     (view,) = stage_views([stage])

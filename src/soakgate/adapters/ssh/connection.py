@@ -254,7 +254,7 @@ class SshConnection:
             channel = transport.open_session(timeout=self.settings.timeout)
             try:
                 channel.settimeout(timeout)
-                channel.exec_command(" ".join(shlex.quote(arg) for arg in argv))
+                channel.exec_command(shlex.join(argv))
                 if stdin:
                     channel.sendall(stdin)
                 channel.shutdown_write()
@@ -376,9 +376,10 @@ class Connections:
 
     def get(self, host: Host) -> SshConnection:
         with self._lock:
+            if self._settings is None:  # read once, on first use
+                self._settings = SshSettings.from_env()
             if host not in self._open:
-                settings = self._settings or SshSettings.from_env()
-                self._open[host] = SshConnection(host, settings)
+                self._open[host] = SshConnection(host, self._settings)
             return self._open[host]
 
     def close(self) -> None:

@@ -38,8 +38,7 @@ class SshHostEngines:
                 answered = time.time()
                 images = {digest: image_id(client, digest) == digest for digest in digests}
         except SoakgateError as exc:
-            line = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-            return HostReading(host, error=line, seconds=time.monotonic() - began)
+            return HostReading(host, error=exc.one_line(), seconds=time.monotonic() - began)
         lines = out.split()
         skew = free = None
         if status == 0 and len(lines) == 2:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from soakgate.core.config import PYTHONS, STAGES
-from soakgate.core.hosts import parse_hosts
+from soakgate.core.hosts import Host, parse_hosts
 from soakgate.core.validation import (
     ConfigInvalid,
     digest,
@@ -122,6 +122,11 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or type(exc).__name__
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return " ".join(f"{problem}{where}".split())
+
+
+def stack_hosts(project: Path, stage: str) -> tuple[Host, ...]:
+    """The stage's SSH hosts (``soakgate:hosts``); ``()`` for this machine's engine."""
+    return tuple(stack_config(project, stage).get("hosts", ()))
 
 
 def stack_config(project: Path, stage: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from soakgate.adapters.docker.light import LightDocker
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.adapters.stage.lock import stage_lock
-from soakgate.adapters.stage.stack_file import stack_config
+from soakgate.adapters.stage.stack_file import stack_config, stack_hosts
 from soakgate.core.names import StageNames
 from soakgate.core.project import Project
 from soakgate.core.release import Release
@@ -32,7 +32,7 @@ def refuse_ssh_stage(project: Path, stage: str) -> None:
     """ConfigError when ``stage`` names SSH hosts: soakgate does not deploy, switch, roll back
     or watch a stage there yet."""
     try:
-        hosts = stack_config(project, stage).get("hosts", ())
+        hosts = stack_hosts(project, stage)
     except ConfigError:  # unreadable: reading the port says so (an emergency path warns on)
         return
     if hosts:
