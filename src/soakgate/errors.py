@@ -113,6 +113,16 @@ class SwitchRefused(SoakgateError):
     exit_code = 12
 
 
+class PartialSwitch(DeployFailed):
+    """Some hosts of a stage switched and some did not (named): a re-run converges them."""
+
+
+class StageSplit(SoakgateError):
+    """The hosts of a stage do not run the same slots: nothing is switched until they do."""
+
+    exit_code = 14
+
+
 class BadRelease(SoakgateError):
     """The release is quarantined (rolled back from, or its soak breached)."""
 

@@ -162,6 +162,9 @@ class FakeStageEngine:
         self.switches.append((move.slot, move.digest))
         return 0.01
 
+    def converge(self, release: str, port: int, health_path: str) -> list[str]:
+        return []  # one engine: never split
+
 
 class FakeStages:
     """The stages without an engine: a :class:`FakeStageEngine` per stage named in

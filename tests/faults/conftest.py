@@ -93,13 +93,12 @@ def netns_scratch(
                         network.remove()
 
 
-@pytest.fixture(scope="module")
-def ssh_hosts() -> Iterator[SshHosts]:
+def two_ssh_hosts(*, log_rotation: bool = False) -> Iterator[SshHosts]:
     """Two Docker hosts reached over SSH (own namespace, engine, sshd and user each), removed
     afterwards with everything they made, also when a test failed."""
     sweep_leftovers()
     try:
-        made = SshHosts.make(2)
+        made = SshHosts.make(2, log_rotation=log_rotation)
     except NetnsUnavailable as exc:
         missing(str(exc))
     except EngineFailed as exc:
@@ -112,6 +111,12 @@ def ssh_hosts() -> Iterator[SshHosts]:
             for host in made:
                 shutil.copy2(host.sshd_log, ROOT / "reports" / f"ssh-host-{host.index}-sshd.log")
         made.close()
+
+
+@pytest.fixture(scope="module")
+def ssh_hosts() -> Iterator[SshHosts]:
+    """Two fresh SSH hosts (their engines do not rotate logs yet)."""
+    yield from two_ssh_hosts()
 
 
 @pytest.fixture

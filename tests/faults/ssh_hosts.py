@@ -19,6 +19,7 @@ the namespace with its veth, the users with their homes. Traffic goes only to 10
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -38,6 +39,7 @@ from .netns_engine import EngineFailed, NetnsEngine, NetnsUnavailable, _tool
 SSHD = "/usr/sbin/sshd"
 SSH_START_TIMEOUT = 15.0
 SUBNET = "10.213"  # 10.213.K.0/30 per host; not routed on this machine
+LOG_ROTATION = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}
 LEFTOVER_USER = re.compile(r"^sgk[0-9a-f]{6}d[0-9]+$")
 
 SSHD_CONFIG = """\
@@ -57,7 +59,11 @@ MaxSessions 64
 MaxStartups 30:30:100
 ClientAliveInterval 5
 ClientAliveCountMax 3
-DisableForwarding yes
+AllowTcpForwarding local
+AllowStreamLocalForwarding no
+AllowAgentForwarding no
+X11Forwarding no
+PermitTunnel no
 PrintMotd no
 LogLevel VERBOSE
 Subsystem sftp /usr/lib/openssh/sftp-server
@@ -235,8 +241,9 @@ class SshHosts:
 
     # --- making and removing -----------------------------------------------------------------
     @classmethod
-    def make(cls, count: int) -> SshHosts:
-        """Make ``count`` hosts, each with engine and sshd running; removed by ``close``."""
+    def make(cls, count: int, *, log_rotation: bool = False) -> SshHosts:
+        """Make ``count`` hosts, each with engine and sshd running; removed by ``close``. With
+        ``log_rotation`` the engines start with it in force, as docker-host.yml leaves them."""
         for tool in ("useradd", "userdel", "ssh-keygen", SSHD):
             _tool(tool)
         if os.geteuid() != 0:
@@ -251,7 +258,7 @@ class SshHosts:
             made.root_keys.write_text(made.identity.with_suffix(".pub").read_text())
             made.root_keys.chmod(0o600)
             for index in range(1, count + 1):
-                made._make_host(index)
+                made._make_host(index, log_rotation)
             made.known_hosts.write_text("".join(host.known_hosts_line() for host in made))
             made.ssh_config.write_text(
                 f"Host {SUBNET}.*.2\n  UserKnownHostsFile {made.known_hosts}\n"
@@ -263,7 +270,7 @@ class SshHosts:
             raise
         return made
 
-    def _make_host(self, index: int) -> None:
+    def _make_host(self, index: int, log_rotation: bool = False) -> None:
         """Make host ``index`` and add it to ``hosts`` (from its first step on, so that
         ``close`` removes what a failed step leaves)."""
         user = f"sgk{self.token}d{index}"
@@ -280,6 +287,8 @@ class SshHosts:
         sh("ip", "link", "set", host.veth, "up")
         sh("ip", "-n", engine.netns, "addr", "add", f"{host.address}/30", "dev", peer)
         sh("ip", "-n", engine.netns, "link", "set", peer, "up")
+        if log_rotation:
+            (engine.root / "daemon.json").write_text(json.dumps(LOG_ROTATION))
         engine.start()
         home = Path(pwd.getpwnam(user).pw_dir)
         dot_ssh = home / ".ssh"

@@ -227,30 +227,22 @@ def ssh_project(tmp_path: Path) -> Project:
     return load_project(tmp_path)
 
 
-def test_nothing_acts_on_this_machines_engine_for_a_stage_on_ssh_hosts(tmp_path: Path) -> None:
-    from soakgate.adapters.stage.stages import EngineStages
-
-    with pytest.raises(ConfigError) as refused:
-        EngineStages(ssh_project(tmp_path)).engine("production")
-    assert refused.value.message.startswith(
-        "stage production runs on 2 SSH host(s) (ssh://deploy@10.0.0.21, ...): soakgate does"
-        " not deploy, switch, roll back or soak there yet"
-    )
-    assert "soakgate hosts check/send production" in refused.value.hint
-
-
-def test_status_says_a_stage_is_on_ssh_hosts_without_reading_this_machine(
+def test_a_stage_on_ssh_hosts_gets_one_engine_per_host_and_none_of_this_machine(
     tmp_path: Path,
 ) -> None:
-    from soakgate.adapters.state.releases import StateDB
-    from soakgate.app.stages import view_stage
+    from soakgate.adapters.stage.host_io import SshHost
+    from soakgate.adapters.stage.hosts_engine import HostsEngine
+    from soakgate.adapters.stage.stages import EngineStages
 
-    project = ssh_project(tmp_path)
-    with StateDB.open(tmp_path / "state") as db:
-        view = view_stage(project, "production", db)
-    assert view.url == "ssh: 10.0.0.21, 10.0.0.22"
-    assert view.health == "on 2 SSH host(s): see soakgate hosts check production"
-    assert not view.deployed and view.active is None
+    engine = EngineStages(ssh_project(tmp_path)).engine("production")
+    assert isinstance(engine, HostsEngine)
+    assert list(engine.engines) == ["10.0.0.21", "10.0.0.22"]
+    for host, one in engine.engines.items():
+        assert isinstance(one.io, SshHost) and one.io.label == host  # nothing local
+        # the proxy's files live on the host, under its user's login directory
+        assert str(one.conf_dir) == ".soakgate/default/stages/production/proxy"
+        with pytest.raises(SoakgateError, match="has no local engine"):
+            _ = one.light
 
 
 def test_known_hosts_lines_openssh_skips_do_not_break_the_others(tmp_path: Path) -> None:

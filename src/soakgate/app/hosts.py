@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from soakgate.app.parallel import each
+from soakgate.adapters.parallel import each
 from soakgate.core.host_health import HostReading
 from soakgate.core.hosts import Host
 from soakgate.core.project import Project

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from soakgate.app.parallel import each
+from soakgate.adapters.parallel import each
 from soakgate.core.hosts import Host
 from soakgate.core.names import StageNames
 from soakgate.core.slots import SLOTS

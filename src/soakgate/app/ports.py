@@ -67,6 +67,11 @@ class StageEngine(Protocol):
         """Make the move (SwitchRefused when it cannot); seconds to the first served answer."""
         ...
 
+    def converge(self, release: str, port: int, health_path: str) -> list[str]:
+        """A stage on several hosts: switch those not serving ``release`` to the slot that
+        runs it (after a partial switch); the hosts it switched."""
+        ...
+
 
 class Stages(Protocol):
     """The stages on the Docker engine: their engines, locks, images and ports."""

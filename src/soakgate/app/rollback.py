@@ -47,7 +47,7 @@ from soakgate.core.rollback import (
     decide_rollback,
     never_deployed,
 )
-from soakgate.errors import LedgerBroken, RollbackFailed, SoakgateError
+from soakgate.errors import LedgerBroken, PartialSwitch, RollbackFailed, SoakgateError
 
 Warn = Callable[[str], None]
 BAD_FILE = "bad-releases"  # one digest per line: what the host-side runbooks refuse
@@ -446,6 +446,8 @@ def rollback(
                 _flip(engine, project.config, plan)
             else:
                 _reconcile(stacks, project.state, plan, warn)  # health-gated, into the idle slot
+        except PartialSwitch:
+            raise  # some hosts switched: the journal stays, and a re-run converges the others
         except SoakgateError:
             journal.unlink(missing_ok=True)  # nothing switched: nothing to finish later
             raise
@@ -553,6 +555,12 @@ def _resume(
     started = float(data.pop("started", began))
     restored_at = data.pop("restored_at", None)
     plan = _journal_plan(data)
+    service = config.service
+    # a stage on several hosts that only partly switched: the others join (PartialSwitch, the
+    # journal kept, while some still do not answer)
+    joined = engine.converge(plan.to_release, service.port, service.health_path)
+    if joined:
+        warn(f"{request.stage}: switched {', '.join(joined)} too, as the rollback had the others")
     active = engine.read_slots().active_slot
     if active is None or active.digest != plan.to_release:
         # killed before its switch (or the switch was reverted): nothing happened
@@ -624,6 +632,8 @@ def flip_now(
     write_journal(project.state, plan, started, fast=True)
     try:
         _flip(engine, project.config, plan)
+    except PartialSwitch:
+        raise  # the journal stays: the re-run converges the hosts that did not switch
     except SoakgateError:
         journal_path(project.state, request.stage).unlink(missing_ok=True)
         raise

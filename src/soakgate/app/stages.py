@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from soakgate.adapters.stage.engine import StageEngine, http_answer
+from soakgate.adapters.stage.engine import StageEngine
+from soakgate.adapters.stage.host_io import http_answer
+from soakgate.adapters.stage.hosts_engine import HostsEngine, describe, shape
 from soakgate.adapters.stage.stack_file import stack_config
 from soakgate.adapters.stage.stages import EngineStages
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.project import Project
 from soakgate.core.proxy_conf import answered_address
+from soakgate.core.slots import SlotTable
 from soakgate.errors import SoakgateError
 
 
@@ -47,7 +50,7 @@ class StageView:
         return any(slot.container for slot in self.slots)
 
 
-def stage_engine(project: Project, stage: str) -> StageEngine:
+def stage_engine(project: Project, stage: str) -> StageEngine | HostsEngine:
     return EngineStages(project).engine(stage)
 
 
@@ -82,31 +85,13 @@ def routing_drift(engine: StageEngine, path: str, active: str | None) -> str:
 
 
 def view_stage(project: Project, stage: str, db: StateDB) -> StageView:
-    """The truth about one stage (for a stage on SSH hosts: that it is there, unread)."""
+    """The truth about one stage, read from its engine (or every host of it) and proxy."""
     config = stack_config(project.root, stage)
-    hosts = config.get("hosts", ())
-    if hosts:
-        return StageView(
-            stage,
-            project.config.namespace,
-            "ssh: " + ", ".join(host.name for host in hosts),
-            int(config.get("port") or project.config.stages[stage].port),
-            None,
-            (),
-            config.get("release"),
-            f"on {len(hosts)} SSH host(s): see soakgate hosts check {stage}",
-        )
     engine = stage_engine(project, stage)
+    if isinstance(engine, HostsEngine):
+        return view_hosts_stage(project, stage, db, engine, config.get("release"))
     table = engine.read_slots()
-    slots = []
-    for name in ("blue", "green"):
-        slot = table.slot(name)
-        release = db.find_release(slot.digest) if slot.digest else None
-        slots.append(
-            SlotView(
-                name, slot.container, slot.digest, release.python if release else "", slot.running
-            )
-        )
+    slots = slot_views(table, db)
     url = f"http://127.0.0.1:{engine.proxy_port}"
     deployed = any(slot.container for slot in slots)
     health = "not deployed"
@@ -116,14 +101,75 @@ def view_stage(project: Project, stage: str, db: StateDB) -> StageView:
             health = (
                 routing_drift(engine, project.config.service.health_path, table.active) or health
             )
-    recorded = stack_config(project.root, stage).get("release")
+    recorded = config.get("release")
     return StageView(
         stage,
         project.config.namespace,
         url,
         engine.proxy_port,
         table.active,
-        tuple(slots),
+        slots,
+        recorded,
+        health,
+    )
+
+
+def slot_views(table: SlotTable, db: StateDB) -> tuple[SlotView, ...]:
+    views = []
+    for name in ("blue", "green"):
+        slot = table.slot(name)
+        release = db.find_release(slot.digest) if slot.digest else None
+        python = release.python if release else ""
+        views.append(SlotView(name, slot.container, slot.digest, python, slot.running))
+    return tuple(views)
+
+
+def view_hosts_stage(
+    project: Project, stage: str, db: StateDB, engine: HostsEngine, recorded: str | None
+) -> StageView:
+    """A stage on SSH hosts: the table they all agree on, and health through each host's
+    proxy; a host that does not answer, or one that serves something else, is named (SPLIT)."""
+    path = project.config.service.health_path
+    readouts = engine.readouts()
+    read = [r for r in readouts if r.table is not None]
+    url = "ssh: " + ", ".join(engine.engines)
+    first = read[0].table if read else None
+    agreed = first is not None and all(
+        r.table is not None and shape(r.table) == shape(first) for r in read
+    )
+    problems = [f"{r.host} unreachable ({r.problem})" for r in readouts if r.table is None]
+    if first is None or not agreed:
+        parts = [f"{r.host} serves {describe(r.table)}" for r in read]
+        health = "SPLIT: " + "; ".join(parts + problems) if read else "; ".join(problems)
+        slots = slot_views(first, db) if first is not None else ()
+        return StageView(
+            stage, project.config.namespace, url, engine.proxy_port, None, slots, recorded, health
+        )
+    deployed = any(not slot.empty for slot in (first.blue, first.green))
+    for readout in read:
+        if not deployed:
+            break
+        io = engine.engines[readout.host].io
+        answer = io.proxy_get(engine.proxy_port, path, timeout=3)
+        if answer is None:
+            problems.append(f"{readout.host} down")
+        elif answer.status != 200:
+            problems.append(f"{readout.host} unhealthy ({answer.status})")
+        elif first.active and answer.slot != first.active:
+            problems.append(f"{readout.host} DRIFT: its proxy serves {answer.slot or 'no slot'}")
+    if not deployed:
+        health = "not deployed"
+    elif problems:
+        health = ("SPLIT: " if len(problems) < len(readouts) else "") + "; ".join(problems)
+    else:
+        health = f"healthy on {len(read)} hosts"
+    return StageView(
+        stage,
+        project.config.namespace,
+        url,
+        engine.proxy_port,
+        first.active,
+        slot_views(first, db),
         recorded,
         health,
     )

@@ -35,7 +35,7 @@ def _flip_first(stage: str, reason: str) -> None:
     from soakgate.adapters.config_file import load_project
     from soakgate.adapters.envfile import find_project, load_env
     from soakgate.app.rollback import RollbackRequest, flip_now
-    from soakgate.errors import SoakgateError
+    from soakgate.errors import PartialSwitch, SoakgateError
 
     root = find_project()
     if root is None:
@@ -45,7 +45,10 @@ def _flip_first(stage: str, reason: str) -> None:
     # Whatever goes wrong here, the full command meets it again and reports it in one line;
     # the stage lock taken here stays held for it (same process).
     with contextlib.suppress(SoakgateError, Exception):
-        flip_now(load_project(root), request, started, warn=_warn)
+        try:
+            flip_now(load_project(root), request, started, warn=_warn)
+        except PartialSwitch as partial:  # what did switch is said now; the rest is the
+            _warn(partial.message)  # full command's to converge, or to report as still split
 
 
 def _warn(message: str) -> None:

@@ -36,13 +36,17 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from soakgate.adapters.parallel import each
 from soakgate.adapters.stage.engine import AppSpec, StageEngine
+from soakgate.adapters.stage.hosts_engine import HostsEngine
 from soakgate.adapters.stage.lock import stage_lock
 from soakgate.adapters.stage.secret_files import fingerprint
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.core.proxy_conf import Switch
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
-from soakgate.errors import SoakgateError
+from soakgate.errors import HostUnreachable, SoakgateError, StageSplit
+from soakgate.pulumi.all_hosts import converge_hosts
+from soakgate.pulumi.host_client import parse
 
 PLACEMENT_INPUTS = ("stage", "namespace", "conf_dir", "proxy_port")
 
@@ -56,6 +60,7 @@ class BlueGreenArgs:
     spec: dict[str, Any] = field(default_factory=dict)
     namespace: str = ""
     secret_env: Any = None  # a Pulumi secret Output of {NAME: value}, or None
+    hosts: list[str] = field(default_factory=list)  # ssh://USER@HOST[:PORT]; [] : this machine
 
 
 def _secrets(props: dict[str, Any]) -> dict[str, str]:
@@ -85,6 +90,17 @@ def _engine(props: dict[str, Any]) -> StageEngine:
     )
 
 
+def _hosts(props: dict[str, Any]) -> HostsEngine | None:
+    """The stage on its SSH hosts, or None for a stage on this machine."""
+    urls = list(props.get("hosts") or [])
+    if not urls:
+        return None
+    from soakgate.adapters.stage.stages import hosts_engine
+
+    hosts = [parse(url) for url in urls]
+    return hosts_engine(props["stage"], int(props["proxy_port"]), props.get("namespace", ""), hosts)
+
+
 def table_outputs(table: SlotTable) -> dict[str, Any]:
     """The slot table as outputs. "Nothing" is "", never None: Pulumi drops a null output, and a
     preview then shows the stack output made from it as unknown, a change, so a no-change
@@ -96,6 +112,21 @@ def table_outputs(table: SlotTable) -> dict[str, Any]:
         "active": table.active or "",
         "active_release": active.digest if active else "",
         "warm_release": warm.digest if warm and not warm.empty and warm.running else "",
+    }
+
+
+def hosts_outputs(tables: HostsEngine | dict[str, SlotTable]) -> dict[str, Any]:
+    """Outputs of a stage on hosts: each host's table under ``host_tables``, and the first host's
+    as the stage's (a status reads every host again and tells a split)."""
+    if isinstance(tables, HostsEngine):
+        engine = tables
+        tables = {r.host: r.table for r in engine.readouts() if r.table is not None}
+        if not tables:
+            raise HostUnreachable(f"no host of {engine.stage} answers")
+    first = next(iter(tables.values()))
+    return {
+        **table_outputs(first),
+        "host_tables": {host: table_outputs(table) for host, table in tables.items()},
     }
 
 
@@ -127,7 +158,10 @@ def converge(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _active_release(props: dict[str, Any]) -> str | None:
-    active = _engine(props).read_slots().active_slot
+    try:
+        active = (_hosts(props) or _engine(props)).read_slots().active_slot
+    except StageSplit:
+        return None
     return active.digest if active is not None and not active.empty else None
 
 
@@ -151,6 +185,9 @@ def _record_plain_up(
 
 
 def _converge(props: dict[str, Any]) -> dict[str, Any]:
+    hosts = _hosts(props)
+    if hosts is not None:
+        return {**props, **hosts_outputs(converge_hosts(hosts, props["release"], _spec(props)))}
     engine = _engine(props)
     spec = _spec(props)
     desired = Desired(props["release"], spec.spec_hash())
@@ -171,13 +208,20 @@ def _converge(props: dict[str, Any]) -> dict[str, Any]:
     return {**props, **table_outputs(engine.read_slots())}
 
 
-def _real_table(news: dict[str, Any], olds: dict[str, Any]) -> SlotTable:
-    """What the engine and proxy run now; the recorded outputs only when the engine is away
-    (a preview without an engine still works, and the update reads the truth again)."""
+def _real_tables(news: dict[str, Any], olds: dict[str, Any]) -> list[SlotTable]:
+    """What the engine (each host's) and proxy run now; the recorded outputs only when an
+    engine is away (a preview without an engine still works, and the update reads the truth
+    again)."""
     try:
-        return _engine(news).read_slots()
+        hosts = _hosts(news)
+        if hosts is None:
+            return [_engine(news).read_slots()]
+        readouts = hosts.readouts()
+        if any(readout.table is None for readout in readouts):
+            raise HostUnreachable("a host did not answer")
+        return [readout.table for readout in readouts if readout.table is not None]
     except (SoakgateError, OSError, KeyError, ValueError):
-        return table_from_outputs(olds)
+        return [table_from_outputs(olds)]
 
 
 def _secrets_lost(news: dict[str, Any], spec: AppSpec) -> bool:
@@ -196,10 +240,11 @@ class BlueGreenProvider(ResourceProvider):
         replaces = [key for key in PLACEMENT_INPUTS if olds.get(key, "") != news.get(key, "")]
         spec = _spec(news)
         desired = Desired(news["release"], spec.spec_hash())
-        plan = plan_deploy(_real_table(news, olds), desired)
+        plans = [plan_deploy(table, desired) for table in _real_tables(news, olds)]
         changed = (
             bool(replaces)
-            or plan.action is not Action.NONE
+            or any(plan.action is not Action.NONE for plan in plans)
+            or list(olds.get("hosts") or []) != list(news.get("hosts") or [])
             or olds.get("spec") != news.get("spec")
             or _secrets_lost(news, spec)
         )
@@ -209,12 +254,17 @@ class BlueGreenProvider(ResourceProvider):
         return UpdateResult(outs=converge(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        hosts = _hosts(props)
+        if hosts is not None:
+            return ReadResult(id_=id_, outs={**props, **hosts_outputs(hosts)})
         table = _engine(props).read_slots()
         return ReadResult(id_=id_, outs={**props, **table_outputs(table)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         with stage_lock(state_dir_of(props), props["stage"], f"pulumi destroy {props['stage']}"):
-            _engine(props).remove_all()
+            hosts = _hosts(props)
+            engines = list(hosts.engines.values()) if hosts is not None else [_engine(props)]
+            each(lambda engine: engine.remove_all(), engines)
 
 
 class BlueGreen(Resource):

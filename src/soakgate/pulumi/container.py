@@ -12,7 +12,9 @@ engine really runs, so ``pulumi refresh`` sees a container removed or stopped be
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -25,8 +27,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from soakgate.adapters.docker import engine as docker_engine
 from soakgate.core.names import LABEL_MANAGED
+from soakgate.pulumi.host_client import engine_for, host_io
 
 # Inputs whose change means a new container. Everything a container is made from.
 SPEC_KEYS = (
@@ -74,6 +76,9 @@ class ContainerArgs:
     # [{"host_path": "/x", "container_path": "/y", "read_only": True}], as pulumi_docker's
     volumes: list[dict[str, Any]] = field(default_factory=list)
     cpus: float = 0.0
+    # "" this machine's engine, else ssh://USER@HOST[:PORT]; a relative volume host_path is
+    # then under that host's user's login directory
+    host: str = ""
 
 
 def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
@@ -111,8 +116,9 @@ def _run_kwargs(props: dict[str, Any]) -> dict[str, Any]:
             for p in props["ports"]
         }
     if props.get("volumes"):
+        io = host_io(props.get("host") or "")
         kwargs["volumes"] = {
-            v["host_path"]: {
+            str(io.absolute(Path(v["host_path"]))): {
                 "bind": v["container_path"],
                 "mode": "ro" if v.get("read_only") else "rw",
             }
@@ -127,6 +133,7 @@ def _outputs(props: dict[str, Any], container: Any) -> dict[str, Any]:
     attrs = container.attrs
     return {
         **{key: props.get(key) for key in SPEC_KEYS},
+        "host": props.get("host") or "",
         "container_id": container.id,
         "image_id": attrs.get("Image", ""),
         "state": attrs.get("State", {}).get("Status", "unknown"),
@@ -139,17 +146,19 @@ class ContainerProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
-        engine = docker_engine.client()
+        engine = engine_for(props.get("host") or "")
         try:
             container = engine.containers.run(**_run_kwargs(props))
         except docker.errors.APIError as exc:
-            docker_engine.remove_container(props["name"])
+            _remove(engine, props["name"])
             raise Exception(f"cannot start container {props['name']}: {exc.explanation}") from exc
         container.reload()
         return CreateResult(id_=container.id, outs=_outputs(props, container))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [key for key in SPEC_KEYS if olds.get(key) != news.get(key)]
+        if (olds.get("host") or "") != (news.get("host") or ""):
+            changed.append("host")
         if olds.get("state") not in (None, "running") and news.get("restart") != "no":
             changed.append("state")
         return DiffResult(
@@ -160,19 +169,29 @@ class ContainerProvider(ResourceProvider):
         )
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        container = docker_engine.client().containers.get(id_)
+        container = engine_for(news.get("host") or "").containers.get(id_)
         container.update(restart_policy={"Name": news.get("restart") or "no"})
         container.reload()
         return UpdateResult(outs=_outputs(news, container))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        container = docker_engine.find_container(id_)
-        if container is None:
+        import docker.errors
+
+        try:
+            container = engine_for(props.get("host") or "").containers.get(id_)
+        except docker.errors.NotFound:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=container.id, outs=_outputs(props, container))
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        docker_engine.remove_container(id_)
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        _remove(engine_for(props.get("host") or ""), id_)
+
+
+def _remove(engine: Any, name_or_id: str) -> None:
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        engine.containers.get(name_or_id).remove(force=True)
 
 
 class Container(Resource):

@@ -12,8 +12,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from soakgate.adapters.docker import engine as docker_engine
 from soakgate.core.names import LABEL_MANAGED
+from soakgate.pulumi.host_client import engine_for
 
 
 @dataclass
@@ -21,6 +21,7 @@ class NetworkArgs:
     name: str
     driver: str = "bridge"
     labels: dict[str, str] = field(default_factory=dict)
+    host: str = ""  # "" this machine's engine, else ssh://USER@HOST[:PORT]
 
 
 class NetworkProvider(ResourceProvider):
@@ -29,7 +30,7 @@ class NetworkProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
-        engine = docker_engine.client()
+        engine = engine_for(props.get("host") or "")
         try:
             network = engine.networks.get(props["name"])
         except docker.errors.NotFound:
@@ -42,6 +43,8 @@ class NetworkProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [key for key in ("name", "driver", "labels") if olds.get(key) != news.get(key)]
+        if (olds.get("host") or "") != (news.get("host") or ""):
+            changed.append("host")
         if not olds.get("network_id"):
             changed.append("network_id")
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
@@ -50,16 +53,16 @@ class NetworkProvider(ResourceProvider):
         import docker.errors
 
         try:
-            network = docker_engine.client().networks.get(id_)
+            network = engine_for(props.get("host") or "").networks.get(id_)
         except docker.errors.NotFound:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=network.id, outs={**props, "network_id": network.id})
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
         import docker.errors
 
         with contextlib.suppress(docker.errors.NotFound):
-            docker_engine.client().networks.get(id_).remove()
+            engine_for(props.get("host") or "").networks.get(id_).remove()
 
 
 class Network(Resource):

@@ -11,8 +11,9 @@ config changes nothing.
     soakgate:cpus: 1.0                  CPU limit of each app container
     soakgate:healthPath: /health        liveness path (default: soakgate.toml)
     soakgate:healthTimeout: 60          seconds a new release has to become healthy
-    soakgate:hosts: local               or ssh://USER@HOST[:PORT] ...: for Ansible's inventory
-                                        (soakgate inventory); the program deploys only locally
+    soakgate:hosts: local               or ssh://USER@HOST[:PORT] ...: the Docker hosts the stage
+                                        runs on, reached over SSH (the proxy then listens on
+                                        every address of each host; Ansible's inventory too)
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def _value(config: pulumi.Config, stack: str, key: str, default: Any = None) -> 
     raw: Any = config.get(key)
     if raw is None:
         return default
-    if key == "env":
+    if key == "env" or (key == "hosts" and raw.lstrip().startswith("[")):
         try:
-            raw = config.get_object(key)
+            raw = config.get_object(key)  # a YAML map or list arrives as JSON text
         except Exception:  # Pulumi raises its own ConfigTypeError for JSON it cannot parse
-            raise _fail(stack, key, "expected a map of NAME: value") from None
+            expected = "a map of NAME: value" if key == "env" else "a list of ssh:// URLs"
+            raise _fail(stack, key, f"expected {expected}") from None
     try:
         return check_stack_value(stack, key, raw)
     except ConfigInvalid as exc:
@@ -81,19 +83,20 @@ def stage_args(
     the release when none is configured (an image built by this very update)."""
     stack = pulumi.get_stack()
     stage = _value(config, stack, "stage", stack)
-    hosts = _value(config, stack, "hosts", ())
-    if hosts:
-        raise ConfigError(
-            f"Pulumi.{stack}.yaml soakgate:hosts: names {len(hosts)} SSH host(s), and soakgate"
-            " deploys a stage only to the engine of the machine it runs on so far (Ansible"
-            f" reaches those hosts: soakgate inventory {stage})",
-            hint=f"pulumi config rm soakgate:hosts --stack {stack}",
-        )
+    hosts = tuple(_value(config, stack, "hosts", ()))
     settings = load_config(project)
     release: Any = _value(config, stack, "release", "") or built
     if not release:
         raise _fail(stack, "release", "expected an image digest sha256:<64 hex digits>, got ''")
     secrets = secret_env(config, stack)  # validated with the rest, before any resource
+    if hosts and not isinstance(release, str):
+        raise _fail(stack, "release", "a stage on SSH hosts deploys a release by its digest")
+    if hosts and secrets is not None:
+        raise ConfigError(
+            f"Pulumi.{stack}.yaml soakgate:secretEnv: secret files reach only this machine's"
+            f" engine so far, and {stage} runs on {len(hosts)} SSH host(s)",
+            hint=f"pulumi config rm soakgate:secretEnv --stack {stack}",
+        )
     spec = AppSpec(
         port=settings.service.port,
         health_path=_value(config, stack, "healthPath", settings.service.health_path),
@@ -111,4 +114,6 @@ def stage_args(
         proxy_image=_value(config, stack, "proxyImage", PROXY_IMAGE),
         namespace=settings.namespace,
         secret_env=secrets,
+        hosts=hosts,
+        bind_address="0.0.0.0" if hosts else "127.0.0.1",  # on SSH hosts: the service port
     )

@@ -10,7 +10,6 @@ path (a proxy flip) imports little and takes a fraction of a second.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import time
 from collections.abc import Mapping
@@ -18,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.critical_section import uninterruptible
 from soakgate.adapters.docker.light import LightDocker
+from soakgate.adapters.stage.host_io import Answer as Answer
+from soakgate.adapters.stage.host_io import HostIO, LocalHost, http_answer
 from soakgate.adapters.stage.secret_files import (
     image_owner,
     remove_secret_files,
@@ -38,15 +38,13 @@ from soakgate.core.names import (
     digest_ref,
 )
 from soakgate.core.proxy_conf import (
-    SLOT_HEADER,
-    UPSTREAM_HEADER,
     Switch,
     UpstreamTarget,
     parse_upstream,
     render_upstream,
 )
 from soakgate.core.slots import SLOTS, Slot, SlotTable
-from soakgate.errors import DeployFailed, SwitchRefused
+from soakgate.errors import DeployFailed, DockerError, SwitchRefused
 
 UPSTREAM_FILE = "upstream.conf"
 PROXY_PROBE = "/__soakgate/proxy"  # answered by nginx itself, with the slot it routes to
@@ -139,47 +137,47 @@ def http_get(
     return None if answer is None else (answer.status, answer.slot)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """One response through (or around) a proxy: status, slot header, address that answered."""
+def _remove(client: Any, name: str) -> bool:
+    """Stop and remove a container of ``client``'s engine; False when it was already gone."""
+    import docker.errors
 
-    status: int
-    slot: str | None
-    upstream: str | None  # "172.18.0.3:8000": the address nginx connected to
-
-
-def http_answer(host: str, port: int, path: str, timeout: float = 2.0) -> Answer | None:
-    """One GET on a fresh connection; None when nothing answers."""
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
-        response = connection.getresponse()
-        response.read()
-        return Answer(
-            response.status, response.getheader(SLOT_HEADER), response.getheader(UPSTREAM_HEADER)
-        )
-    except (OSError, http.client.HTTPException, ValueError):
-        return None
-    finally:
-        connection.close()
+        client.containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 class StageEngine:
-    """Blue/green operations of one stage on the local engine."""
+    """Blue/green operations of one stage on one Docker host (this machine's by default)."""
 
-    def __init__(self, stage: str, conf_dir: Path, proxy_port: int, namespace: str = "") -> None:
+    def __init__(
+        self,
+        stage: str,
+        conf_dir: Path,
+        proxy_port: int,
+        namespace: str = "",
+        io: HostIO | None = None,
+    ) -> None:
         self.stage = stage
         self.names = StageNames(stage, namespace)
-        self.conf_dir = conf_dir
+        self.conf_dir = conf_dir  # on the host (relative: to its user's login directory)
         self.proxy_port = proxy_port
-        self.light = LightDocker()
+        self.io: HostIO = io or LocalHost()
+
+    @property
+    def light(self) -> LightDocker:
+        """This machine's engine, for the local flip path and its tests."""
+        if not isinstance(self.io, LocalHost):
+            raise DockerError(f"{self.stage} on {self.io.label} has no local engine")
+        return self.io.light
+
+    def _where(self) -> str:
+        return f" on {self.io.label}" if self.io.label else ""
 
     # --- reading -------------------------------------------------------------------------
     def upstream_text(self) -> str | None:
-        try:
-            return (self.conf_dir / UPSTREAM_FILE).read_text()
-        except (OSError, UnicodeDecodeError):
-            return None
+        return self.io.read_text(self.conf_dir / UPSTREAM_FILE)
 
     def upstream(self) -> UpstreamTarget | None:
         text = self.upstream_text()
@@ -187,12 +185,12 @@ class StageEngine:
 
     def live_slot(self) -> str | None:
         """The slot the running proxy routes to, as nginx itself says (its loaded config)."""
-        answer = http_answer("127.0.0.1", self.proxy_port, PROXY_PROBE, timeout=1.0)
+        answer = self.io.proxy_get(self.proxy_port, PROXY_PROBE, timeout=1.0)
         slot = answer.slot if answer is not None else None
         return slot if slot in SLOTS else None
 
     def _slot(self, slot: str) -> Slot:
-        data = self.light.inspect(self.names.app(slot))
+        data = self.io.inspect(self.names.app(slot))
         if data is None:
             return Slot(slot)
         labels = data["Config"].get("Labels") or {}
@@ -218,9 +216,9 @@ class StageEngine:
     def address(self, name: str) -> str:
         """The address the engine gave ``name`` on the stage network now (it changes across
         engine restarts: only probes use it, never the proxy)."""
-        data = self.light.inspect(name)
+        data = self.io.inspect(name)
         if data is None:
-            raise DeployFailed(f"container {name} is gone")
+            raise DeployFailed(f"container {name} is gone{self._where()}")
         networks = data.get("NetworkSettings", {}).get("Networks") or {}
         address = (networks.get(self.names.network) or {}).get("IPAddress")
         if not address:
@@ -235,25 +233,32 @@ class StageEngine:
         /run/secrets (owned by the image's USER); return the container name."""
         import docker.errors
 
-        from soakgate.adapters.docker import engine as docker_engine
-
+        client = self.io.docker()
         name = self.names.candidate(slot)
-        docker_engine.remove_container(name)  # left by an interrupted deploy
+        _remove(client, name)  # left by an interrupted deploy
         try:
             volumes = None
             if secrets:
-                user = docker_engine.client().images.get(digest).attrs["Config"].get("User")
+                if not self.io.local:
+                    raise DeployFailed(
+                        f"{self.stage}{self._where()}: secret files reach only this machine's"
+                        " engine so far",
+                        hint=f"pulumi config rm soakgate:secretEnv --stack {self.stage}",
+                    )
+                user = client.images.get(digest).attrs["Config"].get("User")
                 volumes = write_secret_files(
                     self.names, slot, secrets, image_owner(user or ""), tag=spec.secrets_tag
                 )
-            docker_engine.client().containers.run(
-                **run_kwargs(self.names, slot, digest, spec, name, volumes)
-            )
+            client.containers.run(**run_kwargs(self.names, slot, digest, spec, name, volumes))
         except docker.errors.ImageNotFound:
-            raise DeployFailed(f"release {digest} is not present on this Docker host") from None
+            where = self._where() or " on this Docker host"
+            raise DeployFailed(
+                f"release {digest} is not present{where}",
+                hint=f"send it: soakgate hosts send {self.stage}" if self.io.label else "",
+            ) from None
         except docker.errors.APIError as exc:
-            docker_engine.remove_container(name)
-            raise DeployFailed(f"cannot start {name}: {exc.explanation}") from exc
+            _remove(client, name)
+            raise DeployFailed(f"cannot start {name}{self._where()}: {exc.explanation}") from exc
         return name
 
     def wait_healthy(self, name: str, spec: AppSpec) -> float:
@@ -261,31 +266,30 @@ class StageEngine:
 
         Fails with the container's last log lines when it exits or the timeout passes.
         """
-        from soakgate.adapters.docker import engine as docker_engine
-
         started = time.monotonic()
         deadline = started + spec.health_timeout
         address = self.address(name)
         while time.monotonic() < deadline:
-            state = self.light.inspect(name)
+            state = self.io.inspect(name)
             if state is None or state["State"]["Status"] not in ("created", "running"):
                 break
-            answer = http_get(address, spec.port, spec.health_path)
-            if answer is not None and answer[0] == 200:
+            answer = self.io.get(address, spec.port, spec.health_path)
+            if answer is not None and answer.status == 200:
                 return time.monotonic() - started
             time.sleep(0.2)
         logs = self.logs_tail(name)
-        docker_engine.remove_container(name)
+        _remove(self.io.docker(), name)
         raise DeployFailed(
-            f"{name}: health check {spec.health_path} did not pass within"
+            f"{name}{self._where()}: health check {spec.health_path} did not pass within"
             f" {spec.health_timeout:.0f} s; traffic stays where it was. Last log lines:\n{logs}"
         )
 
     def logs_tail(self, name: str) -> str:
-        from soakgate.adapters.docker import engine as docker_engine
+        import docker.errors
 
-        container = docker_engine.find_container(name)
-        if container is None:
+        try:
+            container = self.io.docker().containers.get(name)
+        except docker.errors.NotFound:
             return "(container gone)"
         output: bytes = container.logs(tail=LOG_TAIL)
         return output.decode(errors="replace").rstrip()
@@ -293,21 +297,22 @@ class StageEngine:
     def adopt_candidate(self, slot: str) -> str:
         """Replace the slot's old container by its healthy candidate; return the new id. The
         old container's secret files go with it."""
-        from soakgate.adapters.docker import engine as docker_engine
-
+        client = self.io.docker()
         name = self.names.app(slot)
-        docker_engine.remove_container(name)
-        candidate = docker_engine.client().containers.get(self.names.candidate(slot))
+        _remove(client, name)
+        candidate = client.containers.get(self.names.candidate(slot))
         candidate.rename(name)
-        data = self.light.inspect(name)
+        data = self.io.inspect(name)
         remove_secret_files(self.names, slot, keep=secret_mount(data) if data else None)
         return str(candidate.id)
 
     def _secret_dirs(self, spec: AppSpec) -> list[tuple[str, Path, str]]:
         """(slot, secret directory, image USER) of the slots that run with ``spec``'s values."""
-        found = []
+        found: list[tuple[str, Path, str]] = []
+        if not self.io.local:
+            return found  # no secret files on SSH hosts (start_candidate refuses them)
         for slot in SLOTS:
-            data = self.light.inspect(self.names.app(slot))
+            data = self.io.inspect(self.names.app(slot))
             if data is None:
                 continue
             config = data.get("Config") or {}
@@ -343,7 +348,7 @@ class StageEngine:
         """Replace the upstream file atomically, readable by the proxy's unprivileged nginx
         (0644: it holds no secret)."""
         text = target if isinstance(target, str) else render_upstream(target)
-        write_atomic(self.conf_dir / UPSTREAM_FILE, text, mode=0o644)
+        self.io.write_text(self.conf_dir / UPSTREAM_FILE, text)
 
     def probe_slot(self, slot: str, port: int, health_path: str, timeout: float = 1.0) -> str:
         """One health GET straight at the slot's container; "" when it answers 200, else what
@@ -353,7 +358,7 @@ class StageEngine:
             address = self.address(name)
         except DeployFailed as gone:
             return gone.message
-        answer = http_answer(address, port, health_path, timeout=timeout)
+        answer = self.io.get(address, port, health_path, timeout=timeout)
         if answer is None:
             return f"{name} does not answer {health_path}"
         return "" if answer.status == 200 else f"{name} answered {health_path} {answer.status}"
@@ -378,22 +383,23 @@ class StageEngine:
                     else "unreadable"
                 )
                 raise SwitchRefused(
-                    f"the {self.stage} proxy changed meanwhile (now {now}; expected slot"
-                    f" {expect.slot}, {digest_ref(expect.digest)}): nothing switched",
+                    f"the {self.stage} proxy{self._where()} changed meanwhile (now {now};"
+                    f" expected slot {expect.slot}, {digest_ref(expect.digest)}): nothing switched",
                     hint=f"see soakgate status {self.stage}, then decide again",
                 )
         problem = self.probe_slot(slot, move.port, move.health_path, move.probe_timeout)
         if problem:
             raise SwitchRefused(
-                f"the {slot} slot of {self.stage} is not healthy ({problem}): nothing switched",
+                f"the {slot} slot of {self.stage}{self._where()} is not healthy ({problem}):"
+                " nothing switched",
                 hint=f"look at its logs: docker logs {self.names.app(slot)}",
             )
         started = time.monotonic()
         target = UpstreamTarget(slot, self.names.app(slot), move.port, move.digest)
-        old_workers = self.light.accepting_workers(self.names.proxy)
+        old_workers = self.io.accepting_workers(self.names.proxy)
         with uninterruptible():  # a status must never name a slot the proxy does not serve
             self.write_upstream(target)
-            self.light.reload(self.names.proxy)
+            self.io.reload(self.names.proxy)
         try:
             seconds = self.wait_served_by(slot, move.health_path, move.timeout, started)
             self.wait_old_workers_quiet(slot, move.health_path, old_workers, started + move.timeout)
@@ -407,10 +413,10 @@ class StageEngine:
         previous = parse_upstream(before) if before is not None else None
         if before is None or previous is None:
             return "there was no previous upstream to go back to"
-        old_workers = self.light.accepting_workers(self.names.proxy)
+        old_workers = self.io.accepting_workers(self.names.proxy)
         with uninterruptible():
             self.write_upstream(before)
-            self.light.reload(self.names.proxy)
+            self.io.reload(self.names.proxy)
         if previous.slot not in SLOTS:
             return "the previous upstream is back"
         started = time.monotonic()
@@ -425,12 +431,12 @@ class StageEngine:
         """Poll the health path through the proxy until the ``slot`` answers it with 200."""
         deadline = started + timeout
         while time.monotonic() < deadline:
-            answer = http_get("127.0.0.1", self.proxy_port, health_path)
-            if answer == (200, slot):
+            answer = self.io.proxy_get(self.proxy_port, health_path)
+            if answer is not None and (answer.status, answer.slot) == (200, slot):
                 return time.monotonic() - started
             time.sleep(0.02)
         raise DeployFailed(
-            f"the {self.stage} proxy did not serve the {slot} slot"
+            f"the {self.stage} proxy{self._where()} did not serve the {slot} slot"
             f" within {timeout:.0f} s after the switch"
         )
 
@@ -444,14 +450,15 @@ class StageEngine:
         processes cannot be seen, until ``slot`` alone has answered for longer than that."""
         if old_workers is not None:
             while time.monotonic() < deadline:
-                accepting = self.light.accepting_workers(self.names.proxy)
+                accepting = self.io.accepting_workers(self.names.proxy)
                 if accepting is None or not old_workers & accepting:
                     return
                 time.sleep(0.01)
         else:
             alone_since = time.monotonic()
             while time.monotonic() < deadline:
-                if http_get("127.0.0.1", self.proxy_port, health_path) != (200, slot):
+                answer = self.io.proxy_get(self.proxy_port, health_path)
+                if answer is None or (answer.status, answer.slot) != (200, slot):
                     alone_since = time.monotonic()
                 elif time.monotonic() - alone_since >= RELOAD_OVERLAP:
                     return
@@ -461,10 +468,18 @@ class StageEngine:
             " when the switch's time ran out"
         )
 
-    def remove_all(self) -> None:
-        from soakgate.adapters.docker import engine as docker_engine
+    def remove_candidate(self, slot: str) -> None:
+        """Remove the slot's candidate (``<slot>-next``), if any."""
+        _remove(self.io.docker(), self.names.candidate(slot))
 
+    def converge(self, release: str, port: int, health_path: str) -> list[str]:
+        """One host is never split from itself: nothing to do (see HostsEngine.converge)."""
+        return []
+
+    def remove_all(self) -> None:
+        client = self.io.docker()
         for slot in SLOTS:
-            docker_engine.remove_container(self.names.candidate(slot))
-            docker_engine.remove_container(self.names.app(slot))
-            remove_secret_files(self.names, slot)
+            _remove(client, self.names.candidate(slot))
+            _remove(client, self.names.app(slot))
+            if self.io.local:
+                remove_secret_files(self.names, slot)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from soakgate.adapters.docker.light import LightDocker
 from soakgate.adapters.stage.engine import StageEngine
+from soakgate.adapters.stage.hosts_engine import HostsEngine, host_conf_dir
 from soakgate.adapters.stage.lock import stage_lock
 from soakgate.adapters.stage.stack_file import stack_config, stack_hosts
+from soakgate.core.hosts import Host
 from soakgate.core.names import StageNames
 from soakgate.core.project import Project
 from soakgate.core.release import Release
@@ -28,21 +30,23 @@ Warn = Callable[[str], None]
 STACK_KEYS = ("release", "python")
 
 
-def refuse_ssh_stage(project: Path, stage: str) -> None:
-    """ConfigError when ``stage`` names SSH hosts: soakgate does not deploy, switch, roll back
-    or watch a stage there yet."""
-    try:
-        hosts = stack_hosts(project, stage)
-    except ConfigError:  # unreadable: reading the port says so (an emergency path warns on)
-        return
-    if hosts:
-        raise ConfigError(
-            f"stage {stage} runs on {len(hosts)} SSH host(s) ({hosts[0].url}"
-            f"{', ...' if len(hosts) > 1 else ''}): soakgate does not deploy, switch, roll back"
-            " or soak there yet",
-            hint=f"on SSH hosts: soakgate hosts check/send {stage}, soakgate logs {stage},"
-            f" soakgate verify {stage}; or set soakgate:hosts to local",
-        )
+def hosts_engine(stage: str, port: int, namespace: str, hosts: Sequence[Host]) -> HostsEngine:
+    """The stage on its SSH hosts: one StageEngine per host over the process's connections."""
+    from soakgate.adapters.ssh.connection import connections
+    from soakgate.adapters.stage.host_io import SshHost
+
+    names = StageNames(stage, namespace)
+    pool = connections()
+    return HostsEngine(
+        stage,
+        port,
+        {
+            host.name: StageEngine(
+                stage, host_conf_dir(names), port, namespace, io=SshHost(pool.get(host))
+            )
+            for host in hosts
+        },
+    )
 
 
 class EngineStages:
@@ -60,10 +64,15 @@ class EngineStages:
     def conf_dir(self, stage: str) -> Path:
         return self.state / "stages" / stage / "proxy"
 
-    def engine(self, stage: str, warn: Warn | None = None) -> StageEngine:
-        """The stage on this machine's engine; a one-line refusal for a stage on SSH hosts
-        (nothing may act on this machine's containers in its name)."""
-        refuse_ssh_stage(self.project, stage)
+    def engine(self, stage: str, warn: Warn | None = None) -> StageEngine | HostsEngine:
+        """The stage on this machine's engine, or on its SSH hosts (never this machine's
+        containers in the name of a stage that runs elsewhere)."""
+        try:
+            hosts = stack_hosts(self.project, stage)
+        except ConfigError:  # unreadable: reading the port says so (an emergency path warns on)
+            hosts = ()
+        if hosts:
+            return hosts_engine(stage, self.port(stage), self.config.namespace, hosts)
         try:
             port = self.port(stage)
         except ConfigError as broken:
@@ -91,6 +100,9 @@ class EngineStages:
     def port_taken(self, stage: str) -> int | None:
         from soakgate.adapters.docker import engine as docker_engine
 
+        with contextlib.suppress(ConfigError):
+            if stack_hosts(self.project, stage):
+                return None  # the port is on the stage's hosts, not this machine's
         port = self.port(stage)
         proxy = docker_engine.find_container(StageNames(stage, self.config.namespace).proxy)
         if proxy is not None and proxy.status == "running":

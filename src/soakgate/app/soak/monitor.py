@@ -56,6 +56,7 @@ from soakgate.adapters.soak.monitor_file import (
     read_monitor_file,
     write_monitor_file,
 )
+from soakgate.adapters.stage.hosts_engine import HostsEngine
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.soaks import Soak, SoakRecorder, SoakStore
 from soakgate.app.stages import stage_engine
@@ -170,6 +171,12 @@ class MonitorResult:
 def stage_locator(project: Project, stage: str) -> Callable[[], StageTarget]:
     """Reads the stage from the engine and the proxy's upstream file (the truth, not Pulumi)."""
     engine = stage_engine(project, stage)
+    if isinstance(engine, HostsEngine):
+        raise ConfigError(
+            f"stage {stage} runs on {len(engine.engines)} SSH host(s): soakgate soaks only a"
+            " stage on this machine's engine so far",
+            hint=f"soak a stage on this machine; for {stage}: soakgate status {stage}",
+        )
     url = f"http://127.0.0.1:{engine.proxy_port}"
 
     def locate() -> StageTarget:

@@ -1,0 +1,217 @@
+"""A stage on several Docker hosts, seen as one: the same slots and the same switch on every
+host, each host read and switched in parallel through its own :class:`StageEngine`.
+
+    engine = HostsEngine("production", engines)       # {host name: StageEngine over SSH}
+    engine.read_slots()    # the table every reachable host agrees on; StageSplit when not
+    engine.switch(move)    # every reachable host at once; PartialSwitch names the others
+    engine.converge(release, port, "/health")   # the hosts not yet on ``release`` join it
+
+A rollback (the emergency flip) restores what it can: a host that does not answer is named, the
+others flip, and the stage stays split until a re-run converges it (the rollback's journal
+keeps the target). A table is the same on two hosts when the slots run the same releases with
+the same spec and the same slot is active; container ids differ from host to host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from soakgate.adapters.parallel import each
+from soakgate.adapters.stage.engine import StageEngine
+from soakgate.core.names import StageNames, digest_ref
+from soakgate.core.proxy_conf import Switch, UpstreamTarget
+from soakgate.core.slots import SLOTS, SlotTable
+from soakgate.errors import HostUnreachable, PartialSwitch, SoakgateError, StageSplit
+
+
+@dataclass(frozen=True)
+class HostReadout:
+    """One host of the stage as read now: its table and upstream, or why it could not be read."""
+
+    host: str
+    table: SlotTable | None
+    upstream: UpstreamTarget | None = None
+    problem: str = ""
+
+
+def shape(table: SlotTable) -> tuple[object, ...]:
+    """What must agree between hosts: active slot, and each slot's release, spec, running."""
+    return (
+        table.active,
+        *((slot.digest, slot.spec_hash, slot.running) for slot in (table.blue, table.green)),
+    )
+
+
+def describe(table: SlotTable | None) -> str:
+    """``green (sha256:abc…)``-style words for a host's active slot."""
+    if table is None:
+        return "unread"
+    active = table.active_slot
+    if active is None or active.empty:
+        return "no active slot"
+    return f"{table.active} ({digest_ref(active.digest or '')})"
+
+
+def host_conf_dir(names: StageNames) -> Path:
+    """The stage's proxy configuration on an SSH host, relative to its user's login directory
+    (one per project namespace and stage, like ``<state>/stages/<stage>/proxy`` here)."""
+    return Path(".soakgate") / (names.namespace or "default") / "stages" / names.stage / "proxy"
+
+
+class HostsEngine:
+    """One stage's blue/green operations on every one of its hosts at once."""
+
+    def __init__(self, stage: str, proxy_port: int, engines: Mapping[str, StageEngine]) -> None:
+        if not engines:
+            raise ValueError("a stage on hosts needs at least one host")
+        self.stage = stage
+        self.proxy_port = proxy_port
+        self.engines = dict(engines)
+        first = next(iter(self.engines.values()))
+        self.conf_dir: Path = first.conf_dir
+        self.unreachable: dict[str, str] = {}  # host -> why, from the last read_slots
+
+    @property
+    def names(self) -> StageNames:
+        return next(iter(self.engines.values())).names
+
+    # --- reading -------------------------------------------------------------------------
+    def readouts(self) -> list[HostReadout]:
+        """Every host's table and upstream, read in parallel; a host that fails says why."""
+
+        def read(host: str) -> HostReadout:
+            engine = self.engines[host]
+            try:
+                return HostReadout(host, engine.read_slots(), engine.upstream())
+            except SoakgateError as failed:
+                return HostReadout(host, None, problem=failed.message)
+            except OSError as failed:  # a socket error paramiko did not wrap
+                return HostReadout(host, None, problem=f"{host}: {failed}")
+
+        return each(read, list(self.engines))
+
+    def _agreed(self) -> list[HostReadout]:
+        """The readouts of the reachable hosts, which agree (StageSplit when not)."""
+        readouts = self.readouts()
+        self.unreachable = {r.host: r.problem for r in readouts if r.table is None}
+        read = [r for r in readouts if r.table is not None]
+        if not read:
+            raise HostUnreachable(
+                f"no host of {self.stage} answers: {'; '.join(self.unreachable.values())}",
+                hint=f"soakgate hosts check {self.stage}",
+            )
+        first = read[0]
+        assert first.table is not None
+        if any(shape(r.table) != shape(first.table) for r in read[1:] if r.table is not None):
+            raise StageSplit(
+                f"the hosts of {self.stage} are split: "
+                + ", ".join(f"{r.host} serves {describe(r.table)}" for r in read),
+                hint="re-run the rollback or deploy that left it so: it converges the hosts;"
+                f" see soakgate status {self.stage}",
+            )
+        return read
+
+    def read_slots(self) -> SlotTable:
+        """The table every reachable host agrees on (``unreachable`` names the others)."""
+        table = self._agreed()[0].table
+        assert table is not None
+        return table
+
+    def upstream(self) -> UpstreamTarget | None:
+        read = self._agreed()
+        first = read[0].upstream
+        return first if all(r.upstream == first for r in read) else None
+
+    def upstream_text(self) -> str | None:
+        for engine in self.engines.values():
+            try:
+                return engine.upstream_text()
+            except SoakgateError:
+                continue
+        return None
+
+    def address(self, name: str) -> str:
+        return next(iter(self.engines.values())).address(name)
+
+    # --- switching -----------------------------------------------------------------------
+    def switch(self, move: Switch) -> float:
+        """Switch every host that answered the last read to ``move.slot`` at once; the seconds
+        until the last of them served from it. PartialSwitch when some did and some did not
+        (they are named), the first failure itself when none did."""
+        hosts = [host for host in self.engines if host not in self.unreachable]
+
+        def one(host: str) -> float | SoakgateError:
+            try:
+                return self.engines[host].switch(move)
+            except SoakgateError as failed:
+                return failed
+
+        outcomes = dict(zip(hosts, each(one, hosts), strict=True))
+        failed = {h: o for h, o in outcomes.items() if isinstance(o, SoakgateError)}
+        done = [o for o in outcomes.values() if not isinstance(o, SoakgateError)]
+        if not done:
+            first = next(iter(failed.values()), None)
+            if first is not None:
+                raise first
+        problems = {**self.unreachable, **{h: f.message for h, f in failed.items()}}
+        if problems:
+            raise PartialSwitch(
+                f"{len(done)} of {len(self.engines)} hosts of {self.stage} switched to"
+                f" {move.slot} ({digest_ref(move.digest)}); not: "
+                + "; ".join(f"{host}: {why}" for host, why in problems.items()),
+                hint="when those hosts answer, run the same command again: it converges them",
+            )
+        return max(done)
+
+    def converge(self, release: str, port: int, health_path: str) -> list[str]:
+        """Switch each host not yet serving ``release`` to its slot that runs it (a split
+        left by a partial switch); the hosts switched. Nothing when no host serves it yet;
+        PartialSwitch when some cannot be."""
+        readouts = self.readouts()
+        if not any(
+            r.table is not None
+            and r.table.active_slot is not None
+            and r.table.active_slot.digest == release
+            for r in readouts
+        ):
+            return []  # no host switched yet: not a split, nothing to finish
+        problems = {r.host: r.problem for r in readouts if r.table is None}
+        behind = []
+        for readout in readouts:
+            table = readout.table
+            if table is None:
+                continue
+            active = table.active_slot
+            if active is not None and active.digest == release:
+                continue
+            holding = [
+                name
+                for name in SLOTS
+                if table.slot(name).digest == release and table.slot(name).running
+            ]
+            if not holding:
+                problems[readout.host] = f"no running slot holds {digest_ref(release)}"
+                continue
+            behind.append((readout.host, holding[0], readout.upstream))
+
+        def one(item: tuple[str, str, UpstreamTarget | None]) -> str:
+            host, slot, upstream = item
+            try:
+                move = Switch(slot, release, port, health_path, expect=upstream)
+                self.engines[host].switch(move)
+            except SoakgateError as failed:
+                return failed.message
+            return ""
+
+        for (host, _, _), problem in zip(behind, each(one, behind), strict=True):
+            if problem:
+                problems[host] = problem
+        if problems:
+            raise PartialSwitch(
+                f"{self.stage} is still split: "
+                + "; ".join(f"{host}: {why}" for host, why in problems.items()),
+                hint="when those hosts answer, run the same command again: it converges them",
+            )
+        return [host for host, _, _ in behind]

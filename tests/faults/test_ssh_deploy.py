@@ -1,0 +1,210 @@
+"""``production`` on two Docker hosts reached over SSH (real sshd, real engines in their own
+network namespaces), deployed by ``soakgate deploy`` through ``pulumi up``: the release sent
+to each host, the candidate started on both, and no host switched until both are healthy.
+What was lost is counted: failed requests through each host's proxy under load, hosts left
+serving what the other does not, candidates left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
+
+from soakgate.adapters.load import LoadGenerator
+from soakgate.core.names import StageNames
+from soakgate.core.release import Release
+from soakgate.scratch import ScratchProject, past_gates
+
+from .conftest import two_ssh_hosts
+from .ssh_hosts import SshHost, SshHosts
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ssh_hosts() -> Iterator[SshHosts]:
+    """Two SSH hosts prepared as docker-host.yml leaves them (log rotation in force), so that
+    the verification after a rollback checks a host that should pass."""
+    yield from two_ssh_hosts(log_rotation=True)
+
+
+def deploy(project: ScratchProject, release: Release, *extra: str) -> None:
+    result = project.soakgate(
+        "deploy", "production", "--release", release.digest, "--skip-verify",
+        *past_gates("production"), *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def third(ssh_scratch: ScratchProject, releases: dict[str, Release]) -> Iterator[Release]:
+    """A release of its own (3.12 plus a label), recorded in the project; removed after."""
+    import docker.errors
+
+    from soakgate.adapters.docker.engine import build_from, client
+
+    tag = f"soakgate-test/service:{ssh_scratch.namespace}-third"
+    base = releases["3.12"]
+    image = build_from(base.digest, [f"LABEL soakgate.test.third={ssh_scratch.namespace}"], tag)
+    release = replace(base, digest=str(image.id), image=tag)
+    ssh_scratch.record([release])
+    yield release
+    with contextlib.suppress(docker.errors.APIError):
+        client().images.remove(tag, force=True)
+
+
+def served(project: ScratchProject, host: SshHost) -> tuple[str | None, str | None]:
+    """(slot, release) the host's proxy serves now, asked of the app through it."""
+    import httpx
+
+    answer = httpx.get(f"http://{host.address}:{project.ports['production']}/health", timeout=5)
+    names = StageNames("production", project.namespace)
+    slot = answer.headers.get("x-soakgate-slot")
+    container = host.engine.client.containers.get(names.app(slot)) if slot else None
+    release = container.labels.get("soakgate.release") if container else None
+    return slot, release
+
+
+def candidates(project: ScratchProject, host: SshHost) -> list[str]:
+    names = StageNames("production", project.namespace)
+    return [
+        c.name
+        for c in host.engine.client.containers.list(all=True)
+        if c.name in (names.candidate("blue"), names.candidate("green"))
+    ]
+
+
+def status(project: ScratchProject) -> dict[str, object]:
+    result = project.soakgate("status", "--json")
+    assert result.returncode == 0, result.stderr
+    (stage,) = [s for s in json.loads(result.stdout) if s["stage"] == "production"]
+    return dict(stage)
+
+
+@contextmanager
+def load_on(
+    project: ScratchProject, hosts: SshHosts | list[SshHost]
+) -> Iterator[list[LoadGenerator]]:
+    """Bounded load through each host's proxy (it stops by itself after 3 minutes)."""
+    port = project.ports["production"]
+    loads = [
+        LoadGenerator(f"http://{host.address}:{port}/health", rate=40, max_seconds=180)
+        for host in hosts
+    ]
+    for load in loads:
+        load.start()
+    try:
+        yield loads
+    finally:
+        for load in loads:
+            load.stop()
+
+
+@contextmanager
+def hang_candidate_on(project: ScratchProject, host: SshHost) -> Iterator[list[str]]:
+    """Pause the candidate the moment it appears on ``host`` (a release that hangs there)."""
+    paused: list[str] = []
+    stop = threading.Event()
+    names = StageNames("production", project.namespace)
+
+    def watch() -> None:
+        while not stop.is_set():
+            for container in host.engine.client.containers.list():
+                if container.name in (names.candidate("blue"), names.candidate("green")):
+                    container.pause()
+                    paused.append(container.name)
+                    return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield paused
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+
+
+def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_none(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release], third: Release
+) -> None:
+    project = ssh_scratch
+    old, new = releases["3.12"], releases["3.14"]
+    deploy(project, old)
+    assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
+    view = status(project)
+    assert view["health"] == "healthy on 2 hosts", view
+    with load_on(project, ssh_hosts) as loads:
+        deploy(project, new)
+    for load in loads:
+        assert load.report.sent > 0 and load.report.failed == 0, load.report.as_dict()
+    assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
+    sent = sum(load.report.sent for load in loads)
+    print(f"deploy of 3.14 on 2 SSH hosts under load: 0 failed of {sent} requests")
+
+    # A third release whose candidate hangs on host 2 only: neither host switches, and no
+    # candidate is left running on either.
+    project.pulumi("config", "set", "soakgate:healthTimeout", "8", "--stack", "production")
+    with load_on(project, ssh_hosts) as loads, hang_candidate_on(project, ssh_hosts[1]) as hung:
+        result = project.soakgate(
+            "deploy", "production", "--release", third.digest, "--skip-verify",
+            *past_gates("production"),
+        )  # fmt: skip
+    assert hung, "the candidate never appeared on host 2"
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "did not start healthy on 1 of 2 hosts of production" in result.stderr
+    assert ssh_hosts[1].address in result.stderr and "no host switched" in result.stderr
+    for load in loads:
+        assert load.report.failed == 0, load.report.as_dict()
+    assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
+    assert [candidates(project, host) for host in ssh_hosts] == [[], []]
+    view = status(project)
+    assert (
+        view["health"] == "healthy on 2 hosts"
+        and view["active"] == served(project, ssh_hosts[0])[0]
+    ), view
+
+
+def test_an_emergency_rollback_flips_both_and_a_host_that_is_down_joins_on_the_rerun(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    project = ssh_scratch
+    old, new = releases["3.12"], releases["3.14"]
+    deploy(project, old)
+    deploy(project, new)  # 3.14 active on both, 3.12 warm
+    down = ssh_hosts[1]
+    down.stop_sshd()
+    try:
+        with load_on(project, [ssh_hosts[0]]) as loads:
+            result = project.soakgate("rollback", "production", "--emergency")
+        assert result.returncode == 7, result.stdout + result.stderr
+        warning, error = [line for line in result.stderr.splitlines() if "hint" not in line]
+        assert warning.startswith("warning: 1 of 2 hosts of production switched to"), warning
+        assert error.startswith("error: production is still split: "), error
+        assert f"{down.address}:22 does not answer SSH" in error, error
+        assert loads[0].report.failed == 0, loads[0].report.as_dict()
+        # the host that answered is restored; the other still serves 3.14 (its SSH is down,
+        # its proxy is not)
+        assert served(project, ssh_hosts[0])[1] == old.digest
+        assert served(project, down)[1] == new.digest
+        health = str(status(project)["health"])
+        assert health.startswith("SPLIT: ") and f"{down.address} unreachable" in health, health
+    finally:
+        down.start_sshd()
+    health = str(status(project)["health"])
+    assert health.startswith("SPLIT: ") and f"{down.address} serves" in health, health
+    rerun = project.soakgate("rollback", "production", "--emergency")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
+    view = status(project)
+    assert view["health"] == "healthy on 2 hosts", view
+    history = project.soakgate("history", "production", "--json")
+    rollbacks = [e for e in json.loads(history.stdout) if e["kind"] == "rollback"]
+    assert [(e["from_release"], e["to_release"]) for e in rollbacks] == [(new.digest, old.digest)]

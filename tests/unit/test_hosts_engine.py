@@ -1,0 +1,156 @@
+"""A stage on several hosts seen as one (HostsEngine) over in-memory engines: what the hosts
+agree on, a split named host by host, a switch that reaches only some hosts, and the re-run of
+an emergency rollback that converges them (the real thing: tests/faults/test_ssh_deploy.py)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from soakgate.adapters.stage.hosts_engine import HostsEngine
+from soakgate.app.rollback import journal_path
+from soakgate.core.proxy_conf import Switch
+from soakgate.core.slots import SlotTable
+from soakgate.errors import HostUnreachable, PartialSwitch, StageSplit, SwitchRefused
+from soakgate.testing import FakeStageEngine
+
+from .test_use_cases import NEW, OLD, Setup
+
+
+class HostEngine(FakeStageEngine):
+    """A fake engine whose host can be down (its SSH does not answer)."""
+
+    def __init__(self, stage: str, host: str) -> None:
+        super().__init__(stage)
+        self.host = host
+        self.down = False
+
+    def _reachable(self) -> None:
+        if self.down:
+            raise HostUnreachable(f"{self.host}:22 does not answer (connection refused)")
+
+    def read_slots(self) -> SlotTable:
+        self._reachable()
+        return super().read_slots()
+
+    def upstream(self) -> Any:
+        self._reachable()
+        return super().upstream()
+
+    def switch(self, move: Switch) -> float:
+        self._reachable()
+        return super().switch(move)
+
+
+def two_hosts(stage: str = "staging") -> tuple[HostsEngine, HostEngine, HostEngine]:
+    """Two hosts serving OLD in blue with NEW warm in green."""
+    one, two = HostEngine(stage, "h1"), HostEngine(stage, "h2")
+    for engine in (one, two):
+        engine.run("blue", OLD.digest)
+        engine.run("green", NEW.digest)
+        engine.activate("blue")
+    return HostsEngine(stage, 18080, {"h1": one, "h2": two}), one, two  # type: ignore[dict-item]
+
+
+def to_green() -> Switch:
+    return Switch("green", NEW.digest, 8000, "/health")
+
+
+def test_hosts_that_agree_read_as_one_table() -> None:
+    engine, one, _ = two_hosts()
+    table = engine.read_slots()
+    assert table.active == "blue" and table.blue.digest == OLD.digest
+    assert engine.upstream() == one.upstream()
+
+
+def test_hosts_that_serve_different_slots_are_a_split_named_host_by_host() -> None:
+    engine, _, two = two_hosts()
+    two.activate("green")
+    with pytest.raises(StageSplit) as split:
+        engine.read_slots()
+    assert split.value.message == (
+        f"the hosts of staging are split: h1 serves blue ({OLD.digest[:19]}),"
+        f" h2 serves green ({NEW.digest[:19]})"
+    )
+
+
+def test_a_switch_moves_every_host() -> None:
+    engine, one, two = two_hosts()
+    engine.read_slots()
+    engine.switch(to_green())
+    assert one.switches == two.switches == [("green", NEW.digest)]
+
+
+def test_a_host_that_is_down_is_named_and_the_others_still_switch() -> None:
+    engine, one, two = two_hosts()
+    two.down = True
+    assert engine.read_slots().active == "blue"  # read from the host that answers
+    with pytest.raises(PartialSwitch) as partial:
+        engine.switch(to_green())
+    assert partial.value.message.startswith("1 of 2 hosts of staging switched to green")
+    assert "h2: h2:22 does not answer" in partial.value.message
+    assert one.table.active == "green" and two.table.active == "blue"
+    two.down = False
+    with pytest.raises(StageSplit):  # until converged, the stage reads as split
+        engine.read_slots()
+    assert engine.converge(NEW.digest, 8000, "/health") == ["h2"]
+    assert engine.read_slots().active == "green"
+
+
+def test_when_no_host_switches_the_first_refusal_is_raised_as_it_is() -> None:
+    engine, one, two = two_hosts()
+    engine.read_slots()
+    one.unhealthy.add("green")
+    two.unhealthy.add("green")
+    with pytest.raises(SwitchRefused, match="the green slot of staging is not healthy"):
+        engine.switch(to_green())
+    assert one.table.active == two.table.active == "blue"
+
+
+def test_converge_switches_nothing_when_no_host_serves_the_release_yet() -> None:
+    engine, one, two = two_hosts()
+    assert engine.converge(NEW.digest, 8000, "/health") == []
+    assert one.switches == two.switches == []
+
+
+def test_a_host_without_the_release_in_a_running_slot_is_not_converged() -> None:
+    engine, one, two = two_hosts()
+    one.activate("green")
+    two.run("green", NEW.digest, running=False)
+    with pytest.raises(PartialSwitch, match="h2: no running slot holds"):
+        engine.converge(NEW.digest, 8000, "/health")
+    assert two.table.active == "blue"
+
+
+def test_an_emergency_rollback_with_a_host_down_converges_on_the_rerun(tmp_path: Path) -> None:
+    world = Setup(tmp_path)
+    world.deploy("staging", OLD)
+    world.deploy("staging", NEW)  # NEW active, OLD warm
+    single = world.engines["staging"]
+    one, two = HostEngine("staging", "h1"), HostEngine("staging", "h2")
+    for engine in (one, two):
+        engine.table = copy.deepcopy(single.table)
+    hosts = HostsEngine("staging", 18080, {"h1": one, "h2": two})  # type: ignore[dict-item]
+    world.engines["staging"] = hosts  # type: ignore[assignment]
+    two.down = True
+    with pytest.raises(PartialSwitch) as partial:
+        world.rollback("staging", emergency=True)
+    assert "h2: h2:22 does not answer" in partial.value.message
+    assert one.table.active_slot.digest == OLD.digest  # type: ignore[union-attr]
+    assert two.table.active_slot.digest == NEW.digest  # type: ignore[union-attr]
+    assert journal_path(tmp_path, "staging").exists()  # the target is kept for the re-run
+    assert world.events("rollback") == []  # not on the ledger until every host is back
+    with pytest.raises(PartialSwitch):  # still down: the re-run says so and keeps the journal
+        world.rollback("staging", emergency=True)
+    assert journal_path(tmp_path, "staging").exists()
+    two.down = False
+    result = world.rollback("staging", emergency=True)
+    assert result.plan.to_release == OLD.digest and result.resumed
+    assert two.table.active_slot.digest == OLD.digest  # type: ignore[union-attr]
+    assert two.switches == [("blue" if two.table.active == "blue" else "green", OLD.digest)]
+    (event,) = world.events("rollback")
+    assert (event.from_release, event.to_release) == (NEW.digest, OLD.digest)
+    assert not journal_path(tmp_path, "staging").exists()
