@@ -113,6 +113,16 @@ class FakeProcesses:
         return self.monitors.get(pid, False)
 
 
+class FakeHostIO:
+    """The host side of a fake engine: nothing to reach, nothing to guard."""
+
+    label = ""
+    local = True
+
+    def guarded(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
 class FakeStageEngine:
     """One stage's slots and proxy in memory. ``run(slot, digest)`` puts a release in a slot;
     ``switch`` is the same compare-and-swap as the real one (``SwitchRefused`` when the
@@ -127,6 +137,7 @@ class FakeStageEngine:
         self.unhealthy: set[str] = set()
         self.switches: list[tuple[str, str]] = []
         self.upstream_broken = False
+        self.io = FakeHostIO()
 
     def run(self, slot: str, digest: str | None, *, running: bool = True) -> None:
         container = None if digest is None else f"id-{self.names.app(slot)}"

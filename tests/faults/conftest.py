@@ -127,7 +127,8 @@ def ssh_scratch(
     ssh_hosts: SshHosts,
 ) -> Iterator[ScratchProject]:
     """A scratch project knowing the built releases whose production stage runs on the SSH
-    hosts; the hosts' images are removed afterwards (each test sends what it needs)."""
+    hosts; what it ran and sent there is removed afterwards (containers, its networks, the
+    images: each test sends what it needs)."""
     project = make_scratch(tmp_path, toolchain_env)
     project.env.update(ssh_hosts.env)
     project.record(list(releases.values()))
@@ -141,5 +142,10 @@ def ssh_scratch(
         for host in ssh_hosts:
             if host.engine.running:
                 with contextlib.suppress(docker.errors.DockerException):
+                    client = host.engine.client
+                    for container in client.containers.list(all=True):
+                        container.remove(force=True)
+                    for network in client.networks.list(names=[f"{project.namespace}-"]):
+                        network.remove()
                     for image in host.engine.client.images.list():
                         host.engine.client.images.remove(image.id, force=True)

@@ -208,3 +208,54 @@ def test_an_emergency_rollback_flips_both_and_a_host_that_is_down_joins_on_the_r
     history = project.soakgate("history", "production", "--json")
     rollbacks = [e for e in json.loads(history.stdout) if e["kind"] == "rollback"]
     assert [(e["from_release"], e["to_release"]) for e in rollbacks] == [(new.digest, old.digest)]
+
+
+def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_completes(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    project = ssh_scratch
+    old, new = releases["3.12"], releases["3.14"]
+    deploy(project, old)
+    cut = ssh_hosts[1]
+    names = StageNames("production", project.namespace)
+    stop = threading.Event()
+    went_down: list[str] = []
+
+    def cut_when_the_candidate_starts() -> None:
+        while not stop.is_set():
+            running = [c.name for c in cut.engine.client.containers.list()]
+            if names.candidate("green") in running or names.candidate("blue") in running:
+                cut.stop_sshd()  # sshd and every session of it: the host is gone for SSH
+                went_down.append(cut.address)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=cut_when_the_candidate_starts, daemon=True)
+    watcher.start()
+    try:
+        with load_on(project, ssh_hosts) as loads:
+            result = project.soakgate(
+                "deploy", "production", "--release", new.digest, "--skip-verify",
+                *past_gates("production"),
+            )  # fmt: skip
+        stop.set()
+        watcher.join(timeout=5)
+        assert went_down, "the candidate never appeared on host 2"
+        assert result.returncode == 7, result.stdout + result.stderr
+        failure = [line for line in result.stderr.splitlines() if cut.address in line]
+        assert failure and any(
+            words in failure[0] for words in ("does not answer SSH", "lost the SSH connection")
+        ), result.stderr
+        for load in loads:  # both proxies kept serving the old release throughout
+            assert load.report.failed == 0, load.report.as_dict()
+        assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
+        assert candidates(project, ssh_hosts[0]) == []  # removed where SSH still answered
+        health = str(status(project)["health"])
+        assert f"{cut.address} unreachable" in health, health
+    finally:
+        stop.set()
+        cut.start_sshd()
+    deploy(project, new)  # the re-run completes, and clears what the cut left on host 2
+    assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
+    assert [candidates(project, host) for host in ssh_hosts] == [[], []]
+    assert status(project)["health"] == "healthy on 2 hosts"

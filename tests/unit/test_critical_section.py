@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 SECTION = """
-import sys, time, threading
+import signal, sys, time, threading
+# Python's own SIGINT handler, also when this test runs under a shell that started it in the
+# background without job control (SIGINT ignored then, and inherited as ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 from soakgate.adapters.critical_section import uninterruptible, exit_when_safe
 

@@ -16,6 +16,7 @@ every host at once, and no host switches until it is healthy on all of them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import pulumi
 
@@ -25,21 +26,35 @@ from soakgate.adapters.stage.hosts_engine import HostsEngine
 from soakgate.core.names import digest_ref
 from soakgate.core.proxy_conf import Switch, UpstreamTarget
 from soakgate.core.slots import Action, Desired, Plan, SlotTable, plan_deploy
-from soakgate.errors import DeployFailed, SoakgateError
+from soakgate.errors import DeployFailed, HostUnreachable, SoakgateError
 
 Outcome = float | SoakgateError
+T = TypeVar("T")
 
 
 def _first_line(error: SoakgateError) -> str:
     return error.message.splitlines()[0]
 
 
-def _attempt(step: Callable[[], float]) -> Outcome:
-    """Run ``step`` (returning seconds); its SoakgateError as a value."""
+def _attempt(engine: StageEngine, step: Callable[[], float]) -> Outcome:
+    """Run ``step`` (returning seconds) on ``engine``'s host; a failure there (SSH cut, engine
+    refusal, unhealthy release) as a one-line SoakgateError value."""
     try:
-        return step()
+        with engine.io.guarded():
+            return step()
     except SoakgateError as failed:
         return failed
+
+
+def _on_each(step: Callable[[StageEngine], T], engines: list[StageEngine]) -> list[T]:
+    """``step`` on every engine in parallel, each inside its host's guard: the first failure
+    is raised as one line naming the host."""
+
+    def guarded(engine: StageEngine) -> T:
+        with engine.io.guarded():
+            return step(engine)
+
+    return each(guarded, engines)
 
 
 def _seconds(outcomes: dict[str, Outcome]) -> dict[str, float]:
@@ -51,18 +66,32 @@ def converge_hosts(hosts: HostsEngine, release: str, spec: AppSpec) -> dict[str,
     engines = hosts.engines
     names = list(engines)
 
-    def read(host: str) -> tuple[SlotTable, UpstreamTarget | None]:
-        engine = engines[host]
-        return engine.read_slots(), engine.upstream()
-
-    readings = dict(zip(names, each(read, names), strict=True))
+    readings = dict(
+        zip(
+            names,
+            _on_each(lambda e: (e.read_slots(), e.upstream()), list(engines.values())),
+            strict=True,
+        )
+    )
     desired = Desired(release, spec.spec_hash())
     plans = {host: plan_deploy(readings[host][0], desired) for host in names}
     deploying = [host for host in names if plans[host].action is Action.DEPLOY]
     _start_everywhere(hosts, deploying, plans, desired, spec)
     switching = [host for host in names if plans[host].action is not Action.NONE]
     _switch_everywhere(hosts, switching, plans, readings, desired, spec)
-    return dict(zip(names, each(lambda host: engines[host].read_slots(), names), strict=True))
+
+    def after(host: str) -> SlotTable:
+        """The host's table now; the one read before when it cannot be read (traffic has
+        moved already: failing the update for outputs would hide that; status reads again)."""
+        engine = engines[host]
+        try:
+            with engine.io.guarded():
+                return engine.read_slots()
+        except SoakgateError as failed:
+            pulumi.log.warn(f"{host}: not read after the switch ({failed.message})")
+            return readings[host][0]
+
+    return dict(zip(names, each(after, names), strict=True))
 
 
 def _start_everywhere(
@@ -78,30 +107,58 @@ def _start_everywhere(
     def start(host: str) -> Outcome:
         engine, slot = engines[host], plans[host].slot
         return _attempt(
-            lambda: engine.wait_healthy(engine.start_candidate(slot, desired.digest, spec), spec)
+            engine,
+            lambda: engine.wait_healthy(engine.start_candidate(slot, desired.digest, spec), spec),
         )
 
     outcomes = dict(zip(deploying, each(start, deploying), strict=True))
     failed = {host: o for host, o in outcomes.items() if isinstance(o, SoakgateError)}
     if failed:
-        each(lambda host: _remove_candidate(engines[host], plans[host].slot), deploying)
+        removed = each(lambda host: _remove_candidate(engines[host], plans[host].slot), deploying)
+        left = [host for host, gone in zip(deploying, removed, strict=True) if not gone]
+        unhealthy = {h: o for h, o in failed.items() if not isinstance(o, HostUnreachable)}
+        lost = {h: o for h, o in failed.items() if isinstance(o, HostUnreachable)}
+        parts = []
+        if unhealthy:
+            parts.append(
+                f"{digest_ref(desired.digest)} did not start healthy on {len(unhealthy)} of"
+                f" {len(engines)} hosts of {hosts.stage}: "
+                + "; ".join(f"{host}: {_first_line(o)}" for host, o in unhealthy.items())
+            )
+        if lost:
+            parts.append(
+                f"{len(lost)} of {len(engines)} hosts of {hosts.stage} were lost while"
+                f" {digest_ref(desired.digest)} started: "
+                + "; ".join(f"{host}: {_first_line(o)}" for host, o in lost.items())
+            )
+        cleanup = (
+            f"its candidate is left on {', '.join(left)} (the next deploy removes it)"
+            if left
+            else "every candidate was removed"
+        )
         raise DeployFailed(
-            f"{digest_ref(desired.digest)} did not start healthy on {len(failed)} of"
-            f" {len(engines)} hosts of {hosts.stage}; no host switched and every candidate was"
-            " removed: " + "; ".join(f"{host}: {_first_line(o)}" for host, o in failed.items()),
-            hint=f"look at that host's logs: soakgate logs {hosts.stage}",
+            "; ".join(parts) + f"; no host switched, {cleanup}",
+            hint=f"look at the hosts: soakgate hosts check {hosts.stage}, soakgate logs"
+            f" {hosts.stage}; then deploy again",
         )
     for host, seconds in _seconds(outcomes).items():
         pulumi.log.info(f"{host}: candidate healthy after {seconds:.1f} s")
-    each(lambda host: engines[host].adopt_candidate(plans[host].slot), deploying)
+    _on_each(
+        lambda engine: engine.adopt_candidate(plans[engine.io.label].slot),
+        [engines[host] for host in deploying],
+    )
 
 
-def _remove_candidate(engine: StageEngine, slot: str) -> None:
-    """Best effort: a candidate left behind is removed by the next deploy's start anyway."""
+def _remove_candidate(engine: StageEngine, slot: str) -> bool:
+    """Best effort (a candidate left behind is removed by the next deploy's start anyway):
+    whether it is gone."""
     try:
-        engine.remove_candidate(slot)
-    except (SoakgateError, OSError) as failed:
-        pulumi.log.warn(f"{engine.io.label}: candidate not removed ({failed})")
+        with engine.io.guarded():
+            engine.remove_candidate(slot)
+    except SoakgateError as failed:
+        pulumi.log.warn(f"{engine.io.label}: candidate not removed ({failed.message})")
+        return False
+    return True
 
 
 def _switch_everywhere(
@@ -120,7 +177,7 @@ def _switch_everywhere(
         move = Switch(
             plans[host].slot, desired.digest, spec.port, spec.health_path, readings[host][1]
         )
-        return _attempt(lambda: engines[host].switch(move))
+        return _attempt(engines[host], lambda: engines[host].switch(move))
 
     outcomes = dict(zip(switching, each(switch, switching), strict=True))
     failed = {host: o for host, o in outcomes.items() if isinstance(o, SoakgateError)}
@@ -136,7 +193,7 @@ def _switch_everywhere(
         if previous is None or previous.empty or not previous.digest:
             return f"{host} had served nothing before: it stays on {plans[host].slot}"
         move = Switch(previous.name, previous.digest, spec.port, spec.health_path)
-        outcome = _attempt(lambda: engines[host].switch(move))
+        outcome = _attempt(engines[host], lambda: engines[host].switch(move))
         if isinstance(outcome, SoakgateError):
             return f"{host} could not be put back: {_first_line(outcome)}"
         return ""

@@ -232,6 +232,26 @@ def _secrets_lost(news: dict[str, Any], spec: AppSpec) -> bool:
         return False
 
 
+def _remove_left_hosts(olds: dict[str, Any], news: dict[str, Any]) -> None:
+    """The slots on the places the stage left (a host taken out of ``soakgate:hosts``, or
+    this machine when the stage moved to SSH hosts), once it runs where it now is: their
+    networks and proxies are deleted after this update, which needs them empty."""
+    old_hosts, new_hosts = list(olds.get("hosts") or []), list(news.get("hosts") or [])
+    if old_hosts == new_hosts:
+        return
+    if not old_hosts:
+        engines = [_engine(olds)]
+    else:
+        gone = _hosts({**olds, "hosts": [url for url in old_hosts if url not in new_hosts]})
+        engines = list(gone.engines.values()) if gone is not None else []
+    for engine in engines:
+        try:
+            with engine.io.guarded():
+                engine.remove_all()
+        except SoakgateError as failed:
+            pulumi.log.warn(f"slots left where {olds['stage']} ran before: {failed.message}")
+
+
 class BlueGreenProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=f"bluegreen-{props['stage']}", outs=converge(props))
@@ -250,8 +270,10 @@ class BlueGreenProvider(ResourceProvider):
         )
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=converge(news))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        outs = converge(news)
+        _remove_left_hosts(olds, news)
+        return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         hosts = _hosts(props)

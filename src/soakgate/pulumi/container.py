@@ -28,7 +28,7 @@ from pulumi.dynamic import (
 )
 
 from soakgate.core.names import LABEL_MANAGED
-from soakgate.pulumi.host_client import engine_for, host_io
+from soakgate.pulumi.host_client import engine_for, host_io, on_its_host
 
 # Inputs whose change means a new container. Everything a container is made from.
 SPEC_KEYS = (
@@ -143,6 +143,7 @@ def _outputs(props: dict[str, Any], container: Any) -> dict[str, Any]:
 class ContainerProvider(ResourceProvider):
     """Creates, diffs, reads and deletes one container through the Docker API."""
 
+    @on_its_host
     def create(self, props: dict[str, Any]) -> CreateResult:
         import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
@@ -168,12 +169,14 @@ class ContainerProvider(ResourceProvider):
             delete_before_replace=True,  # the name is fixed, so the old one must go first
         )
 
+    @on_its_host
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         container = engine_for(news.get("host") or "").containers.get(id_)
         container.update(restart_policy={"Name": news.get("restart") or "no"})
         container.reload()
         return UpdateResult(outs=_outputs(news, container))
 
+    @on_its_host
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import docker.errors
 
@@ -183,6 +186,7 @@ class ContainerProvider(ResourceProvider):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=container.id, outs=_outputs(props, container))
 
+    @on_its_host
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         _remove(engine_for(props.get("host") or ""), id_)
 

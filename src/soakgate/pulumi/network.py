@@ -13,7 +13,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from soakgate.core.names import LABEL_MANAGED
-from soakgate.pulumi.host_client import engine_for
+from soakgate.pulumi.host_client import engine_for, on_its_host
 
 
 @dataclass
@@ -27,6 +27,7 @@ class NetworkArgs:
 class NetworkProvider(ResourceProvider):
     """Creates (or adopts an existing one of the same name), reads and deletes a network."""
 
+    @on_its_host
     def create(self, props: dict[str, Any]) -> CreateResult:
         import docker.errors  # on first use: see soakgate.adapters.docker.engine
 
@@ -49,6 +50,7 @@ class NetworkProvider(ResourceProvider):
             changed.append("network_id")
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
+    @on_its_host
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import docker.errors
 
@@ -58,6 +60,7 @@ class NetworkProvider(ResourceProvider):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=network.id, outs={**props, "network_id": network.id})
 
+    @on_its_host
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         import docker.errors
 

@@ -20,7 +20,7 @@ import pulumi
 
 from soakgate.adapters.parallel import each
 from soakgate.adapters.stage.engine import UPSTREAM_FILE, AppSpec
-from soakgate.adapters.stage.host_io import HostIO, LocalHost
+from soakgate.adapters.stage.host_io import HostIO, LocalHost, SshHost
 from soakgate.adapters.stage.hosts_engine import host_conf_dir
 from soakgate.core.hosts import Host
 from soakgate.core.names import LABEL_STAGE, StageNames
@@ -69,9 +69,9 @@ def write_proxy_conf(
     changed = io.read_text(nginx_conf) != text
     upstream = conf_dir / UPSTREAM_FILE
     current = io.read_text(upstream)
-    if current is None:
+    if current is None and not io.exists(upstream):  # never over a file it cannot read
         io.write_text(upstream, render_upstream(NO_UPSTREAM))
-    elif changed and names is not None:
+    elif current is not None and changed and names is not None:
         old = parse_upstream(current)
         if old is not None and old.slot in SLOTS:
             renamed = UpstreamTarget(old.slot, names.app(old.slot), old.port, old.digest)
@@ -94,9 +94,10 @@ def send_images(hosts: Sequence[Host], images: Sequence[str]) -> None:
     wanted = [local_reference(local, image) for image in images]
 
     def deliver(host: Host) -> None:
-        target = connections().get(host).docker
+        connection = connections().get(host)
         for reference, digest in wanted:
-            sent = send_image(local, target, reference, digest)
+            with SshHost(connection).guarded():
+                sent = send_image(local, connection.docker, reference, digest)
             if sent.bytes:
                 pulumi.log.info(
                     f"{reference} sent to {host.name}: {sent.bytes / 1e6:.0f} MB"
@@ -117,6 +118,8 @@ def local_reference(client: Any, image: str) -> tuple[str, str]:
             f"{image} is not on this machine's engine: there is nothing to send the hosts",
             hint="build it first (soakgate build, or ./bootstrap for the proxy image)",
         ) from None
+    if image in found.tags:  # a name: sent under that very name (the proxy's is run by it)
+        return image, str(found.id)
     tags = sorted(found.tags)
     if not tags:
         raise DeployFailed(

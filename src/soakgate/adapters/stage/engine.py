@@ -9,6 +9,7 @@ path (a proxy flip) imports little and takes a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -399,7 +400,11 @@ class StageEngine:
         old_workers = self.io.accepting_workers(self.names.proxy)
         with uninterruptible():  # a status must never name a slot the proxy does not serve
             self.write_upstream(target)
-            self.io.reload(self.names.proxy)
+            try:
+                self.io.reload(self.names.proxy)
+            except BaseException:
+                self._put_back(before)  # the file names what nginx serves, as it did before
+                raise
         try:
             seconds = self.wait_served_by(slot, move.health_path, move.timeout, started)
             self.wait_old_workers_quiet(slot, move.health_path, old_workers, started + move.timeout)
@@ -407,6 +412,13 @@ class StageEngine:
         except DeployFailed as failed:
             back = self._revert(before, move.health_path)
             raise DeployFailed(f"{failed.message}; {back}", hint=failed.hint) from None
+
+    def _put_back(self, before: str | None) -> None:
+        """Best effort: the upstream file as it was (the reload that would load it failed)."""
+        if before is None:
+            return
+        with contextlib.suppress(Exception):  # the host may be gone: the re-run reads truth
+            self.write_upstream(before)
 
     def _revert(self, before: str | None, health_path: str) -> str:
         """Put the previous upstream back after a switch that did not serve; say how it went."""

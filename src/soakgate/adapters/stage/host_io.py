@@ -16,10 +16,12 @@ on by default), so the control machine never needs a route into the host's netwo
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
@@ -85,6 +87,8 @@ class HostIO(Protocol):
 
     def read_text(self, path: Path) -> str | None: ...
 
+    def exists(self, path: Path) -> bool: ...
+
     def write_text(self, path: Path, text: str) -> None: ...
 
     def absolute(self, path: Path) -> Path: ...
@@ -92,6 +96,10 @@ class HostIO(Protocol):
     def get(self, address: str, port: int, path: str, timeout: float = 2.0) -> Answer | None: ...
 
     def proxy_get(self, port: int, path: str, timeout: float = 2.0) -> Answer | None: ...
+
+    def guarded(self) -> AbstractContextManager[None]:
+        """Failures reaching the host inside the block as one-line SoakgateErrors."""
+        ...
 
 
 class LocalHost:
@@ -123,6 +131,9 @@ class LocalHost:
         except (OSError, UnicodeDecodeError):
             return None
 
+    def exists(self, path: Path) -> bool:
+        return path.exists()
+
     def write_text(self, path: Path, text: str) -> None:
         """Atomically, readable by the proxy's unprivileged nginx (0644: no secret in it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +147,9 @@ class LocalHost:
 
     def proxy_get(self, port: int, path: str, timeout: float = 2.0) -> Answer | None:
         return http_answer("127.0.0.1", port, path, timeout)
+
+    def guarded(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 MAX_ANSWER = 1 << 20  # bytes of a probe's answer read at most (health answers are small)
@@ -266,6 +280,10 @@ class SshHost:
         status, out, _ = self._run(["cat", "--", str(path)])
         return out if status == 0 else None
 
+    def exists(self, path: Path) -> bool:
+        status, _, _ = self._run(["test", "-e", str(path)])
+        return status == 0
+
     def write_text(self, path: Path, text: str) -> None:
         status, _, err = self._run(["sh", "-c", _WRITE, "sh", str(path)], text.encode())
         if status != 0:
@@ -314,3 +332,10 @@ class SshHost:
 
     def proxy_get(self, port: int, path: str, timeout: float = 2.0) -> Answer | None:
         return self.get("127.0.0.1", port, path, timeout)
+
+    def guarded(self) -> AbstractContextManager[None]:
+        """SSH, connection and engine failures inside the block as ssh_failure lines (the
+        Docker SDK's calls over a cut connection raise paramiko's and requests' errors)."""
+        from soakgate.adapters.ssh.connection import translated
+
+        return translated(self.connection.host)

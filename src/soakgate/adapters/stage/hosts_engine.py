@@ -15,7 +15,7 @@ the same spec and the same slot is active; container ids differ from host to hos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from soakgate.adapters.parallel import each
@@ -23,7 +23,13 @@ from soakgate.adapters.stage.engine import StageEngine
 from soakgate.core.names import StageNames, digest_ref
 from soakgate.core.proxy_conf import Switch, UpstreamTarget
 from soakgate.core.slots import SLOTS, SlotTable
-from soakgate.errors import HostUnreachable, PartialSwitch, SoakgateError, StageSplit
+from soakgate.errors import (
+    HostUnreachable,
+    PartialSwitch,
+    SoakgateError,
+    StageSplit,
+    SwitchRefused,
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class HostsEngine:
         first = next(iter(self.engines.values()))
         self.conf_dir: Path = first.conf_dir
         self.unreachable: dict[str, str] = {}  # host -> why, from the last read_slots
+        self.upstreams: dict[str, UpstreamTarget | None] = {}  # each host's, from that read
 
     @property
     def names(self) -> StageNames:
@@ -84,11 +91,10 @@ class HostsEngine:
         def read(host: str) -> HostReadout:
             engine = self.engines[host]
             try:
-                return HostReadout(host, engine.read_slots(), engine.upstream())
+                with engine.io.guarded():
+                    return HostReadout(host, engine.read_slots(), engine.upstream())
             except SoakgateError as failed:
                 return HostReadout(host, None, problem=failed.message)
-            except OSError as failed:  # a socket error paramiko did not wrap
-                return HostReadout(host, None, problem=f"{host}: {failed}")
 
         return each(read, list(self.engines))
 
@@ -97,6 +103,7 @@ class HostsEngine:
         readouts = self.readouts()
         self.unreachable = {r.host: r.problem for r in readouts if r.table is None}
         read = [r for r in readouts if r.table is not None]
+        self.upstreams = {r.host: r.upstream for r in read}
         if not read:
             raise HostUnreachable(
                 f"no host of {self.stage} answers: {'; '.join(self.unreachable.values())}",
@@ -108,8 +115,8 @@ class HostsEngine:
             raise StageSplit(
                 f"the hosts of {self.stage} are split: "
                 + ", ".join(f"{r.host} serves {describe(r.table)}" for r in read),
-                hint="re-run the rollback or deploy that left it so: it converges the hosts;"
-                f" see soakgate status {self.stage}",
+                hint="re-run the rollback that left it so (it converges the hosts), or deploy"
+                f" one release to all: soakgate deploy {self.stage} --release DIGEST",
             )
         return read
 
@@ -137,24 +144,28 @@ class HostsEngine:
 
     # --- switching -----------------------------------------------------------------------
     def switch(self, move: Switch) -> float:
-        """Switch every host that answered the last read to ``move.slot`` at once; the seconds
-        until the last of them served from it. PartialSwitch when some did and some did not
-        (they are named), the first failure itself when none did."""
+        """Switch every host that answered the last read to ``move.slot`` at once, each a
+        compare-and-swap against its own upstream as read then; the seconds until the last
+        of them served from it. The first refusal itself when every host refused (nothing
+        moved); else PartialSwitch naming the hosts that did not switch, also when one was
+        lost mid-switch (it may have moved: the journal stays, the re-run reads the truth)."""
         hosts = [host for host in self.engines if host not in self.unreachable]
 
         def one(host: str) -> float | SoakgateError:
+            engine = self.engines[host]
+            expect = move.expect if move.expect is not None else self.upstreams.get(host)
             try:
-                return self.engines[host].switch(move)
+                with engine.io.guarded():
+                    return engine.switch(replace(move, expect=expect))
             except SoakgateError as failed:
                 return failed
 
         outcomes = dict(zip(hosts, each(one, hosts), strict=True))
         failed = {h: o for h, o in outcomes.items() if isinstance(o, SoakgateError)}
         done = [o for o in outcomes.values() if not isinstance(o, SoakgateError)]
-        if not done:
-            first = next(iter(failed.values()), None)
-            if first is not None:
-                raise first
+        refused = [f for f in failed.values() if isinstance(f, SwitchRefused)]
+        if not done and failed and len(refused) == len(failed) and not self.unreachable:
+            raise refused[0]
         problems = {**self.unreachable, **{h: f.message for h, f in failed.items()}}
         if problems:
             raise PartialSwitch(
@@ -198,9 +209,10 @@ class HostsEngine:
 
         def one(item: tuple[str, str, UpstreamTarget | None]) -> str:
             host, slot, upstream = item
+            engine = self.engines[host]
             try:
-                move = Switch(slot, release, port, health_path, expect=upstream)
-                self.engines[host].switch(move)
+                with engine.io.guarded():
+                    engine.switch(Switch(slot, release, port, health_path, expect=upstream))
             except SoakgateError as failed:
                 return failed.message
             return ""
