@@ -11,9 +11,10 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -108,25 +109,29 @@ def load_on(
 
 
 @contextmanager
-def hang_candidate_on(project: ScratchProject, host: SshHost) -> Iterator[list[str]]:
-    """Pause the candidate the moment it appears on ``host`` (a release that hangs there)."""
-    paused: list[str] = []
+def when_a_candidate_starts_on(
+    project: ScratchProject, host: SshHost, act: Callable[[Any], None]
+) -> Iterator[list[str]]:
+    """Do ``act`` (given the container) the moment a candidate runs on ``host``; yields the
+    names of the candidates it was done to (one at most)."""
+    seen: list[str] = []
     stop = threading.Event()
     names = StageNames("production", project.namespace)
+    wanted = (names.candidate("blue"), names.candidate("green"))
 
     def watch() -> None:
         while not stop.is_set():
             for container in host.engine.client.containers.list():
-                if container.name in (names.candidate("blue"), names.candidate("green")):
-                    container.pause()
-                    paused.append(container.name)
+                if container.name in wanted:
+                    act(container)
+                    seen.append(container.name)
                     return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        yield paused
+        yield seen
     finally:
         stop.set()
         watcher.join(timeout=5)
@@ -152,7 +157,8 @@ def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_non
     # A third release whose candidate hangs on host 2 only: neither host switches, and no
     # candidate is left running on either.
     project.pulumi("config", "set", "soakgate:healthTimeout", "8", "--stack", "production")
-    with load_on(project, ssh_hosts) as loads, hang_candidate_on(project, ssh_hosts[1]) as hung:
+    hang = when_a_candidate_starts_on(project, ssh_hosts[1], lambda container: container.pause())
+    with load_on(project, ssh_hosts) as loads, hang as hung:
         result = project.soakgate(
             "deploy", "production", "--release", third.digest, "--skip-verify",
             *past_gates("production"),
@@ -217,35 +223,22 @@ def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_comple
     old, new = releases["3.12"], releases["3.14"]
     deploy(project, old)
     cut = ssh_hosts[1]
-    names = StageNames("production", project.namespace)
-    stop = threading.Event()
-    went_down: list[str] = []
-
-    def cut_when_the_candidate_starts() -> None:
-        while not stop.is_set():
-            running = [c.name for c in cut.engine.client.containers.list()]
-            if names.candidate("green") in running or names.candidate("blue") in running:
-                cut.stop_sshd()  # sshd and every session of it: the host is gone for SSH
-                went_down.append(cut.address)
-                return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=cut_when_the_candidate_starts, daemon=True)
-    watcher.start()
+    # sshd and every session of it stopped: the host is gone for SSH
+    cutting = when_a_candidate_starts_on(project, cut, lambda container: cut.stop_sshd())
     try:
-        with load_on(project, ssh_hosts) as loads:
+        with load_on(project, ssh_hosts) as loads, cutting as went_down:
             result = project.soakgate(
                 "deploy", "production", "--release", new.digest, "--skip-verify",
                 *past_gates("production"),
             )  # fmt: skip
-        stop.set()
-        watcher.join(timeout=5)
         assert went_down, "the candidate never appeared on host 2"
         assert result.returncode == 7, result.stdout + result.stderr
         failure = [line for line in result.stderr.splitlines() if cut.address in line]
         assert failure and any(
             words in failure[0] for words in ("does not answer SSH", "lost the SSH connection")
         ), result.stderr
+        assert "no host switched" in failure[0], failure[0]
+        assert f"its candidate is left on {cut.address}" in failure[0], failure[0]
         for load in loads:  # both proxies kept serving the old release throughout
             assert load.report.failed == 0, load.report.as_dict()
         assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
@@ -253,7 +246,6 @@ def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_comple
         health = str(status(project)["health"])
         assert f"{cut.address} unreachable" in health, health
     finally:
-        stop.set()
         cut.start_sshd()
     deploy(project, new)  # the re-run completes, and clears what the cut left on host 2
     assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
