@@ -79,6 +79,7 @@ class HostsEngine:
         self.conf_dir: Path = first.conf_dir
         self.unreachable: dict[str, str] = {}  # host -> why, from the last read_slots
         self.upstreams: dict[str, UpstreamTarget | None] = {}  # each host's, from that read
+        self._agreed_read: list[HostReadout] | None = None  # the last read that agreed
 
     @property
     def names(self) -> StageNames:
@@ -100,6 +101,7 @@ class HostsEngine:
 
     def _agreed(self) -> list[HostReadout]:
         """The readouts of the reachable hosts, which agree (StageSplit when not)."""
+        self._agreed_read = None
         readouts = self.readouts()
         self.unreachable = {r.host: r.problem for r in readouts if r.table is None}
         read = [r for r in readouts if r.table is not None]
@@ -118,6 +120,7 @@ class HostsEngine:
                 hint="re-run the rollback that left it so (it converges the hosts), or deploy"
                 f" one release to all: soakgate deploy {self.stage} --release DIGEST",
             )
+        self._agreed_read = read
         return read
 
     def read_slots(self) -> SlotTable:
@@ -127,7 +130,10 @@ class HostsEngine:
         return table
 
     def upstream(self) -> UpstreamTarget | None:
-        read = self._agreed()
+        """The upstream every host has, as the last read_slots() read it (the callers hold the
+        stage lock between the two: reading every host again would only cost a round trip);
+        read now when there was none. None when the hosts' upstreams differ."""
+        read = self._agreed_read if self._agreed_read is not None else self._agreed()
         first = read[0].upstream
         return first if all(r.upstream == first for r in read) else None
 
