@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,11 +37,16 @@ def ssh_hosts() -> Iterator[SshHosts]:
     yield from two_ssh_hosts(log_rotation=True)
 
 
-def deploy(project: ScratchProject, release: Release, *extra: str) -> None:
-    result = project.soakgate(
+def try_deploy(project: ScratchProject, release: Release) -> subprocess.CompletedProcess[str]:
+    """``soakgate deploy production`` of ``release`` past its gates, without verify."""
+    return project.soakgate(
         "deploy", "production", "--release", release.digest, "--skip-verify",
-        *past_gates("production"), *extra,
+        *past_gates("production"),
     )  # fmt: skip
+
+
+def deploy(project: ScratchProject, release: Release) -> None:
+    result = try_deploy(project, release)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -159,10 +165,7 @@ def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_non
     project.pulumi("config", "set", "soakgate:healthTimeout", "8", "--stack", "production")
     hang = when_a_candidate_starts_on(project, ssh_hosts[1], lambda container: container.pause())
     with load_on(project, ssh_hosts) as loads, hang as hung:
-        result = project.soakgate(
-            "deploy", "production", "--release", third.digest, "--skip-verify",
-            *past_gates("production"),
-        )  # fmt: skip
+        result = try_deploy(project, third)
     assert hung, "the candidate never appeared on host 2"
     assert result.returncode == 7, result.stdout + result.stderr
     assert "did not start healthy on 1 of 2 hosts of production" in result.stderr
@@ -227,10 +230,7 @@ def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_comple
     cutting = when_a_candidate_starts_on(project, cut, lambda container: cut.stop_sshd())
     try:
         with load_on(project, ssh_hosts) as loads, cutting as went_down:
-            result = project.soakgate(
-                "deploy", "production", "--release", new.digest, "--skip-verify",
-                *past_gates("production"),
-            )  # fmt: skip
+            result = try_deploy(project, new)
         assert went_down, "the candidate never appeared on host 2"
         assert result.returncode == 7, result.stdout + result.stderr
         failure = [line for line in result.stderr.splitlines() if cut.address in line]
