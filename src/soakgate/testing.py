@@ -36,6 +36,7 @@ class FakeToolchain:
             host_commands={name: f"/usr/bin/{name}" for name in HOST_COMMANDS},
             chromium="/usr/bin/chromium",
             sshd="/usr/sbin/sshd",
+            system_ansible="/usr/bin/ansible-playbook",
         )
         unknown = set(overrides) - set(Readings.__dataclass_fields__)
         if unknown:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from soakgate.core.names import StageNames
 from soakgate.core.release import Release
 from soakgate.scratch import ScratchProject, past_gates
 
-from .conftest import two_ssh_hosts
+from .conftest import ROOT, two_ssh_hosts
 from .ssh_hosts import SshHost, SshHosts
 
 pytestmark = pytest.mark.integration
@@ -144,7 +145,11 @@ def when_a_candidate_starts_on(
 
 
 def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_none(
-    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release], third: Release
+    ssh_scratch: ScratchProject,
+    ssh_hosts: SshHosts,
+    releases: dict[str, Release],
+    third: Release,
+    tmp_path: Path,
 ) -> None:
     project = ssh_scratch
     old, new = releases["3.12"], releases["3.14"]
@@ -179,6 +184,78 @@ def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_non
         view["health"] == "healthy on 2 hosts"
         and view["active"] == served(project, ssh_hosts[0])[0]
     ), view
+
+    # The break-glass runbook from a control machine without soakgate: Debian's Ansible runs
+    # rollback.yml with soakgate's virtualenv hidden, under load, and flips both hosts back to
+    # 3.12 (still warm); soakgate ledger import then puts that one run on the ledger.
+    records = tmp_path / "records.jsonl"
+    with load_on(project, ssh_hosts) as loads:
+        played = rollback_playbook(project, ssh_hosts, tmp_path, records)
+    assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-2000:]
+    for load in loads:
+        assert load.report.sent > 0 and load.report.failed == 0, load.report.as_dict()
+    assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
+    sent = sum(load.report.sent for load in loads)
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert sorted(line["host"] for line in lines) == sorted(h.address for h in ssh_hosts)
+    assert len({line["run"] for line in lines}) == 1 and {line["to_release"] for line in lines} == {
+        old.digest
+    }
+    print(
+        f"rollback.yml on 2 SSH hosts, venv hidden: {max(float(x['seconds']) for x in lines)} s,"
+        f" 0 failed of {sent} requests"
+    )
+    assert status(project)["recorded_release"] == new.digest  # the drift the import ends
+    imported = project.soakgate("ledger", "import", str(records))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    history = json.loads(project.soakgate("history", "production", "--json").stdout)
+    rollback = history[-1]
+    assert rollback["kind"] == "rollback" and rollback["data"]["path"] == "runbook (ansible)"
+    assert (rollback["from_release"], rollback["to_release"]) == (new.digest, old.digest)
+    assert rollback["data"]["verified"] is True, rollback["data"]
+    assert all(host.address in rollback["data"]["reason"] for host in ssh_hosts), rollback
+    view = status(project)
+    assert view["recorded_release"] == old.digest and view["health"] == "healthy on 2 hosts"
+    again = project.soakgate("ledger", "import", str(records))
+    assert again.returncode == 0 and "already imported" in again.stdout, again.stderr
+    assert json.loads(project.soakgate("history", "production", "--json").stdout) == history
+
+
+def rollback_playbook(
+    project: ScratchProject, hosts: SshHosts, tmp_path: Path, records: Path
+) -> subprocess.CompletedProcess[str]:
+    """rollback.yml on the stage's hosts by Debian's ansible-playbook, in a mount namespace
+    where soakgate's virtualenv is an empty directory (the control machine's soakgate is gone);
+    the inventory is the one soakgate inventory made beforehand."""
+    made = project.soakgate("inventory", "production")
+    assert made.returncode == 0, made.stderr
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(made.stdout)
+    venv = ROOT / ".venv"
+    hidden = 'mount -t tmpfs tmpfs "$1" && [ ! -e "$1/bin/python" ] && shift && exec "$@"'
+    return subprocess.run(
+        [
+            "unshare", "--mount", "--propagation", "private", "sh", "-c", hidden, "sh", str(venv),
+            "/usr/bin/ansible-playbook", "-i", str(inventory),
+            str(ROOT / "playbooks" / "rollback.yml"),
+            "-e", f"ansible_ssh_common_args='-F {hosts.ssh_config}'",
+            "-e", f"record_file={records}",
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(Path.home()),
+            "LANG": "C.UTF-8",
+            "ANSIBLE_NOCOLOR": "1",
+            # one SSH connection per host for the whole play, gone 10 s after it
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=10s",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
 
 
 def test_an_emergency_rollback_flips_both_and_a_host_that_is_down_joins_on_the_rerun(

@@ -66,6 +66,7 @@ def stage_vars(project: ScratchProject, **extra: Any) -> dict[str, Any]:
         "state_dir": str(project.state),
         "namespace": project.namespace,
         "port": project.ports["staging"],
+        "record_file": str(project.root / "runbook-records.jsonl"),
         **extra,
     }
 
@@ -201,6 +202,13 @@ def test_playbook_flips_a_stage_to_its_warm_slot(
         c.name: c.id for c in engine.containers.list(filters={"name": scratch.namespace})
     } == containers
     assert served(scratch) == (releases["3.12"].digest, "blue")
+    # the playbook's record on the control machine names the same run: importing it after the
+    # adoption adds nothing to the ledger
+    (record,) = (scratch.root / "runbook-records.jsonl").read_text().splitlines()
+    assert json.loads(record)["run"] == line["run"] and json.loads(record)["host"] == "localhost"
+    again = scratch.soakgate("ledger", "import", str(scratch.root / "runbook-records.jsonl"))
+    assert again.returncode == 0 and "staging: already imported" in again.stdout, again.stderr
+    assert json.loads(scratch.soakgate("history", "staging", "--json").stdout) == events
 
 
 def test_fabric_runbook_flips_a_stage_to_its_warm_slot(

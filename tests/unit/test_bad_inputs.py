@@ -493,6 +493,36 @@ CASES = [
         '{"verdict": "great", "observed_seconds": 1}',
         "soak verdict JSON: verdict should be one of",
     ),
+    # --- soakgate ledger import (rollback.yml's record file) ------------------------------
+    Case(
+        "import-missing-file",
+        ("ledger", "import", "records.jsonl"),
+        "records.jsonl: unreadable (No such file or directory)",
+    ),
+    Case(
+        "import-torn-line",
+        ("ledger", "import", "records.jsonl"),
+        "records.jsonl line 2: not JSON: nothing imported",
+        files={
+            "records.jsonl": f'{{"stage": "staging", "to_release": "{GOOD_DIGEST}",'
+            f' "time": "2026-12-06T03:00:00+00:00", "run": "r1", "host": "h1"}}\n{{"stage": "sta'
+        },
+    ),
+    Case(
+        "import-unknown-stage",
+        ("ledger", "import", "records.jsonl"),
+        "run r1 is on stage 'qa', which this project lacks",
+        files={
+            "records.jsonl": f'{{"stage": "qa", "to_release": "{GOOD_DIGEST}",'
+            ' "time": "2026-12-06T03:00:00+00:00", "run": "r1"}\n'
+        },
+    ),
+    Case(
+        "import-empty",
+        ("ledger", "import", "records.jsonl"),
+        "no runbook record in it",
+        files={"records.jsonl": "\n"},
+    ),
 ]
 
 

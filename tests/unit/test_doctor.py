@@ -165,6 +165,14 @@ def test_sshd_is_required_only_with_the_test_tools() -> None:
     assert "apt-get install openssh-server" in required.fix
 
 
+def test_system_ansible_is_required_only_with_the_test_tools() -> None:
+    readings = FakeToolchain(system_ansible=None).readings
+    assert diagnose(readings).exit_code == 0
+    (required,) = diagnose(readings, with_test_tools=True).missing
+    assert (required.name, required.detail) == ("Ansible outside the venv", "not installed")
+    assert "apt-get install ansible-core" in required.fix
+
+
 def test_one_hint_names_each_fix_once() -> None:
     readings = FakeToolchain(debootstrap=None, host_commands=without("ip"), cpython312=None)
     report = diagnose(readings.readings)
@@ -188,6 +196,7 @@ def test_bootstrap_installs_every_package_the_doctor_asks_for() -> None:
         archive_keyring=None,
         chromium=None,
         sshd=None,
+        system_ansible=None,
         host_commands=dict.fromkeys(HOST_COMMANDS),
     ).readings
     report = diagnose(readings, with_test_tools=True)
@@ -206,6 +215,7 @@ def test_bootstrap_installs_every_package_the_doctor_asks_for() -> None:
         "iproute2",
         "chromium",
         "openssh-server",
+        "ansible-core",
     }
     script = (ROOT / "bootstrap").read_text()
     listed = bootstrap_packages(script, "HOST_PACKAGES") | bootstrap_packages(

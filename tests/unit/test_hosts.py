@@ -63,7 +63,7 @@ def test_bad_hosts_are_refused_naming_the_problem(value: object, message: str) -
 
 
 def test_the_inventory_has_a_group_per_stage_with_what_the_playbooks_read() -> None:
-    hosts = parse_hosts("p", ["ssh://deploy@10.0.0.21", "ssh://deploy@10.0.0.22:2222"])
+    hosts = parse_hosts("p", ["ssh://deploy@10.0.0.21", "ssh://ops@10.0.0.22:2222"])
     document = render_inventory(
         [StageHosts("production", 18082, hosts), StageHosts("dev", 18080)], namespace="t1"
     )
@@ -74,12 +74,14 @@ def test_the_inventory_has_a_group_per_stage_with_what_the_playbooks_read() -> N
             "ansible_port": 22,
             "ansible_user": "deploy",
             "deploy_user": "deploy",
+            "stage_state_dir": "~deploy/.soakgate/t1",
         },
         "10.0.0.22_2222": {
             "ansible_host": "10.0.0.22",
             "ansible_port": 2222,
-            "ansible_user": "deploy",
-            "deploy_user": "deploy",
+            "ansible_user": "ops",
+            "deploy_user": "ops",
+            "stage_state_dir": "~ops/.soakgate/t1",
         },
     }
     assert groups["production"]["vars"] == {

@@ -81,6 +81,12 @@ def sshd() -> str | None:
     return host_command("sshd")
 
 
+def system_ansible() -> str | None:
+    """Debian's ansible-playbook (``/usr/bin``), not the one in soakgate's virtualenv."""
+    path = Path("/usr/bin/ansible-playbook")
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
 def read_toolchain(project: Path) -> Readings:
     """Probe every part of the toolchain once."""
     return Readings(
@@ -97,5 +103,6 @@ def read_toolchain(project: Path) -> Readings:
         host_commands={name: host_command(name) for name in HOST_COMMANDS},
         chromium=chromium(),
         sshd=sshd(),
+        system_ansible=system_ansible(),
         base_pythons=base_python_versions(),
     )

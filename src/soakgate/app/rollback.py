@@ -198,14 +198,17 @@ def _fresh_runbook_entries(
 
 def _runbook_plan(stage: str, entry: dict[str, Any]) -> RollbackPlan:
     via = entry.get("via", "host")
-    return RollbackPlan(
-        stage,
-        f"runbook ({via})",
-        entry.get("from_release"),
-        entry["to_release"],
-        "host-side runbook",
-        (),
-    )
+    reason = "host-side runbook"
+    hosts = entry.get("hosts")
+    if isinstance(hosts, list) and hosts:
+        reason += f" on {', '.join(str(host) for host in hosts)}"
+        left = entry.get("left")
+        if isinstance(left, list) and left:
+            reason += f" (not on {', '.join(str(host) for host in left)})"
+    if isinstance(entry.get("run"), str):
+        reason += f", run {entry['run']}"
+    from_release, to_release = entry.get("from_release"), entry["to_release"]
+    return RollbackPlan(stage, f"runbook ({via})", from_release, to_release, reason, ())
 
 
 def pending_runbook_flip(
@@ -431,7 +434,7 @@ def rollback(
         return RollbackResult(choose_plan(project, request, engine, warn))
     with stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait):
         adopt_runbook_flips(project.state, request.stage, warn)
-        resumed = _resume(
+        resumed = finish_interrupted(
             stacks, project.config, project.state, request, engine, began, verify, warn
         )
         if resumed is not None:
@@ -537,7 +540,7 @@ def _finish(
         )
 
 
-def _resume(
+def finish_interrupted(
     stacks: Stacks,
     config: ProjectConfig,
     state: Path,

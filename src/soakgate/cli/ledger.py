@@ -1,10 +1,12 @@
 """``soakgate history`` (the ledger as a table, newest last) and ``soakgate ledger verify`` /
-``anchor``. None of them needs soakgate.toml: the ledger stays readable when it is broken."""
+``anchor``. None of them needs soakgate.toml: the ledger stays readable when it is broken.
+``soakgate ledger import FILE`` adopts what the host-side runbooks did (it needs the project)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from soakgate.adapters.state.ledger import LedgerStore
-from soakgate.cli.options import JsonFlag
+from soakgate.cli.options import JsonFlag, LockWait, lock_wait_seconds, warn
 from soakgate.cli.output import console, err_console
 from soakgate.core.ledger import Event
 from soakgate.core.names import short_digest
@@ -143,3 +145,64 @@ def ledger_anchor(
         raise ConfigError("--reason must say why", hint="it is kept on the ledger")
     with LedgerStore.open() as store:
         run_anchor(store, reason)
+
+
+@ledger_app.command("import")
+def ledger_import(
+    record_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="What rollback.yml wrote (record_file), or a host's runbook.log.",
+            show_default=False,
+        ),
+    ],
+    lock_wait: LockWait = None,
+) -> None:
+    """Put the flips the host-side runbooks made on the ledger: each run once (a second import
+    adds nothing), finished as a rollback (stack reconciled, hosts verified)."""
+    from soakgate.app.runbook_import import check_stages, import_runs
+    from soakgate.cli.project import current_project
+    from soakgate.cli.rollback import render_result
+    from soakgate.cli.stages import verify_quiet
+    from soakgate.core.runbook_records import RecordInvalid, parse_records
+
+    try:
+        text = record_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{record_file}: unreadable ({getattr(exc, 'strerror', None) or exc})",
+            hint="give the file rollback.yml wrote (its record_file, by default"
+            " ./soakgate-runbook.jsonl where ansible-playbook ran)",
+        ) from None
+    try:
+        runs = parse_records(text, str(record_file))
+    except RecordInvalid as exc:
+        raise ConfigError(
+            f"{exc}: nothing imported",
+            hint="the file holds one JSON line per host from rollback.yml; fix or drop that line",
+        ) from None
+    if not runs:
+        raise ConfigError(f"{record_file}: no runbook record in it", hint="nothing to import")
+    project = current_project()
+    check_stages(project, runs, str(record_file))
+    for done in import_runs(
+        project, runs, verify=verify_quiet, lock_wait=lock_wait_seconds(lock_wait), warn=warn
+    ):
+        if done.skipped:
+            ids = ", ".join(run.run for run in done.skipped)
+            console.print(escape(f"{done.stage}: already imported, nothing added: {ids}"))
+        for run in done.imported:
+            where = ", ".join(run.flipped) or "its host"
+            left = f" (not on {', '.join(run.left)})" if run.left else ""
+            console.print(
+                escape(
+                    f"{done.stage}: imported run {run.run}: {_short(run.from_release)} →"
+                    f" {_short(run.to_release)} on {where}{left}, {run.seconds:.2f} s"
+                )
+            )
+        if done.stale:
+            stale = f"{done.stage} no longer serves what the newest run restored"
+            warn(f"{stale}: on the ledger as not reconciled; nothing switched")
+        if done.result is not None:
+            console.print(render_result(done.result))

@@ -48,6 +48,9 @@ class Readings:
     chromium: str | None
     # sshd (Debian's openssh-server): the tests' SSH hosts run one each; None when absent.
     sshd: str | None = None
+    # Debian's ansible-playbook, outside soakgate's venv: the break-glass runbook's own Ansible
+    # (a control machine without soakgate); None when absent.
+    system_ansible: str | None = None
     # {base image tag: its Python version (label soakgate.python)}; empty when not read.
     base_pythons: Mapping[str, str] = field(default_factory=dict)
 
@@ -174,6 +177,14 @@ def diagnose(readings: Readings, with_test_tools: bool = False) -> DoctorReport:
             readings.sshd or ("not installed" if with_test_tools else "optional (tests)"),
             "./bootstrap --with-test-tools  (apt-get install openssh-server)",
             "tests (the SSH hosts of multi-host stages)",
+        ),
+        PartStatus(
+            "Ansible outside the venv",
+            readings.system_ansible is not None,
+            with_test_tools,
+            readings.system_ansible or ("not installed" if with_test_tools else "optional (tests)"),
+            "./bootstrap --with-test-tools  (apt-get install ansible-core)",
+            "tests (rollback.yml with soakgate's virtualenv moved away)",
         ),
         PartStatus(
             "Base images",

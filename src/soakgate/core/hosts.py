@@ -20,6 +20,7 @@ from soakgate.core.validation import ConfigInvalid
 
 LOCAL = "local"
 SSH_PORT = 22
+HOST_STATE = ".soakgate"  # soakgate's files on an SSH host, under its user's login directory
 MAX_HOSTS = 64
 _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -47,6 +48,12 @@ class Host:
     def name(self) -> str:
         """A name for tables and inventories: the address, with the port when not 22."""
         return self.address + (f"_{self.port}" if self.port != SSH_PORT else "")
+
+
+def host_state_dir(namespace: str) -> str:
+    """A project's state directory on an SSH host, relative to the SSH user's login directory
+    (one per namespace: the proxy files of its stages, the host-side runbook's log and locks)."""
+    return f"{HOST_STATE}/{namespace or 'default'}"
 
 
 def parse_host(path: str, text: str) -> Host:

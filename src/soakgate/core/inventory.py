@@ -7,6 +7,8 @@ One group per stage, named after it, holding its hosts (``ansible_host``, ``ansi
 with a local connection for a stage on this machine's engine. The group's variables are what
 the playbooks ask for: ``stage``, ``port`` (the proxy's loopback port), ``namespace`` and
 ``state_dir`` (soakgate's state directory on the hosts); ``-e`` on the command line still wins.
+An SSH host also gets ``stage_state_dir``: the directory under its deploy user's login
+directory where soakgate keeps the stage's proxy files there (``~USER/.soakgate/NAMESPACE``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from soakgate.core.hosts import Host
+from soakgate.core.hosts import Host, host_state_dir
 
 HOST_PYTHON = "/usr/bin/python3"  # Debian's, which the host playbook installs
 DEFAULT_STATE_DIR = "/srv/soakgate/.soakgate"
@@ -45,6 +47,9 @@ def render_inventory(
                     # the account soakgate's sessions use, kept when the host playbook
                     # logs in as another (-u root): docker-host.yml prepares it
                     "deploy_user": host.user,
+                    # where soakgate keeps this stage's proxy files on the host (under the
+                    # deploy user's login directory): what rollback.yml flips
+                    "stage_state_dir": f"~{host.user}/{host_state_dir(namespace)}",
                 }
                 for host in entry.hosts
             }

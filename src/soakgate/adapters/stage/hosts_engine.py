@@ -20,6 +20,7 @@ from pathlib import Path
 
 from soakgate.adapters.parallel import each
 from soakgate.adapters.stage.engine import StageEngine
+from soakgate.core.hosts import host_state_dir
 from soakgate.core.names import StageNames, digest_ref
 from soakgate.core.proxy_conf import Switch, UpstreamTarget
 from soakgate.core.slots import SLOTS, SlotTable
@@ -63,7 +64,7 @@ def describe(table: SlotTable | None) -> str:
 def host_conf_dir(names: StageNames) -> Path:
     """The stage's proxy configuration on an SSH host, relative to its user's login directory
     (one per project namespace and stage, like ``<state>/stages/<stage>/proxy`` here)."""
-    return Path(".soakgate") / (names.namespace or "default") / "stages" / names.stage / "proxy"
+    return Path(host_state_dir(names.namespace)) / "stages" / names.stage / "proxy"
 
 
 class HostsEngine:
