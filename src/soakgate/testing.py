@@ -14,6 +14,7 @@ from soakgate.core.doctor import HOST_COMMANDS, PULUMI_VERSION, Readings
 from soakgate.core.names import StageNames
 from soakgate.core.proxy_conf import Switch, UpstreamTarget, render_upstream
 from soakgate.core.release import Release
+from soakgate.core.rollout import Rollout
 from soakgate.core.slots import EMPTY, Slot, SlotTable
 from soakgate.errors import DeployFailed, LockHeld, SwitchRefused
 
@@ -236,6 +237,7 @@ class FakeStacks:
         self.fail = fail
         self.configs: dict[str, dict[str, Any]] = {}
         self.ups: list[tuple[str, str]] = []
+        self.rollouts: list[Rollout | None] = []  # what each up was given
 
     def config(self, stage: str) -> dict[str, Any]:
         return dict(self.configs.get(stage, {}))
@@ -246,8 +248,11 @@ class FakeStacks:
         release: Release,
         on_event: Callable[[Any], None] | None = None,
         warn: Callable[[str], None] = lambda message: None,
+        *,
+        rollout: Rollout | None = None,
     ) -> dict[str, Any]:
         self.ups.append((stage, release.digest))
+        self.rollouts.append(rollout)
         if self.fail is not None:
             raise DeployFailed(f"deploy of {release.short} to {stage} failed: {self.fail}")
         engine = self.stages.engine(stage)

@@ -38,16 +38,18 @@ def ssh_hosts() -> Iterator[SshHosts]:
     yield from two_ssh_hosts(log_rotation=True)
 
 
-def try_deploy(project: ScratchProject, release: Release) -> subprocess.CompletedProcess[str]:
+def try_deploy(
+    project: ScratchProject, release: Release, *options: str
+) -> subprocess.CompletedProcess[str]:
     """``soakgate deploy production`` of ``release`` past its gates, without verify."""
     return project.soakgate(
         "deploy", "production", "--release", release.digest, "--skip-verify",
-        *past_gates("production"),
+        *past_gates("production"), *options,
     )  # fmt: skip
 
 
-def deploy(project: ScratchProject, release: Release) -> None:
-    result = try_deploy(project, release)
+def deploy(project: ScratchProject, release: Release, *options: str) -> None:
+    result = try_deploy(project, release, *options)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -144,7 +146,27 @@ def when_a_candidate_starts_on(
         watcher.join(timeout=5)
 
 
-def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_none(
+@contextmanager
+def watch_served(project: ScratchProject, hosts: SshHosts) -> Iterator[set[tuple[str | None, ...]]]:
+    """Every combination of releases the hosts' proxies served, looked at 5 times a second."""
+    seen: set[tuple[str | None, ...]] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            with contextlib.suppress(Exception):  # a look that fails is no combination
+                seen.add(tuple(served(project, host)[1] for host in hosts))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+
+
+def test_hosts_switch_one_at_a_time_or_not_at_all_and_the_playbook_rolls_both_back(
     ssh_scratch: ScratchProject,
     ssh_hosts: SshHosts,
     releases: dict[str, Release],
@@ -157,13 +179,16 @@ def test_both_hosts_switch_together_under_load_and_a_hung_candidate_switches_non
     assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
     view = status(project)
     assert view["health"] == "healthy on 2 hosts", view
-    with load_on(project, ssh_hosts) as loads:
-        deploy(project, new)
+    # one host at a time (--limit 1), the first watched 3 s through its proxy before the next:
+    # a moment when host 1 serves 3.14 and host 2 still 3.12 is seen, and nothing fails
+    with load_on(project, ssh_hosts) as loads, watch_served(project, ssh_hosts) as seen:
+        deploy(project, new, "--limit", "1", "--wait", "3")
     for load in loads:
         assert load.report.sent > 0 and load.report.failed == 0, load.report.as_dict()
     assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
+    assert (new.digest, old.digest) in seen and (old.digest, new.digest) not in seen, seen
     sent = sum(load.report.sent for load in loads)
-    print(f"deploy of 3.14 on 2 SSH hosts under load: 0 failed of {sent} requests")
+    print(f"deploy of 3.14 on 2 SSH hosts, one at a time, under load: 0 failed of {sent}")
 
     # A third release whose candidate hangs on host 2 only: neither host switches, and no
     # candidate is left running on either.

@@ -493,6 +493,22 @@ CASES = [
         '{"verdict": "great", "observed_seconds": 1}',
         "soak verdict JSON: verdict should be one of",
     ),
+    # --- soakgate deploy --limit/--wait (host groups) -------------------------------------
+    Case(
+        "limit-on-a-local-stage",
+        ("deploy", "dev", "--release", DIGEST, "--limit", "1"),
+        "--limit/--wait: dev runs on this machine's engine, not on SSH hosts",
+    ),
+    Case(
+        "wait-without-limit",
+        ("deploy", "dev", "--release", DIGEST, "--wait", "5"),
+        "--limit: expected a number of hosts >= 1, got None",
+    ),
+    Case(
+        "wait-too-long",
+        ("deploy", "dev", "--release", DIGEST, "--limit", "1", "--wait", "99999"),
+        "--limit/--wait: wait should be 0 to 3600 seconds",
+    ),
     # --- soakgate ledger import (rollback.yml's record file) ------------------------------
     Case(
         "import-missing-file",

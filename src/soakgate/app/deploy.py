@@ -25,6 +25,7 @@ from soakgate.core.config import check_stage
 from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.rollback import bad_marks
+from soakgate.core.rollout import Rollout
 from soakgate.errors import BadRelease, ConfigError, DeployFailed
 
 
@@ -40,6 +41,7 @@ class DeployRequest:
     # ({"soak": "hotfix"}, or {"all": …}); kept on the ledger as a bypass
     overrides: dict[str, str] = field(default_factory=dict)
     via: str = "deploy"  # what asks: deploy, rollback, drill (named on the ledger)
+    rollout: Rollout | None = None  # on SSH hosts: switch in groups (--limit, --wait)
 
 
 def resolve_release(db: StateDB, stages: Stages, request: DeployRequest) -> Release:
@@ -85,6 +87,12 @@ def deploy(
     """Deploy the requested release to the stage; return it with the stack's outputs."""
     check_stage(request.stage)
     stages, stacks = world or real_world(project)
+    if request.rollout is not None and not stacks.config(request.stage).get("hosts"):
+        raise ConfigError(
+            f"--limit/--wait: {request.stage} runs on this machine's engine, not on SSH hosts",
+            hint="drop --limit/--wait, or name the stage's hosts:"
+            f" soakgate:hosts in Pulumi.{request.stage}.yaml",
+        )
     with StateDB.open(project.state) as db:
         release = resolve_release(db, stages, request)
     check_port_free(stages, request.stage)
@@ -106,7 +114,7 @@ def deploy(
         )
         previous = stacks.config(request.stage).get("release")
         try:
-            outputs = stacks.up(request.stage, release, on_event, warn)
+            outputs = stacks.up(request.stage, release, on_event, warn, rollout=request.rollout)
         except DeployFailed as failed:
             record(
                 project.state,

@@ -16,6 +16,7 @@ from soakgate.core.names import StageNames
 from soakgate.core.project import Project
 from soakgate.core.proxy_conf import Switch, UpstreamTarget
 from soakgate.core.release import Release
+from soakgate.core.rollout import Rollout
 from soakgate.core.slots import SlotTable
 
 Warn = Callable[[str], None]
@@ -113,8 +114,11 @@ class Stacks(Protocol):
         release: Release,
         on_event: Callable[[Any], None] | None = None,
         warn: Warn = lambda message: None,
+        *,
+        rollout: Rollout | None = None,
     ) -> dict[str, Any]:
-        """Set the stack to ``release`` and run ``up``; DeployFailed (config put back) else."""
+        """Set the stack to ``release`` and run ``up`` (in host groups with ``rollout``);
+        DeployFailed (config put back) else."""
         ...
 
 

@@ -24,6 +24,7 @@ from soakgate.cli.project import current_project
 from soakgate.core.config import STAGES
 from soakgate.core.hosts import Host
 from soakgate.core.names import short_digest
+from soakgate.core.rollout import Rollout
 from soakgate.errors import GateFailed, VerifyFailed
 
 if TYPE_CHECKING:  # running the host checks is imported only by the commands that do
@@ -73,6 +74,25 @@ def stage_views(stages: list[str]) -> list[StageView]:
         return [view_stage(project, stage, db) for stage in stages]
 
 
+def rollout_option(limit: int | None, wait: float | None) -> Rollout | None:
+    """``--limit N --wait S`` as a Rollout (None when neither is given); one line when wrong."""
+    from soakgate.core.rollout import make_rollout
+    from soakgate.core.validation import ConfigInvalid
+    from soakgate.errors import ConfigError
+
+    if limit is None and wait is None:
+        return None
+    if limit is None or limit < 1:
+        raise ConfigError(
+            f"--limit: expected a number of hosts >= 1, got {limit}",
+            hint="e.g. soakgate deploy production --limit 1 --wait 30",
+        )
+    try:
+        return make_rollout("--limit/--wait", limit, wait)
+    except ConfigInvalid as exc:
+        raise ConfigError(str(exc), hint="e.g. --limit 1 --wait 30") from None
+
+
 def deploy(
     stage: StageArg,
     release: Annotated[str | None, typer.Option(help="Release digest, prefix or tag.")] = None,
@@ -86,6 +106,14 @@ def deploy(
     ] = "",
     override: Overrides = None,
     lock_wait: LockWait = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="On SSH hosts: switch this many hosts at a time (a canary by hosts)."),
+    ] = None,
+    wait: Annotated[
+        float | None,
+        typer.Option(help="With --limit: seconds each switched group is watched before the next."),
+    ] = None,
 ) -> None:
     """Deploy a release to a stage: inactive slot, health gate, graceful switch. Staging and
     production take only a release their gates admit (see soakgate gates)."""
@@ -103,6 +131,7 @@ def deploy(
         reason,
         lock_wait_seconds(lock_wait),
         overrides=override_map(override, reason),
+        rollout=rollout_option(limit, wait),
     )
     try:
         with PulumiProgress(console, f"deploying to {stage}") as progress:

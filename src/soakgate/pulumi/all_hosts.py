@@ -11,10 +11,16 @@ every host at once, and no host switches until it is healthy on all of them.
 3. The healthy candidates take their slots, then every host switches in parallel (each a
    compare-and-swap against the upstream read in step 1). When one host's switch fails, the
    hosts that did switch are put back, so no host is left serving what the others do not.
+
+With a rollout limit (``soakgate:rollout``, ``soakgate deploy --limit N --wait S``), steps 2
+and 3 run for one group of N hosts at a time, and a switched group is watched through each
+host's proxy for S seconds before the next group starts. A group that fails, or a switched host
+that stops answering from the new release while watched, puts every switched host back.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -25,6 +31,7 @@ from soakgate.adapters.stage.engine import AppSpec, StageEngine
 from soakgate.adapters.stage.hosts_engine import HostsEngine
 from soakgate.core.names import digest_ref
 from soakgate.core.proxy_conf import Switch, UpstreamTarget
+from soakgate.core.rollout import Rollout
 from soakgate.core.slots import Action, Desired, Plan, SlotTable, plan_deploy
 from soakgate.errors import DeployFailed, HostUnreachable, SoakgateError
 
@@ -61,8 +68,11 @@ def _seconds(outcomes: dict[str, Outcome]) -> dict[str, float]:
     return {host: o for host, o in outcomes.items() if not isinstance(o, SoakgateError)}
 
 
-def converge_hosts(hosts: HostsEngine, release: str, spec: AppSpec) -> dict[str, SlotTable]:
-    """Make ``release`` active on every host, all or nothing; each host's table afterwards."""
+def converge_hosts(
+    hosts: HostsEngine, release: str, spec: AppSpec, rollout: Rollout | None = None
+) -> dict[str, SlotTable]:
+    """Make ``release`` active on every host, all or nothing (in groups with a ``rollout``
+    limit); each host's table afterwards."""
     engines = hosts.engines
     names = list(engines)
 
@@ -75,10 +85,27 @@ def converge_hosts(hosts: HostsEngine, release: str, spec: AppSpec) -> dict[str,
     )
     desired = Desired(release, spec.spec_hash())
     plans = {host: plan_deploy(readings[host][0], desired) for host in names}
-    deploying = [host for host in names if plans[host].action is Action.DEPLOY]
-    _start_everywhere(hosts, deploying, plans, desired, spec)
     switching = [host for host in names if plans[host].action is not Action.NONE]
-    _switch_everywhere(hosts, switching, plans, readings, desired, spec)
+    groups = (rollout or Rollout()).groups(switching)
+    switched: list[str] = []
+    for number, group in enumerate(groups, start=1):
+        try:
+            deploying = [host for host in group if plans[host].action is Action.DEPLOY]
+            _start_everywhere(hosts, deploying, plans, desired, spec)
+            _switch_everywhere(hosts, group, plans, readings, desired, spec)
+            switched += group
+            if number < len(groups) and rollout is not None:
+                pulumi.log.info(
+                    f"group {number} of {len(groups)} switched ({', '.join(group)}); watching"
+                    f" {', '.join(switched)} for {rollout.wait:g} s before the next"
+                )
+                _watch(hosts, switched, plans, spec, rollout.wait)
+        except DeployFailed as failed:
+            if len(groups) == 1:
+                raise
+            raise _rollout_failed(
+                hosts, failed, number, groups, switched, plans, readings, spec
+            ) from None
 
     def after(host: str) -> SlotTable:
         """The host's table now; the one read before when it cannot be read (traffic has
@@ -186,19 +213,7 @@ def _switch_everywhere(
         pulumi.log.info(f"{len(switching)} hosts switched ({slowest:.2f} s to the last)")
         return
     switched = [host for host in switching if host not in failed]
-
-    def back(host: str) -> str:
-        table = readings[host][0]
-        previous = table.active_slot
-        if previous is None or previous.empty or not previous.digest:
-            return f"{host} had served nothing before: it stays on {plans[host].slot}"
-        move = Switch(previous.name, previous.digest, spec.port, spec.health_path)
-        outcome = _attempt(engines[host], lambda: engines[host].switch(move))
-        if isinstance(outcome, SoakgateError):
-            return f"{host} could not be put back: {_first_line(outcome)}"
-        return ""
-
-    left = [problem for problem in each(back, switched) if problem]
+    left = _put_back(hosts, switched, plans, readings, spec)
     raise DeployFailed(
         f"the switch of {hosts.stage} to {digest_ref(desired.digest)} failed on "
         + "; ".join(f"{host}: {_first_line(o)}" for host, o in failed.items())
@@ -209,4 +224,94 @@ def _switch_everywhere(
         )
         + (f"; {'; '.join(left)}" if left else ""),
         hint=f"see soakgate status {hosts.stage}; re-run the deploy when the hosts answer",
+    )
+
+
+def _put_back(
+    hosts: HostsEngine,
+    switched: list[str],
+    plans: dict[str, Plan],
+    readings: dict[str, tuple[SlotTable, UpstreamTarget | None]],
+    spec: AppSpec,
+) -> list[str]:
+    """Every host in ``switched`` back to the slot it served before (in parallel); what could
+    not be put back, a line each."""
+    engines = hosts.engines
+
+    def back(host: str) -> str:
+        previous = readings[host][0].active_slot
+        if previous is None or previous.empty or not previous.digest:
+            return f"{host} had served nothing before: it stays on {plans[host].slot}"
+        move = Switch(previous.name, previous.digest, spec.port, spec.health_path)
+        outcome = _attempt(engines[host], lambda: engines[host].switch(move))
+        if isinstance(outcome, SoakgateError):
+            return f"{host} could not be put back: {_first_line(outcome)}"
+        return ""
+
+    return [problem for problem in each(back, switched) if problem]
+
+
+WATCH_EVERY = 1.0  # seconds between two looks at the switched hosts
+WATCH_MISSES = 2  # looks in a row that a host may miss before the rollout stops
+
+
+def _watch(
+    hosts: HostsEngine, switched: list[str], plans: dict[str, Plan], spec: AppSpec, wait: float
+) -> None:
+    """For ``wait`` seconds, ask each switched host's proxy for the health path once a second:
+    DeployFailed when one answers other than 200 from its new slot twice in a row."""
+    engines = hosts.engines
+    misses = dict.fromkeys(switched, 0)
+    deadline = time.monotonic() + wait
+
+    def look(host: str) -> str:
+        engine = engines[host]
+
+        def get() -> str:
+            answer = engine.io.proxy_get(engine.proxy_port, spec.health_path)
+            if answer is None:
+                return f"its proxy does not answer {spec.health_path}"
+            if (answer.status, answer.slot) != (200, plans[host].slot):
+                return f"{spec.health_path} answered {answer.status} from slot {answer.slot}"
+            return ""
+
+        try:
+            with engine.io.guarded():
+                return get()
+        except SoakgateError as failed:
+            return _first_line(failed)
+
+    while True:
+        for host, problem in zip(switched, each(look, switched), strict=True):
+            misses[host] = misses[host] + 1 if problem else 0
+            if misses[host] >= WATCH_MISSES:
+                raise DeployFailed(
+                    f"{host} stopped serving the new release while watched: {problem}"
+                )
+        if time.monotonic() + WATCH_EVERY > deadline:
+            return
+        time.sleep(WATCH_EVERY)
+
+
+def _rollout_failed(
+    hosts: HostsEngine,
+    failed: DeployFailed,
+    number: int,
+    groups: list[list[str]],
+    switched: list[str],
+    plans: dict[str, Plan],
+    readings: dict[str, tuple[SlotTable, UpstreamTarget | None]],
+    spec: AppSpec,
+) -> DeployFailed:
+    """The error of a rollout stopped at group ``number``: the groups switched before go back."""
+    left = _put_back(hosts, switched, plans, readings, spec)
+    back = (
+        f"; the {len(switched)} host(s) switched before ({', '.join(switched)}) went back"
+        if switched and not left
+        else "".join(f"; {problem}" for problem in left)
+    )
+    return DeployFailed(
+        f"the rollout of {hosts.stage} stopped at group {number} of {len(groups)}"
+        f" ({', '.join(groups[number - 1])}): {failed.message}{back}",
+        hint=failed.hint,
     )

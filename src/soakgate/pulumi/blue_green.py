@@ -43,6 +43,7 @@ from soakgate.adapters.stage.lock import stage_lock
 from soakgate.adapters.stage.secret_files import fingerprint
 from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.core.proxy_conf import Switch
+from soakgate.core.rollout import Rollout
 from soakgate.core.slots import Action, Desired, Slot, SlotTable, plan_deploy
 from soakgate.errors import HostUnreachable, SoakgateError, StageSplit
 from soakgate.pulumi.all_hosts import converge_hosts
@@ -61,6 +62,7 @@ class BlueGreenArgs:
     namespace: str = ""
     secret_env: Any = None  # a Pulumi secret Output of {NAME: value}, or None
     hosts: list[str] = field(default_factory=list)  # ssh://USER@HOST[:PORT]; [] : this machine
+    rollout: dict[str, Any] | None = None  # {limit, wait}: host groups; None: all at once
 
 
 def _secrets(props: dict[str, Any]) -> dict[str, str]:
@@ -187,7 +189,12 @@ def _record_plain_up(
 def _converge(props: dict[str, Any]) -> dict[str, Any]:
     hosts = _hosts(props)
     if hosts is not None:
-        return {**props, **hosts_outputs(converge_hosts(hosts, props["release"], _spec(props)))}
+        rollout = Rollout(
+            int((props.get("rollout") or {}).get("limit", 0)),
+            float((props.get("rollout") or {}).get("wait", 0)),
+        )
+        tables = converge_hosts(hosts, props["release"], _spec(props), rollout)
+        return {**props, **hosts_outputs(tables)}
     engine = _engine(props)
     spec = _spec(props)
     desired = Desired(props["release"], spec.spec_hash())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from soakgate.core.proxy_conf import (
     render_nginx_conf,
     render_upstream,
 )
+from soakgate.core.rollout import Rollout
 from soakgate.core.slots import SLOTS
 from soakgate.errors import DeployFailed, SoakgateError
 from soakgate.pulumi.blue_green import BlueGreen, BlueGreenArgs
@@ -55,6 +56,7 @@ class StageArgs:
     bind_address: str = "127.0.0.1"
     secret_env: pulumi.Output[dict[str, str]] | None = None  # files at /run/secrets
     hosts: tuple[Host, ...] = ()  # SSH hosts; () : this machine's engine
+    rollout: Rollout = field(default_factory=Rollout)  # on SSH hosts: all at once, or in groups
 
 
 def write_proxy_conf(
@@ -200,6 +202,7 @@ class Stage(pulumi.ComponentResource):
                 spec=asdict(args.spec),
                 secret_env=args.secret_env,
                 hosts=[host.url for host in args.hosts],
+                rollout=asdict(args.rollout) if args.rollout.limit else None,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=proxies),
         )

@@ -14,10 +14,14 @@ config changes nothing.
     soakgate:hosts: local               or ssh://USER@HOST[:PORT] ...: the Docker hosts the stage
                                         runs on, reached over SSH (the proxy then listens on
                                         every address of each host; Ansible's inventory too)
+    soakgate:rollout: {limit: 1, wait: 30}
+                                        on SSH hosts: switch 1 host at a time, each group
+                                        watched 30 s before the next (default: all at once)
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,9 @@ from soakgate.adapters.config_file import load_config
 from soakgate.adapters.stage.engine import AppSpec
 from soakgate.adapters.stage.stack_file import check_stack_value
 from soakgate.adapters.state.releases import state_dir
+from soakgate.core.hosts import Host
+from soakgate.core.rollout import ENV as ROLLOUT_ENV
+from soakgate.core.rollout import Rollout, parse_rollout
 from soakgate.core.validation import ConfigInvalid, env_map
 from soakgate.errors import ConfigError
 from soakgate.pulumi.stage import StageArgs
@@ -47,11 +54,13 @@ def _value(config: pulumi.Config, stack: str, key: str, default: Any = None) -> 
     raw: Any = config.get(key)
     if raw is None:
         return default
-    if key == "env" or (key == "hosts" and raw.lstrip().startswith("[")):
+    if key in ("env", "rollout") or (key == "hosts" and raw.lstrip().startswith("[")):
         try:
             raw = config.get_object(key)  # a YAML map or list arrives as JSON text
         except Exception:  # Pulumi raises its own ConfigTypeError for JSON it cannot parse
-            expected = "a map of NAME: value" if key == "env" else "a list of ssh:// URLs"
+            expected = {"env": "a map of NAME: value", "rollout": "{limit: N, wait: SECONDS}"}.get(
+                key, "a list of ssh:// URLs"
+            )
             raise _fail(stack, key, f"expected {expected}") from None
     try:
         return check_stack_value(stack, key, raw)
@@ -97,6 +106,7 @@ def stage_args(
             f" engine so far, and {stage} runs on {len(hosts)} SSH host(s)",
             hint=f"pulumi config rm soakgate:secretEnv --stack {stack}",
         )
+    rollout = _rollout(config, stack, hosts)
     spec = AppSpec(
         port=settings.service.port,
         health_path=_value(config, stack, "healthPath", settings.service.health_path),
@@ -116,4 +126,27 @@ def stage_args(
         secret_env=secrets,
         hosts=hosts,
         bind_address="0.0.0.0" if hosts else "127.0.0.1",  # on SSH hosts: the service port
+        rollout=rollout,
     )
+
+
+def _rollout(config: pulumi.Config, stack: str, hosts: tuple[Host, ...]) -> Rollout:
+    """``soakgate:rollout``, or the one ``soakgate deploy --limit --wait`` gave this update
+    (the environment wins); refused on a stage that is not on SSH hosts."""
+    given = os.environ.get(ROLLOUT_ENV)
+    if given:
+        try:
+            rollout = parse_rollout("--limit/--wait", given)
+        except ConfigInvalid as exc:
+            raise ConfigError(
+                str(exc), hint="e.g. soakgate deploy STAGE --limit 1 --wait 30"
+            ) from None
+    else:
+        rollout = _value(config, stack, "rollout", Rollout())
+    if rollout.limit and not hosts:
+        raise ConfigError(
+            f"{stack}: a rollout in host groups needs a stage on SSH hosts (soakgate:hosts);"
+            f" {stack} runs on this machine's engine",
+            hint=f"drop --limit/--wait, or: pulumi config rm soakgate:rollout --stack {stack}",
+        )
+    return rollout

@@ -17,6 +17,7 @@ import yaml
 
 from soakgate.core.config import PYTHONS, STAGES
 from soakgate.core.hosts import Host, parse_hosts
+from soakgate.core.rollout import parse_rollout
 from soakgate.core.validation import (
     ConfigInvalid,
     digest,
@@ -78,6 +79,7 @@ STACK_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "probeImage": image_ref,
     "buildImages": _bool,
     "hosts": parse_hosts,
+    "rollout": parse_rollout,
 }
 
 

@@ -24,6 +24,8 @@ from soakgate.core.hosts import Host
 from soakgate.core.names import StageNames
 from soakgate.core.project import Project
 from soakgate.core.release import Release
+from soakgate.core.rollout import ENV as ROLLOUT_ENV
+from soakgate.core.rollout import Rollout
 from soakgate.errors import ConfigError, DeployFailed, SoakgateError
 
 Warn = Callable[[str], None]
@@ -157,8 +159,11 @@ class PulumiStacks:
         release: Release,
         on_event: Callable[[Any], None] | None = None,
         warn: Warn = lambda message: None,
+        *,
+        rollout: Rollout | None = None,
     ) -> dict[str, Any]:
-        """Write the release into the stage's stack config and run ``up`` (with a refresh).
+        """Write the release into the stage's stack config and run ``up`` (with a refresh);
+        ``rollout`` (``--limit``/``--wait``) reaches the program for this update only.
 
         Call it under the stage lock. What a killed command left is recovered first: Pulumi's
         stack lock of a process that is gone, and the pending operations of its update. On
@@ -189,6 +194,9 @@ class PulumiStacks:
                 hint=f"fix Pulumi.{stage}.yaml (pulumi config --stack {stage} shows the problem)",
             ) from None
         try:
+            if rollout is not None:
+                workspace = stack.workspace
+                workspace.env_vars = {**workspace.env_vars, ROLLOUT_ENV: rollout.as_env()}
             result = stack.up(on_event=on_event, color="never", refresh=True)
         except auto.errors.CommandError as error:
             for key, value in before.items():
