@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -353,3 +355,90 @@ def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_comple
     assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
     assert [candidates(project, host) for host in ssh_hosts] == [[], []]
     assert status(project)["health"] == "healthy on 2 hosts"
+
+
+def test_a_soak_probes_every_host_and_a_hang_on_one_rolls_both_back(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    """The soak monitor on a stage on two SSH hosts: every probe asks both hosts' proxies; the
+    active release hanging on host 2 alone breaches the soak, and the rollback policy flips
+    both hosts back to the warm release."""
+    import sqlite3
+
+    from soakgate.adapters.state.soaks import DB_FILE, SoakStore
+
+    from ..integration.test_soak import SHORT_SLO
+
+    project = ssh_scratch
+    old, new = releases["3.12"], releases["3.14"]
+    toml = project.root / "soakgate.toml"
+    toml.write_text(re.sub(r"(?ms)^\[slo\].*\Z", SHORT_SLO, toml.read_text()))
+    deploy(project, old)
+    deploy(project, new)
+    log = project.state / "soak-production.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "soakgate.cli.soak", "run", "production", "--policy", "rollback",
+         "--judge-every", "2", "--duration", "240"],
+        cwd=project.root, env=project.env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    hung = ssh_hosts[1]
+    paused: Any = None
+
+    def soak() -> Any:
+        with SoakStore.open(project.state) as store:
+            return store.open_soak("production")
+
+    def probes(soak_id: int, failed: bool = False) -> list[str | None]:
+        with sqlite3.connect(project.state / DB_FILE) as connection:
+            rows = connection.execute(
+                "SELECT error FROM probe_samples WHERE soak_id = ?"
+                + (" AND ok = 0" if failed else ""),
+                (soak_id,),
+            ).fetchall()
+        return [error for (error,) in rows]
+
+    try:
+        opened = wait_until(soak, 60, "the soak to begin")
+        assert opened.release == new.digest and opened.baseline == old.digest
+        wait_until(lambda: len(probes(opened.id)) >= 25, 90, "25 probes")
+        slot = served(project, hung)[0]
+        names = StageNames("production", project.namespace)
+        paused = hung.engine.client.containers.get(names.app(str(slot)))
+        paused.pause()  # the release hangs on host 2 only; both engines are fine
+        wait_until(
+            lambda: [served(project, host)[1] for host in ssh_hosts] == [old.digest] * 2,
+            120,
+            "the policy's flip of both hosts",
+        )
+        code = monitor.wait(timeout=180)
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+        if paused is not None:
+            with contextlib.suppress(Exception):
+                paused.unpause()
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    failures = probes(opened.id, failed=True)
+    assert failures and all(hung.address in str(error) for error in failures), failures[:5]
+    with SoakStore.open(project.state) as store:
+        ended = store.soak(opened.id)
+    assert ended is not None and ended.state == "breached", ended
+    history = json.loads(project.soakgate("history", "production", "--json").stdout)
+    (breach,) = [event for event in history if event["kind"] == "soak"]
+    assert (breach["from_release"], breach["to_release"]) == (new.digest, old.digest)
+    rollbacks = [e for e in history if e["kind"] == "rollback"]
+    assert [(e["from_release"], e["to_release"]) for e in rollbacks] == [(new.digest, old.digest)]
+    assert status(project)["health"] == "healthy on 2 hosts"
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            value = condition()
+            if value:
+                return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

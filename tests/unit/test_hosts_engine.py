@@ -72,9 +72,18 @@ def test_hosts_that_serve_different_slots_are_a_split_named_host_by_host() -> No
     with pytest.raises(StageSplit) as split:
         engine.read_slots()
     assert split.value.message == (
-        f"the hosts of staging are split: h1 serves blue ({OLD.digest[:19]}),"
-        f" h2 serves green ({NEW.digest[:19]})"
+        f"the hosts of staging are split: h1 serves blue ({OLD.digest[:19]}), warm green"
+        f" ({NEW.digest[:19]}), h2 serves green ({NEW.digest[:19]}), warm blue"
+        f" ({OLD.digest[:19]})"
     )
+
+
+def test_a_slot_stopped_on_one_host_is_no_split_but_not_running_for_the_stage() -> None:
+    engine, _, two = two_hosts()
+    two.run("green", NEW.digest, running=False)  # the warm slot stopped on h2 only
+    table = engine.read_slots()
+    assert table.active == "blue" and table.blue.running and not table.green.running
+    assert table.green.digest == NEW.digest
 
 
 def test_a_switch_moves_every_host() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.adapters.stage.host_io import http_answer
-from soakgate.adapters.stage.hosts_engine import HostsEngine, describe, shape
+from soakgate.adapters.stage.hosts_engine import HostsEngine, combined, describe, shape
 from soakgate.adapters.stage.stack_file import stack_config
 from soakgate.adapters.stage.stages import EngineStages
 from soakgate.adapters.state.releases import StateDB
@@ -138,6 +138,8 @@ def view_hosts_stage(
         r.table is not None and shape(r.table) == shape(first) for r in read
     )
     problems = [f"{r.host} unreachable ({r.problem})" for r in readouts if r.table is None]
+    if agreed:
+        first = combined([r.table for r in read if r.table is not None])
     if first is None or not agreed:
         parts = [f"{r.host} serves {describe(r.table)}" for r in read]
         health = "SPLIT: " + "; ".join(parts + problems) if read else "; ".join(problems)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -169,8 +169,16 @@ class _StatsStream:
 class EngineStats:
     """Reads engine samples of containers; one instance per monitor (it keeps CPU counters)."""
 
-    def __init__(self, timeout: float = 3.0, cgroup_root: Path = CGROUP_ROOT) -> None:
+    def __init__(
+        self,
+        timeout: float = 3.0,
+        cgroup_root: Path = CGROUP_ROOT,
+        connect: Callable[[], docker.DockerClient] | None = None,
+    ) -> None:
+        """``connect``: the engine's client (default: DOCKER_HOST or the local socket), asked
+        again after a failure; an SSH host's comes from its connection."""
         self.timeout = timeout
+        self.connect = connect or (lambda: docker.from_env(timeout=self.timeout))
         self.cgroup_root = cgroup_root
         self._client: docker.DockerClient | None = None
         self._cgroups: dict[str, CgroupFiles | None] = {}
@@ -181,7 +189,7 @@ class EngineStats:
         """A client with a short timeout, made on first use (and again after a failure)."""
         if self._client is None:
             try:
-                self._client = docker.from_env(timeout=self.timeout)
+                self._client = self.connect()
             except _ENGINE_ERRORS as exc:
                 raise EngineDown(f"the Docker engine does not answer ({exc})") from exc
         return self._client

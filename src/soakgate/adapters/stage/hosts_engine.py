@@ -44,21 +44,31 @@ class HostReadout:
 
 
 def shape(table: SlotTable) -> tuple[object, ...]:
-    """What must agree between hosts: active slot, and each slot's release, spec, running."""
-    return (
-        table.active,
-        *((slot.digest, slot.spec_hash, slot.running) for slot in (table.blue, table.green)),
-    )
+    """What must agree between hosts: the active slot, and each slot's release and spec. A
+    container that stopped (or hangs) on one host is not a split: the stage's table then
+    shows that slot as not running (see :func:`combined`)."""
+    return (table.active, *((slot.digest, slot.spec_hash) for slot in (table.blue, table.green)))
+
+
+def combined(tables: list[SlotTable]) -> SlotTable:
+    """The table of hosts that agree (:func:`shape`): a slot runs only where it runs on all."""
+    table = tables[0]
+    for name in ("blue", "green"):
+        slot = table.slot(name)
+        table = table.with_slot(replace(slot, running=all(t.slot(name).running for t in tables)))
+    return table
 
 
 def describe(table: SlotTable | None) -> str:
-    """``green (sha256:abc…)``-style words for a host's active slot."""
+    """``green (sha256:abc…), warm blue (sha256:def…)``-style words for a host's slots."""
     if table is None:
         return "unread"
     active = table.active_slot
     if active is None or active.empty:
         return "no active slot"
-    return f"{table.active} ({digest_ref(active.digest or '')})"
+    warm = table.slot(table.inactive_name)
+    behind = "no warm slot" if warm.empty else f"warm {warm.name} ({digest_ref(warm.digest or '')})"
+    return f"{table.active} ({digest_ref(active.digest or '')}), {behind}"
 
 
 def host_conf_dir(names: StageNames) -> Path:
@@ -126,9 +136,7 @@ class HostsEngine:
 
     def read_slots(self) -> SlotTable:
         """The table every reachable host agrees on (``unreachable`` names the others)."""
-        table = self._agreed()[0].table
-        assert table is not None
-        return table
+        return combined([r.table for r in self._agreed() if r.table is not None])
 
     def upstream(self) -> UpstreamTarget | None:
         """The upstream every host has, as the last read_slots() read it (the callers hold the

@@ -20,6 +20,13 @@ The monitor, once a probe interval (``[slo] probe_interval``, 1 s):
   event); ``rollback`` runs the emergency rollback (under the stage lock, the warm slot probed
   first, a quarantined release refused), ends the soak as breached and stops.
 
+A stage on SSH hosts (``soakgate:hosts``) is probed through every host's proxy at once, at
+``http://<host>:<port>`` as its users reach it: one sample, ok only when every host answered
+ok, with the slowest host's latency and each failing host named in its error. Who answered is
+checked host by host, and the engines are read over each host's SSH connection (a sample is
+the worst host's: most memory and CPU, restarts added up; a host whose engine or SSH does not
+answer makes a gap).
+
 Who answered counts, not only that something did: every answer through the proxy names the
 slot it was routed to (``X-Soakgate-Slot``) and the address that answered
 (``X-Soakgate-Upstream``). When either is not the active slot's — an engine restart made the
@@ -61,6 +68,7 @@ from soakgate.adapters.state.ledger import LedgerStore
 from soakgate.adapters.state.soaks import Soak, SoakRecorder, SoakStore
 from soakgate.app.stages import stage_engine
 from soakgate.core.config import ProjectConfig, check_stage
+from soakgate.core.hosts import Host
 from soakgate.core.metrics import traffic_counters
 from soakgate.core.project import Project
 from soakgate.core.proxy_conf import answered_address
@@ -172,12 +180,9 @@ def stage_locator(project: Project, stage: str) -> Callable[[], StageTarget]:
     """Reads the stage from the engine and the proxy's upstream file (the truth, not Pulumi)."""
     engine = stage_engine(project, stage)
     if isinstance(engine, HostsEngine):
-        raise ConfigError(
-            f"stage {stage} runs on {len(engine.engines)} SSH host(s): soakgate soaks only a"
-            " stage on this machine's engine so far",
-            hint=f"soak a stage on this machine; for {stage}: soakgate status {stage}",
-        )
-    url = f"http://127.0.0.1:{engine.proxy_port}"
+        url = next(iter(host_urls(project, stage, engine.proxy_port).values()))
+    else:
+        url = f"http://127.0.0.1:{engine.proxy_port}"
 
     def locate() -> StageTarget:
         table = engine.read_slots()
@@ -197,6 +202,43 @@ def stage_locator(project: Project, stage: str) -> Callable[[], StageTarget]:
         )
 
     return locate
+
+
+def host_urls(project: Project, stage: str, port: int) -> dict[str, str]:
+    """Each SSH host's proxy, ``http://ADDRESS:PORT``, by the host's name (as HostsEngine
+    names them): the monitor probes them as users reach them."""
+    from soakgate.adapters.stage.stack_file import stack_config
+
+    hosts: tuple[Host, ...] = tuple(stack_config(project.root, stage).get("hosts", ()))
+    return {
+        host.name: f"http://{f'[{host.address}]' if ':' in host.address else host.address}:{port}"
+        for host in hosts
+    }
+
+
+def hosts_adapters(
+    project: Project, stage: str, engine: HostsEngine, timeout: float, metrics: bool
+) -> tuple[Callable[[float], Sample], Callable[[], str | None], Callable[[], None],
+           Callable[[RoutedSample, StageTarget], str | None], EngineReader]:  # fmt: skip
+    """The probe (every host's proxy at once), its scrape and close, the route check and
+    the engine reader of a stage on SSH hosts."""
+    from soakgate.adapters.docker.stats import EngineStats
+    from soakgate.adapters.soak.hosts_probe import HostsEngineStats, HostsProbe, HostsRouteCheck
+
+    path = project.config.service.health_path
+    urls = host_urls(project, stage, engine.proxy_port)
+    probe = HostsProbe(
+        {host: url + path for host, url in urls.items()},
+        timeout,
+        next(iter(urls.values())) + "/metrics" if metrics else None,
+    )
+    route = HostsRouteCheck(
+        {host: RouteCheck(one.address, time.time) for host, one in engine.engines.items()}
+    )
+    reader = HostsEngineStats(
+        {host: EngineStats(connect=one.io.docker) for host, one in engine.engines.items()}
+    )
+    return probe, probe.scrape, probe.close, route, reader
 
 
 class RouteCheck:
@@ -804,6 +846,15 @@ def run_monitor(
     try:
         chosen = resolve_policy(project.state, stage, project.config, store, policy)
         locate = locate or stage_locator(project, stage)
+        on_hosts = stage_engine(project, stage) if probe is None else None
+        if isinstance(on_hosts, HostsEngine):
+            probe, found_scrape, close_probe, found_route, hosts_reader = hosts_adapters(
+                project, stage, on_hosts, settings.timeout(slo), bool(settings.metrics_every)
+            )
+            closers += [close_probe, getattr(hosts_reader, "close", lambda: None)]
+            scrape = scrape or found_scrape
+            route = route or found_route
+            engine_reader = engine_reader or hosts_reader
         if probe is None:
             target = locate()
             base = target.url or f"http://127.0.0.1:{project.config.stages[stage].port}"
