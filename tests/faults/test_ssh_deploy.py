@@ -324,7 +324,7 @@ def test_an_emergency_rollback_flips_both_and_a_host_that_is_down_joins_on_the_r
 
 
 def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_completes(
-    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release], tmp_path: Path
 ) -> None:
     project = ssh_scratch
     old, new = releases["3.12"], releases["3.14"]
@@ -354,6 +354,25 @@ def test_ssh_cut_in_the_middle_of_a_deploy_switches_no_host_and_the_rerun_comple
     deploy(project, new)  # the re-run completes, and clears what the cut left on host 2
     assert [served(project, host)[1] for host in ssh_hosts] == [new.digest, new.digest]
     assert [candidates(project, host) for host in ssh_hosts] == [[], []]
+    assert status(project)["health"] == "healthy on 2 hosts"
+
+    # rollback.yml while host 2's SSH is down: host 1 flips, host 2 is named; once it answers,
+    # soakgate ledger import switches it too and records the one rollback
+    records = tmp_path / "records.jsonl"
+    cut.stop_sshd()
+    try:
+        played = rollback_playbook(project, ssh_hosts, tmp_path, records)
+    finally:
+        cut.start_sshd()
+    assert played.returncode == 4, played.stdout[-3000:]  # Ansible's "a host was unreachable"
+    assert f"warning: production is split: {cut.address} did not answer" in played.stdout
+    assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, new.digest]
+    imported = project.soakgate("ledger", "import", str(records))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
+    history = json.loads(project.soakgate("history", "production", "--json").stdout)
+    (rollback,) = [e for e in history if e["kind"] == "rollback"]
+    assert f"(not on {cut.address})" in rollback["data"]["reason"], rollback
     assert status(project)["health"] == "healthy on 2 hosts"
 
 

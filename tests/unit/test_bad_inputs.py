@@ -502,7 +502,7 @@ CASES = [
     Case(
         "wait-without-limit",
         ("deploy", "dev", "--release", DIGEST, "--wait", "5"),
-        "--limit: expected a number of hosts >= 1, got None",
+        "--wait needs --limit",
     ),
     Case(
         "wait-too-long",

@@ -152,6 +152,8 @@ def test_all_at_once_a_failed_host_switches_none() -> None:
         ({"wait": 10}, "wait needs a limit"),
         ({"limit": 1, "pause": 3}, "unknown key 'pause' (limit, wait)"),
         ({"limit": True}, "limit should be a number, got True"),
+        ("inf:0", "limit should be a finite number, got 'inf'"),
+        ({"limit": 1, "wait": float("nan")}, "wait should be a finite number"),
         ("x:1", "limit should be a number, got 'x'"),
         ([1, 2], "expected {limit: N, wait: SECONDS}"),
     ],
@@ -166,3 +168,25 @@ def test_a_rollout_reads_from_config_and_from_the_environment() -> None:
     assert parse_rollout("p", {"limit": 1, "wait": 30}) == Rollout(1, 30.0)
     assert parse_rollout("p", Rollout(2, 5).as_env()) == Rollout(2, 5.0)
     assert parse_rollout("p", "3") == Rollout(3, 0.0)
+
+
+@pytest.mark.parametrize("wait", [0.0, 0.05, 0.3])
+def test_a_host_that_fails_only_at_the_end_of_a_short_watch_is_caught(
+    monkeypatch: pytest.MonkeyPatch, wait: float
+) -> None:
+    """Two looks at least, and a miss at the very end is looked at again: a host that breaks
+    just as its watch ends does not let the next group start."""
+    monkeypatch.setattr(all_hosts, "WATCH_EVERY", 0.02)
+    engine, hosts, log = three_hosts()
+    looks = {"h1": 0}
+    answer = hosts[0].io.proxy_get
+
+    def breaking(port: int, path: str) -> Answer | None:
+        looks["h1"] += 1
+        hosts[0].io.broken = looks["h1"] >= 2 and hosts[0].read_slots().active == "green"
+        return answer(port, path)
+
+    hosts[0].io.proxy_get = breaking  # type: ignore[method-assign]
+    with pytest.raises(DeployFailed, match="h1 stopped serving the new release while watched"):
+        converge_hosts(engine, NEW.digest, SPEC, Rollout(limit=1, wait=wait))
+    assert "h2 start" not in log and [h.read_slots().active for h in hosts] == ["blue"] * 3

@@ -79,6 +79,13 @@ def test_lines_without_a_run_id_are_runs_of_their_own() -> None:
         (json.dumps(record("h", time="yesterday")), "a time or a duration that is not one"),
         (json.dumps(record("h", time="2026-12-06T03:00:00")), "has no UTC offset"),
         (json.dumps(record("h", seconds="fast")), "a time or a duration that is not one"),
+        (json.dumps(record("h", seconds=-1)), "seconds -1.0 is not a duration in seconds"),
+        (
+            '{"stage": "s", "to_release": "sha256:' + "1" * 64 + '", "time": "2026-12-06T03:00:00'
+            '+00:00", "seconds": NaN}',
+            "seconds nan is not a duration",
+        ),
+        (json.dumps(record(7)), "'host' is not a host name"),
         (json.dumps(record("h", stage="")), "records.jsonl line 2: no 'stage'"),
         (json.dumps(record("h", hosts="h1,h2")), "'hosts' is not a list of host names"),
         (
@@ -145,3 +152,32 @@ def test_a_run_on_a_stage_the_project_lacks_refuses_the_file_before_any_change(
         check_stages(project(tmp_path), runs, "records.jsonl")
     assert "run qa@1 is on stage 'qa', which this project lacks" in refused.value.message
     assert not (tmp_path / "runbook.log").exists()
+
+
+def test_an_import_that_met_a_host_still_away_is_finished_by_the_next(tmp_path: Path) -> None:
+    """The playbook flipped h1 and could not reach h2: the first import finds h2 still away
+    (PartialSwitch, nothing on the ledger yet); the same import again, h2 back, switches h2
+    too and puts the one rollback on the ledger."""
+    from soakgate.errors import PartialSwitch
+
+    from .test_hosts_engine import two_hosts
+
+    world = Setup(tmp_path)
+    hosts, one, two = two_hosts("staging")
+    for host in (one, two):
+        host.activate("green")  # NEW active, OLD warm in blue
+    one.activate("blue")  # rollback.yml flipped h1; h2 did not answer
+    two.down = True
+    world.stages.engines["staging"] = hosts  # type: ignore[assignment]
+    runs = parse_records(text(record("h1", hosts=["h1", "h2"])), "r")
+    with pytest.raises(PartialSwitch):
+        import_runs(project(tmp_path), runs, world=world.world)
+    assert world.events("rollback") == [] and two.table.active == "green"
+
+    two.down = False
+    (done,) = import_runs(project(tmp_path), runs, world=world.world)
+    assert done.skipped == runs and done.result is not None
+    assert two.table.active == "blue"  # converged
+    (event,) = world.events("rollback")
+    assert event.to_release == OLD.digest and "(not on h2)" in event.data["reason"]
+    assert world.stacks.config("staging")["release"] == OLD.digest

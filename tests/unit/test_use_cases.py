@@ -29,6 +29,7 @@ from soakgate.core.evidence import Evidence
 from soakgate.core.project import Project
 from soakgate.core.release import Release
 from soakgate.core.rollback import RollbackPlan
+from soakgate.core.rollout import Rollout
 from soakgate.core.throttle import throttle_lines
 from soakgate.errors import (
     BadRelease,
@@ -175,6 +176,8 @@ def test_a_cold_rollback_deploys_the_named_release(tmp_path: Path) -> None:
     world.deploy("staging", NEWER)  # slots: NEW (warm) and NEWER; OLD is in neither
     result = world.rollback("staging", to=OLD.digest)
     assert result.plan.path == "cold" and world.active("staging") == OLD.digest
+    # every host at once, whatever rollout the stack config names (a rollback races its budget)
+    assert world.stacks.rollouts[-1] == Rollout() and world.stacks.rollouts[0] is None
 
 
 def test_an_unhealthy_warm_slot_switches_nothing_and_leaves_no_journal(tmp_path: Path) -> None:

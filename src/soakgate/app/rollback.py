@@ -47,6 +47,7 @@ from soakgate.core.rollback import (
     decide_rollback,
     never_deployed,
 )
+from soakgate.core.rollout import Rollout
 from soakgate.errors import LedgerBroken, PartialSwitch, RollbackFailed, SoakgateError
 
 Warn = Callable[[str], None]
@@ -473,7 +474,8 @@ def _reconcile(stacks: Stacks, state: Path, plan: RollbackPlan, warn: Warn) -> N
         raise RollbackFailed(
             f"release {digest_ref(plan.to_release)} is not recorded", hint="see soakgate releases"
         )
-    stacks.up(plan.stage, release, None, warn)
+    # all hosts at once, whatever rollout the stack config names: a rollback races its budget
+    stacks.up(plan.stage, release, None, warn, rollout=Rollout())
 
 
 def _finish(

@@ -33,6 +33,7 @@ from soakgate.app.rollback import (
     Warn,
     adopt_runbook_flips,
     finish_interrupted,
+    read_journal,
 )
 from soakgate.core.project import Project
 from soakgate.core.runbook_records import RunbookRun, logged_runs
@@ -100,16 +101,18 @@ def import_runs(
             fresh = [run for run in mine if run.run not in known]
             outcome = StageImport(stage, fresh, [run for run in mine if run.run in known])
             done.append(outcome)
-            if not fresh:
-                continue
-            project.state.mkdir(parents=True, exist_ok=True)
-            _append(log, [json.dumps(run.as_entry()) for run in fresh])
+            if fresh:
+                project.state.mkdir(parents=True, exist_ok=True)
+                _append(log, [json.dumps(run.as_entry()) for run in fresh])
+            # Also when nothing is new: a run appended by an import that failed (a host still
+            # away) or was killed, or flipped here on this machine, is adopted and finished now.
             adopt_runbook_flips(project.state, stage, warn)
+            pending = read_journal(project.state, stage, warn) is not None
             request = RollbackRequest(stage, reason="host-side runbook", actor="ledger import")
             outcome.result = finish_interrupted(
                 stacks, project.config, project.state, request, engine, time.time(), verify, warn
             )
-            if outcome.result is None:
+            if fresh and pending and outcome.result is None:
                 newest = fresh[-1]
                 outcome.stale = True
                 with LedgerStore.open(project.state) as ledger:

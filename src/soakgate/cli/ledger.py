@@ -191,7 +191,8 @@ def ledger_import(
     ):
         if done.skipped:
             ids = ", ".join(run.run for run in done.skipped)
-            console.print(escape(f"{done.stage}: already imported, nothing added: {ids}"))
+            then = "; its rollback is finished now" if done.result and not done.imported else ""
+            console.print(escape(f"{done.stage}: already imported: {ids}{then}"))
         for run in done.imported:
             where = ", ".join(run.flipped) or "its host"
             left = f" (not on {', '.join(run.left)})" if run.left else ""

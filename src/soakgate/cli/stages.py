@@ -82,7 +82,12 @@ def rollout_option(limit: int | None, wait: float | None) -> Rollout | None:
 
     if limit is None and wait is None:
         return None
-    if limit is None or limit < 1:
+    if limit is None:
+        raise ConfigError(
+            "--wait needs --limit: hosts switched all at once have nothing to wait between",
+            hint="e.g. soakgate deploy production --limit 1 --wait 30",
+        )
+    if limit < 1:
         raise ConfigError(
             f"--limit: expected a number of hosts >= 1, got {limit}",
             hint="e.g. soakgate deploy production --limit 1 --wait 30",

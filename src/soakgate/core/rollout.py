@@ -14,6 +14,7 @@ host is left serving what the others do not.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +44,12 @@ def _number(where: str, what: str, value: Any) -> float:
     if isinstance(value, bool):
         raise ConfigInvalid(where, f"{what} should be a number, got {value!r}")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ConfigInvalid(where, f"{what} should be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigInvalid(where, f"{what} should be a finite number, got {value!r}")
+    return number
 
 
 def make_rollout(where: str, limit: Any, wait: Any) -> Rollout:

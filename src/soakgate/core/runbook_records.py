@@ -12,6 +12,7 @@ no run id: each such line is a run of its own. The lines of one run become one
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +93,12 @@ def _record(line: str, where: str) -> dict[str, Any]:
         raise RecordInvalid(f"{where}: a time or a duration that is not one") from None
     if moment.tzinfo is None:
         raise RecordInvalid(f"{where}: time {entry['time']!r} has no UTC offset")
+    for key in ("seconds", "flip_seconds"):
+        value = entry.get(key)
+        if value is not None and not (math.isfinite(value) and 0 <= value < 86400):
+            raise RecordInvalid(f"{where}: {key} {value!r} is not a duration in seconds")
+    if not isinstance(entry.get("host", ""), str):
+        raise RecordInvalid(f"{where}: 'host' is not a host name")
     hosts = entry.get("hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         raise RecordInvalid(f"{where}: 'hosts' is not a list of host names")

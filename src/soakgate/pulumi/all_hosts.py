@@ -258,8 +258,9 @@ WATCH_MISSES = 2  # looks in a row that a host may miss before the rollout stops
 def _watch(
     hosts: HostsEngine, switched: list[str], plans: dict[str, Plan], spec: AppSpec, wait: float
 ) -> None:
-    """For ``wait`` seconds, ask each switched host's proxy for the health path once a second:
-    DeployFailed when one answers other than 200 from its new slot twice in a row."""
+    """For ``wait`` seconds, ask each switched host's proxy for the health path once a second
+    (at least twice): DeployFailed when one answers other than 200 from its new slot twice in
+    a row, including a miss at the very end (looked at again before the watch ends)."""
     engines = hosts.engines
     misses = dict.fromkeys(switched, 0)
     deadline = time.monotonic() + wait
@@ -281,16 +282,19 @@ def _watch(
         except SoakgateError as failed:
             return _first_line(failed)
 
+    looks = 0
     while True:
+        looks += 1
         for host, problem in zip(switched, each(look, switched), strict=True):
             misses[host] = misses[host] + 1 if problem else 0
             if misses[host] >= WATCH_MISSES:
                 raise DeployFailed(
                     f"{host} stopped serving the new release while watched: {problem}"
                 )
-        if time.monotonic() + WATCH_EVERY > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0 and looks >= WATCH_MISSES and not any(misses.values()):
             return
-        time.sleep(WATCH_EVERY)
+        time.sleep(min(WATCH_EVERY, left) if left > 0 else WATCH_EVERY / 4)
 
 
 def _rollout_failed(

@@ -194,9 +194,10 @@ class PulumiStacks:
                 hint=f"fix Pulumi.{stage}.yaml (pulumi config --stack {stage} shows the problem)",
             ) from None
         try:
-            if rollout is not None:
-                workspace = stack.workspace
-                workspace.env_vars = {**workspace.env_vars, ROLLOUT_ENV: rollout.as_env()}
+            # this update's rollout, or none: never one left in the caller's environment
+            given = rollout.as_env() if rollout is not None else ""
+            workspace = stack.workspace
+            workspace.env_vars = {**workspace.env_vars, ROLLOUT_ENV: given}
             result = stack.up(on_event=on_event, color="never", refresh=True)
         except auto.errors.CommandError as error:
             for key, value in before.items():
