@@ -121,6 +121,7 @@ def ssh_hosts() -> Iterator[SshHosts]:
 
 @pytest.fixture
 def ssh_scratch(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     toolchain_env: dict[str, str],
     releases: dict[str, Release],
@@ -128,7 +129,9 @@ def ssh_scratch(
 ) -> Iterator[ScratchProject]:
     """A scratch project knowing the built releases whose production stage runs on the SSH
     hosts; what it ran and sent there is removed afterwards (containers, its networks, the
-    images: each test sends what it needs)."""
+    images: each test sends what it needs), unless the module sets ``KEEP_HOST_IMAGES``: then
+    the images stay for its next test (its hosts, and their images, go with the module)."""
+    keep_images = bool(getattr(request.module, "KEEP_HOST_IMAGES", False))
     project = make_scratch(tmp_path, toolchain_env)
     project.env.update(ssh_hosts.env)
     project.record(list(releases.values()))
@@ -147,5 +150,5 @@ def ssh_scratch(
                         container.remove(force=True)
                     for network in client.networks.list(names=[f"{project.namespace}-"]):
                         network.remove()
-                    for image in host.engine.client.images.list():
-                        host.engine.client.images.remove(image.id, force=True)
+                    for image in [] if keep_images else client.images.list():
+                        client.images.remove(image.id, force=True)

@@ -31,6 +31,9 @@ from .conftest import ROOT, two_ssh_hosts
 from .ssh_hosts import SshHost, SshHosts
 
 pytestmark = pytest.mark.integration
+# The releases sent to the hosts stay between this module's tests (the first sends them; the
+# hosts go at the module's end): about 8 s less per test.
+KEEP_HOST_IMAGES = True
 
 
 @pytest.fixture(scope="module")
@@ -391,7 +394,11 @@ def test_a_soak_probes_every_host_and_a_hang_on_one_rolls_both_back(
     project = ssh_scratch
     old, new = releases["3.12"], releases["3.14"]
     toml = project.root / "soakgate.toml"
-    toml.write_text(re.sub(r"(?ms)^\[slo\].*\Z", SHORT_SLO, toml.read_text()))
+    fast = SHORT_SLO.replace("window_min_samples = 10", "window_min_samples = 5").replace(
+        "min_samples = 20", "min_samples = 8"
+    )
+    assert fast != SHORT_SLO
+    toml.write_text(re.sub(r"(?ms)^\[slo\].*\Z", fast, toml.read_text()))
     deploy(project, old)
     deploy(project, new)
     log = project.state / "soak-production.log"
@@ -421,7 +428,7 @@ def test_a_soak_probes_every_host_and_a_hang_on_one_rolls_both_back(
     try:
         opened = wait_until(soak, 60, "the soak to begin")
         assert opened.release == new.digest and opened.baseline == old.digest
-        wait_until(lambda: len(probes(opened.id)) >= 25, 90, "25 probes")
+        wait_until(lambda: len(probes(opened.id)) >= 10, 90, "10 probes")
         slot = served(project, hung)[0]
         names = StageNames("production", project.namespace)
         paused = hung.engine.client.containers.get(names.app(str(slot)))
