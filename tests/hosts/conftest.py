@@ -32,6 +32,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     plan = _plan(config)
     if collection_path.name == "test_docker_host.py" and not plan.get("hosts"):
         return True
+    if collection_path.name == "test_remote_stage.py" and not plan.get("remote_apps"):
+        return True
     if collection_path.name == "test_app.py" and not plan.get("apps"):
         return True
     if collection_path.name == "test_proxy.py" and not plan.get("proxy"):
@@ -47,6 +49,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "app" in metafunc.fixturenames:
         apps = plan.get("apps", [])
         metafunc.parametrize("app", apps, ids=[app["container"] for app in apps])
+    if "remote_app" in metafunc.fixturenames:
+        apps = plan.get("remote_apps", [])
+        metafunc.parametrize("remote_app", apps, ids=[app["container"] for app in apps])
     if "ssh_host" in metafunc.fixturenames:
         hosts = plan.get("hosts", [])
         metafunc.parametrize("ssh_host", hosts, ids=[host["name"] for host in hosts])

@@ -54,6 +54,14 @@ def test_a_stage_on_ssh_hosts_is_planned_per_host(tmp_path: Path) -> None:
         ("10.0.0.22_2222", "ops", 2222, [2222, 18081, 18082]),
     ]
     assert all(h["min_free_bytes"] == MIN_FREE_BYTES for h in plan["hosts"])
+    assert "remote_apps" not in plan  # nothing deployed: only the hosts themselves
+
+
+def test_a_deployed_stage_on_ssh_hosts_has_its_containers_checked_on_each(tmp_path: Path) -> None:
+    stage = {"apps": [{"container": "app-production-blue"}], "proxy": {"active": "blue"}}
+    plan = hosts_plan((Host("deploy", "10.0.0.21"),), [18082], tmp_path / "c", stage)
+    assert plan["remote_apps"] == stage["apps"] and plan["remote_proxy"] == stage["proxy"]
+    assert "apps" not in plan and "proxy" not in plan  # not this machine's docker:// checks
 
 
 def test_the_ssh_config_trusts_and_authenticates_as_soakgate_does(tmp_path: Path) -> None:

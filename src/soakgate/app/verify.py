@@ -65,12 +65,20 @@ def stage_plan(view: StageView, port: int, health_path: str) -> dict[str, Any]:
 
 
 def hosts_plan(
-    hosts: Sequence[Host], allowed_ports: Sequence[int], ssh_config: Path
+    hosts: Sequence[Host],
+    allowed_ports: Sequence[int],
+    ssh_config: Path,
+    stage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What must be true of each SSH host of a stage (checked over SSH as its deploy user):
     engine reachable, room on its data root, log rotation, only SSH and the stages' proxies
-    listening outside loopback."""
+    listening outside loopback; with ``stage`` (a :func:`stage_plan` of the stage's agreed
+    table), its containers on every host too (``remote_apps``, ``remote_proxy``)."""
+    checks = (
+        {"remote_apps": stage["apps"], "remote_proxy": stage["proxy"]} if stage is not None else {}
+    )
     return {
+        **checks,
         "hosts": [
             {
                 "name": host.name,

@@ -202,14 +202,17 @@ def ssh_host_checks(stage: str, hosts: tuple[Host, ...]) -> VerifyResult:
 
     from soakgate.adapters.private_files import write_private
     from soakgate.adapters.ssh.host_keys import SshSettings, render_ssh_config
-    from soakgate.app.verify import hosts_plan, run_host_checks
+    from soakgate.app.verify import hosts_plan, run_host_checks, stage_plan
 
     project = current_project()
     ports = [config.port for config in project.config.stages.values()]
+    (view,) = stage_views([stage])  # the table the hosts agree on (a split fails the checks)
+    service = project.config.service
+    deployed = stage_plan(view, service.port, service.health_path) if view.deployed else None
     with tempfile.TemporaryDirectory(prefix="soakgate-ssh-") as work:
         ssh_config = Path(work) / "ssh_config"
         write_private(ssh_config, render_ssh_config(SshSettings.from_env()))
-        plan = hosts_plan(hosts, ports, ssh_config)
+        plan = hosts_plan(hosts, ports, ssh_config, deployed)
         return run_host_checks(project.root, plan, project.report(f"verify-{stage}.xml"))
 
 
