@@ -123,17 +123,29 @@ def load_on(
 
 
 @contextmanager
+def in_background(work: Callable[[threading.Event], None]) -> Iterator[None]:
+    """``work(stop)`` in a thread for the ``with`` block; ``stop`` is set at its end."""
+    stop = threading.Event()
+    worker = threading.Thread(target=work, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+
+@contextmanager
 def when_a_candidate_starts_on(
     project: ScratchProject, host: SshHost, act: Callable[[Any], None]
 ) -> Iterator[list[str]]:
     """Do ``act`` (given the container) the moment a candidate runs on ``host``; yields the
     names of the candidates it was done to (one at most)."""
     seen: list[str] = []
-    stop = threading.Event()
     names = StageNames("production", project.namespace)
     wanted = (names.candidate("blue"), names.candidate("green"))
 
-    def watch() -> None:
+    def watch(stop: threading.Event) -> None:
         while not stop.is_set():
             for container in host.engine.client.containers.list():
                 if container.name in wanted:
@@ -142,33 +154,22 @@ def when_a_candidate_starts_on(
                     return
             time.sleep(0.02)
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with in_background(watch):
         yield seen
-    finally:
-        stop.set()
-        watcher.join(timeout=5)
 
 
 @contextmanager
 def watch_served(project: ScratchProject, hosts: SshHosts) -> Iterator[set[tuple[str | None, ...]]]:
     """Every combination of releases the hosts' proxies served, looked at 5 times a second."""
     seen: set[tuple[str | None, ...]] = set()
-    stop = threading.Event()
 
-    def watch() -> None:
+    def watch(stop: threading.Event) -> None:
         while not stop.wait(0.2):
             with contextlib.suppress(Exception):  # a look that fails is no combination
                 seen.add(tuple(served(project, host)[1] for host in hosts))
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with in_background(watch):
         yield seen
-    finally:
-        stop.set()
-        watcher.join(timeout=10)
 
 
 def test_hosts_switch_one_at_a_time_or_not_at_all_and_the_playbook_rolls_both_back(
