@@ -180,3 +180,59 @@ def test_secret_env_is_a_pulumi_secret() -> None:
 
 def test_no_secret_env_is_none() -> None:
     assert secret_env(FakeConfig({}), "staging") is None  # type: ignore[arg-type]
+
+
+HOSTS = ["ssh://deploy@10.0.0.21", "ssh://deploy@10.0.0.22"]
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "expected"),
+    [
+        ({"limit": 1, "wait": 30}, None, (1, 30.0)),
+        ({"limit": 1, "wait": 30}, "2:5", (2, 5.0)),  # soakgate deploy --limit 2 --wait 5
+        ({"limit": 1, "wait": 30}, "0:0", (0, 0.0)),  # a rollback: every host at once
+        ({"limit": 1, "wait": 30}, "", (1, 30.0)),  # none given for this update
+        (None, None, (0, 0.0)),
+    ],
+)
+def test_a_rollout_comes_from_the_update_before_the_stack_config(
+    program: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    config: dict[str, Any] | None,
+    env: str | None,
+    expected: tuple[int, float],
+) -> None:
+    from soakgate.core.rollout import ENV
+
+    if env is None:
+        monkeypatch.delenv(ENV, raising=False)
+    else:
+        monkeypatch.setenv(ENV, env)
+    values = {"release": DIGEST, "hosts": HOSTS, **({"rollout": config} if config else {})}
+    args = stage_args(program, FakeConfig(values))  # type: ignore[arg-type]
+    assert (args.rollout.limit, args.rollout.wait) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "env", "message"),
+    [
+        ({"rollout": {"limit": 1}}, None, "a rollout in host groups needs a stage on SSH hosts"),
+        ({"hosts": HOSTS}, "1:x", "--limit/--wait: wait should be a number, got 'x'"),
+        ({"hosts": HOSTS, "rollout": {"limit": 0.5}}, None, "soakgate:rollout: limit should be"),
+    ],
+)
+def test_a_bad_rollout_is_refused_before_any_resource(
+    program: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    values: dict[str, Any],
+    env: str | None,
+    message: str,
+) -> None:
+    from soakgate.core.rollout import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    if env is not None:
+        monkeypatch.setenv(ENV, env)
+    with pytest.raises(ConfigError) as raised:
+        stage_args(program, FakeConfig({"release": DIGEST, **values}))  # type: ignore[arg-type]
+    assert message in raised.value.message and "\n" not in raised.value.message
