@@ -464,10 +464,15 @@ def flip_to_warm(
     lock_ttl: int = LOCK_TTL,
     lock_wait: float = 0.0,
     warn: Callable[[str], None] = lambda message: None,
+    expect_from: str | None = None,
+    expect_release: str | None = None,
 ) -> dict[str, Any]:
     """Switch ``stage``'s proxy to its warm slot and wait until that slot serves the health
     path through the proxy; return what was done and how long it took (also appended to
-    ``<state_dir>/runbook.log``).
+    ``<state_dir>/runbook.log``). With ``expect_from`` / ``expect_release`` (soakgate's
+    fallback on a host whose Docker API does not answer), refused unless the host serves
+    ``expect_from`` now and its warm slot runs ``expect_release``: it must flip as the
+    stage's other hosts did.
 
     Under the stage lock, a compare-and-swap: refused when the upstream file changed since it
     was read (another flip), when the warm slot runs a release soakgate marked bad, or when
@@ -491,6 +496,12 @@ def flip_to_warm(
             " on this host",
             hint="check --stage and --state-dir",
         )
+    if expect_from is not None and current.digest != expect_from:
+        raise SwitchRefused(
+            f"this host serves {digest_ref(current.digest)}, not {digest_ref(expect_from)} as"
+            " the stage's other hosts did: nothing switched",
+            hint=f"see soakgate status {stage}",
+        )
     warm = warm_slot(current.slot)
     keeper = take_lock(c, paths.lock, stage, lock_ttl, lock_wait, f"fab rollback {stage}")
     try:
@@ -506,6 +517,12 @@ def flip_to_warm(
         target = _healthy_warm_target(
             c, paths, names, warm, container_port, health_path, probe_timeout, warn
         )
+        if expect_release is not None and target.digest != expect_release:
+            raise SwitchRefused(
+                f"the warm slot {warm} of {stage} here runs {digest_ref(target.digest)}, not"
+                f" {digest_ref(expect_release)}: nothing switched",
+                hint=f"see soakgate status {stage}",
+            )
         flipped = time.monotonic()
         _switch_or_put_back(
             c,

@@ -68,9 +68,20 @@ PrintMotd no
 LogLevel VERBOSE
 Subsystem sftp /usr/lib/openssh/sftp-server
 Match User {user}
-    SetEnv DOCKER_HOST=unix://{socket} PATH=/usr/bin:/bin
+    SetEnv DOCKER_HOST=unix://{socket} PATH={root}/bin:/usr/bin:/bin
 Match User root
     AuthorizedKeysFile {root_keys}
+"""
+
+
+DOCKER_WRAPPER = """#!/bin/sh
+# The test host's docker: /usr/bin/docker, except that with {switch} present the Docker SDK's
+# way in (docker system dial-stdio) fails, as when the API does not answer over SSH.
+if [ "$1" = system ] && [ "$2" = dial-stdio ] && [ -e {switch} ]; then
+  echo "the Docker API does not answer (test switch)" >&2
+  exit 1
+fi
+exec /usr/bin/docker "$@"
 """
 
 
@@ -117,6 +128,19 @@ class SshHost:
     @property
     def sshd_log(self) -> Path:
         return self.engine.root / "sshd.log"
+
+    @property
+    def api_switch(self) -> Path:
+        """While this file exists, the host's ``docker system dial-stdio`` (the Docker SDK's
+        way in over SSH) fails as if the API were unreachable; every other docker command,
+        and SSH, still work (the host's ``docker`` wrapper, first on its user's PATH)."""
+        return self.engine.root / "no-dial-stdio"
+
+    def break_api(self) -> None:
+        self.api_switch.touch()
+
+    def mend_api(self) -> None:
+        self.api_switch.unlink(missing_ok=True)
 
     def known_hosts_line(self) -> str:
         kind, key = self.host_key.with_suffix(".pub").read_text().split()[:2]
@@ -299,6 +323,10 @@ class SshHosts:
         for path in (dot_ssh, keys):
             shutil.chown(path, user, user)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", host.host_key)
+        wrapper = engine.root / "bin" / "docker"
+        wrapper.parent.mkdir(mode=0o755)
+        wrapper.write_text(DOCKER_WRAPPER.format(switch=host.api_switch))
+        wrapper.chmod(0o755)
         (engine.root / "sshd_config").write_text(
             SSHD_CONFIG.format(
                 address=host.address,

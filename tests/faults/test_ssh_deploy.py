@@ -469,3 +469,43 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
                 return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_a_host_whose_docker_api_does_not_answer_is_flipped_by_the_runbook_over_ssh(
+    ssh_scratch: ScratchProject, ssh_hosts: SshHosts, releases: dict[str, Release]
+) -> None:
+    """Host 2's Docker API stops answering soakgate (its ``docker system dial-stdio`` fails)
+    while its SSH and docker CLI work: the emergency rollback flips host 1 as usual and host 2
+    by the host-side runbook over SSH, under load, and says so."""
+    project = ssh_scratch
+    old, new = releases["3.12"], releases["3.14"]
+    deploy(project, old)
+    deploy(project, new)
+    api_down = ssh_hosts[1]
+    api_down.break_api()
+    try:
+        with load_on(project, ssh_hosts) as loads:
+            result = project.soakgate("rollback", "production", "--emergency")
+        for load in loads:
+            assert load.report.sent > 0 and load.report.failed == 0, load.report.as_dict()
+        assert [served(project, host)[1] for host in ssh_hosts] == [old.digest, old.digest]
+        assert (
+            f"{api_down.address}: its Docker API did not answer, so the host-side runbook flipped"
+            " it over SSH" in result.stderr
+        ), result.stdout + result.stderr
+        # traffic is restored; what needs the API (Pulumi's reconcile) waits for it, and says so
+        assert result.returncode == 9 and "restored in" in result.stderr, result.stderr
+        assert "run soakgate rollback production again to finish it" in result.stderr
+    finally:
+        api_down.mend_api()
+    finished = project.soakgate("rollback", "production")
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    history = json.loads(project.soakgate("history", "production", "--json").stdout)
+    rollbacks = [e for e in history if e["kind"] == "rollback"]
+    # the flip (its reconcile failed, said on the ledger), then the same rollback finished
+    assert [(e["from_release"], e["to_release"]) for e in rollbacks] == [
+        (new.digest, old.digest)
+    ] * 2
+    assert "reconcile_error" in rollbacks[0]["data"] and rollbacks[1]["data"]["reconciled"]
+    assert status(project)["health"] == "healthy on 2 hosts"
+    assert status(project)["recorded_release"] == old.digest

@@ -163,3 +163,46 @@ def test_an_emergency_rollback_with_a_host_down_converges_on_the_rerun(tmp_path:
     (event,) = world.events("rollback")
     assert (event.from_release, event.to_release) == (NEW.digest, OLD.digest)
     assert not journal_path(tmp_path, "staging").exists()
+
+
+def test_a_host_whose_api_is_away_but_ssh_is_up_is_flipped_by_the_runbook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """h2's engine reads fail while its SSH connection is up: h1 switches, h2 is handed to
+    the host-side runbook with the release every host flips from and to; it counts as done."""
+    from soakgate.adapters.stage import api_fallback
+
+    engine, one, two = two_hosts()
+    warned: list[str] = []
+    engine.warn = warned.append
+    two.down = True  # its reads (the Docker API) fail
+    asked: list[tuple[str, str, str | None]] = []
+
+    def runbook(host: Any, move: Switch, expect_from: str | None) -> dict[str, Any]:
+        asked.append((host.host, move.digest, expect_from))
+        host.activate("green")
+        return {"from": "blue", "to": "green", "seconds": 0.9, "flip_seconds": 0.4}
+
+    monkeypatch.setattr(api_fallback, "ssh_of", lambda host: host is two or None)
+    monkeypatch.setattr(api_fallback, "fallback_flip", runbook)
+    engine.read_slots()
+    assert engine.switch(to_green()) >= 0.4
+    assert asked == [("h2", NEW.digest, OLD.digest)]
+    assert one.table.active == two.table.active == "green"
+    assert warned and warned[0].startswith("h2: its Docker API did not answer, so the host-side")
+
+
+def test_a_host_whose_ssh_is_down_too_is_not_handed_to_the_runbook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from soakgate.adapters.stage import api_fallback
+
+    engine, one, two = two_hosts()
+    two.down = True
+    monkeypatch.setattr(api_fallback, "ssh_of", lambda host: None)
+    monkeypatch.setattr(api_fallback, "fallback_flip", lambda *a: pytest.fail("not called"))
+    engine.read_slots()
+    with pytest.raises(PartialSwitch) as partial:
+        engine.switch(to_green())
+    assert "h2: h2:22 does not answer" in partial.value.message
+    assert one.table.active == "green" and two.table.active == "blue"

@@ -217,6 +217,12 @@ class SshConnection:
                 self._client = self._open()
             return self._client
 
+    def is_open(self) -> bool:
+        """Whether an SSH transport to the host is up now (it never connects)."""
+        with self._lock:
+            transport = None if self._client is None else self._client.get_transport()
+            return transport is not None and transport.is_active()
+
     @property
     def docker(self) -> docker.DockerClient:
         """The host's engine through this connection (the SDK's client, built once, after

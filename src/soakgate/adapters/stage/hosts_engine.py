@@ -14,7 +14,7 @@ the same spec and the same slot is active; container ids differ from host to hos
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,10 +80,17 @@ def host_conf_dir(names: StageNames) -> Path:
 class HostsEngine:
     """One stage's blue/green operations on every one of its hosts at once."""
 
-    def __init__(self, stage: str, proxy_port: int, engines: Mapping[str, StageEngine]) -> None:
+    def __init__(
+        self,
+        stage: str,
+        proxy_port: int,
+        engines: Mapping[str, StageEngine],
+        warn: Callable[[str], None] = lambda message: None,
+    ) -> None:
         if not engines:
             raise ValueError("a stage on hosts needs at least one host")
         self.stage = stage
+        self.warn = warn
         self.proxy_port = proxy_port
         self.engines = dict(engines)
         first = next(iter(self.engines.values()))
@@ -157,6 +164,27 @@ class HostsEngine:
     def address(self, name: str) -> str:
         return next(iter(self.engines.values())).address(name)
 
+    def _agreed_active(self) -> str | None:
+        """The release the hosts of the last agreeing read serve (None: no such read)."""
+        for readout in self._agreed_read or []:
+            active = readout.table.active_slot if readout.table is not None else None
+            if active is not None and active.digest:
+                return active.digest
+        return None
+
+    def _upstream_over_ssh(self, host: str) -> UpstreamTarget | None:
+        """The host's upstream file, read over SSH alone (no Docker API); None if unread."""
+        from soakgate.adapters.stage.api_fallback import ssh_of
+
+        engine = self.engines[host]
+        if ssh_of(engine) is None:
+            return None
+        try:
+            with engine.io.guarded():
+                return engine.upstream()
+        except SoakgateError:
+            return None
+
     # --- switching -----------------------------------------------------------------------
     def switch(self, move: Switch) -> float:
         """Switch every host that answered the last read to ``move.slot`` at once, each a
@@ -181,7 +209,15 @@ class HostsEngine:
         refused = [f for f in failed.values() if isinstance(f, SwitchRefused)]
         if not done and failed and len(refused) == len(failed) and not self.unreachable:
             raise refused[0]
-        problems = {**self.unreachable, **{h: f.message for h, f in failed.items()}}
+        expect_from = move.expect.digest if move.expect is not None else self._agreed_active()
+        unreachable = dict(self.unreachable)
+        for host, outcome in self._by_runbook(list(unreachable), move, expect_from).items():
+            if isinstance(outcome, SoakgateError):
+                unreachable[host] = f"{unreachable[host]}; the runbook's flip: {outcome.message}"
+            else:
+                done.append(outcome)
+                del unreachable[host]
+        problems = {**unreachable, **{h: f.message for h, f in failed.items()}}
         if problems:
             raise PartialSwitch(
                 f"{len(done)} of {len(self.engines)} hosts of {self.stage} switched to"
@@ -190,6 +226,28 @@ class HostsEngine:
                 hint="when those hosts answer, run the same command again: it converges them",
             )
         return max(done)
+
+    def _by_runbook(
+        self, hosts: list[str], move: Switch, expect_from: str | None
+    ) -> dict[str, float | SoakgateError]:
+        """The hosts among ``hosts`` whose SSH is up although their Docker API did not answer,
+        flipped by the host-side runbook (see api_fallback); each one's seconds, or why not."""
+        from soakgate.adapters.stage.api_fallback import fallback_flip, ssh_of
+
+        open_ = [host for host in hosts if ssh_of(self.engines[host]) is not None]
+
+        def one(host: str) -> float | SoakgateError:
+            try:
+                record = fallback_flip(self.engines[host], move, expect_from)
+            except SoakgateError as failed:
+                return failed
+            self.warn(
+                f"{host}: its Docker API did not answer, so the host-side runbook flipped it over"
+                f" SSH ({record['from']} → {record['to']}, {record['seconds']} s)"
+            )
+            return float(record["flip_seconds"])
+
+        return dict(zip(open_, each(one, open_), strict=True))
 
     def converge(self, release: str, port: int, health_path: str) -> list[str]:
         """Switch each host not yet serving ``release`` to its slot that runs it (a split
@@ -204,6 +262,10 @@ class HostsEngine:
         ):
             return []  # no host switched yet: not a split, nothing to finish
         problems = {r.host: r.problem for r in readouts if r.table is None}
+        for host in list(problems):  # its API does not answer: its proxy's file may say done
+            upstream = self._upstream_over_ssh(host)
+            if upstream is not None and upstream.digest == release:
+                del problems[host]
         behind = []
         for readout in readouts:
             table = readout.table
@@ -235,6 +297,12 @@ class HostsEngine:
         for (host, _, _), problem in zip(behind, each(one, behind), strict=True):
             if problem:
                 problems[host] = problem
+        away = [r.host for r in readouts if r.table is None and r.host in problems]
+        move = Switch(SLOTS[0], release, port, health_path)  # the runbook flips to the warm slot
+        for host, outcome in self._by_runbook(away, move, None).items():
+            if not isinstance(outcome, SoakgateError):
+                del problems[host]
+                behind.append((host, "", None))
         if problems:
             raise PartialSwitch(
                 f"{self.stage} is still split: "

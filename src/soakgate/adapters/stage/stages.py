@@ -32,7 +32,9 @@ Warn = Callable[[str], None]
 STACK_KEYS = ("release", "python")
 
 
-def hosts_engine(stage: str, port: int, namespace: str, hosts: Sequence[Host]) -> HostsEngine:
+def hosts_engine(
+    stage: str, port: int, namespace: str, hosts: Sequence[Host], warn: Warn | None = None
+) -> HostsEngine:
     """The stage on its SSH hosts: one StageEngine per host over the process's connections."""
     from soakgate.adapters.ssh.connection import connections
     from soakgate.adapters.stage.host_io import SshHost
@@ -48,6 +50,7 @@ def hosts_engine(stage: str, port: int, namespace: str, hosts: Sequence[Host]) -
             )
             for host in hosts
         },
+        warn or (lambda message: None),
     )
 
 
@@ -74,7 +77,7 @@ class EngineStages:
         except ConfigError:  # unreadable: reading the port says so (an emergency path warns on)
             hosts = ()
         if hosts:
-            return hosts_engine(stage, self.port(stage), self.config.namespace, hosts)
+            return hosts_engine(stage, self.port(stage), self.config.namespace, hosts, warn)
         try:
             port = self.port(stage)
         except ConfigError as broken:
