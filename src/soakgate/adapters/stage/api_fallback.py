@@ -14,28 +14,15 @@ with its own compare-and-swap and put-back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soakgate.adapters.process import Result
 from soakgate.adapters.ssh.connection import SshConnection
 from soakgate.adapters.stage.engine import StageEngine
 from soakgate.core.hosts import host_state_dir
 from soakgate.core.proxy_conf import Switch
 from soakgate.errors import HostUnreachable
-
-
-@dataclass(frozen=True)
-class Ran:
-    """A command's result as the runbook reads Fabric's."""
-
-    stdout: str
-    stderr: str
-    exited: int
-
-    @property
-    def ok(self) -> bool:
-        return self.exited == 0
 
 
 class SshContext:
@@ -45,9 +32,10 @@ class SshContext:
     def __init__(self, connection: SshConnection) -> None:
         self.connection = connection
 
-    def run(self, command: str, **_: Any) -> Ran:
-        status, out, err = self.connection.run(["sh", "-c", command])
-        return Ran(out, err, status)
+    def run(self, command: str, **_: Any) -> Result:
+        argv = ("sh", "-c", command)
+        status, out, err = self.connection.run(argv)
+        return Result(argv, status, out, err)
 
 
 def ssh_of(engine: StageEngine) -> SshConnection | None:
