@@ -158,7 +158,7 @@ class _Gathering:
         if incident.release is None:
             return
         try:
-            _, stage, verdict = release_soak(self.state, incident.release, self.config.slo)
+            _, stage, verdict, _ = release_soak(self.state, incident.release, self.config.slo)
         except SoakgateError as never:
             if "has not been soaked" in never.message:
                 return

@@ -76,11 +76,11 @@ def with_live_soak(
     from soakgate.app.soak.status import release_soak
 
     try:
-        release, where, verdict = release_soak(state, digest, config.slo, stage=stage)
+        release, where, verdict, scale = release_soak(state, digest, config.slo, stage=stage)
     except SoakgateError:
         return evidence  # no soak of this release there: the gate fails closed
     files = {**evidence.files, "soak": f"soak store (live, {where})"}
-    return replace(evidence, soak=soak_evidence(verdict, release, where), files=files)
+    return replace(evidence, soak=soak_evidence(verdict, release, where, scale), files=files)
 
 
 def with_waivers(evidence: Evidence, project: Project) -> Evidence:

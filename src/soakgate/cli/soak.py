@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -145,8 +146,17 @@ def run(
     engine_every: Annotated[
         str | None, typer.Option(help="Time between engine samples (default 10s).")
     ] = None,
+    accelerate: Annotated[
+        float | None,
+        typer.Option(
+            metavar="FACTOR",
+            help="Run on a clock FACTOR times the wall clock's (a demo: needs --duration, which"
+            " is then simulated time ending now); the soak is labelled accelerated.",
+        ),
+    ] = None,
 ) -> None:
     """Run the soak monitor in the foreground; Ctrl-C (or SIGTERM) stops it cleanly."""
+    from soakgate.adapters.clock import AcceleratedClock
     from soakgate.app.soak.monitor import MonitorSettings, run_monitor
 
     overrides: dict[str, float] = {}
@@ -158,9 +168,27 @@ def run(
         overrides["engine_every"] = every
     length = _seconds("--duration", duration)
     max_samples = _count("--max-samples", max_samples)
+    if accelerate is not None:
+        if not 1 <= accelerate <= 1_000_000:
+            raise ConfigError(
+                f"--accelerate {accelerate:g}: not a factor between 1 and 1000000",
+                hint="e.g. --accelerate 10080 --duration 7d runs a simulated week in a minute",
+            )
+        if length is None:
+            raise ConfigError(
+                "--accelerate needs --duration: the simulated time to soak",
+                hint="e.g. --accelerate 10080 --duration 7d",
+            )
+        overrides["time_scale"] = accelerate
     project = current_project()
     settings = MonitorSettings.for_slo(project.config.slo, **overrides)
     stop_event = threading.Event()
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], object] | None = None
+    if accelerate is not None and length is not None:
+        accelerated = AcceleratedClock(accelerate, length, stop_event)
+        clock, sleep = accelerated, accelerated.sleep
+        _log(stage, f"ACCELERATED soak: clock x{accelerate:g}, {duration} simulated")
 
     def stop_now(signum: int, frame: object) -> None:
         stop_event.set()
@@ -181,7 +209,9 @@ def run(
     result = run_monitor(
         project,
         stage,
-        until=None if length is None else time.time() + length,
+        clock=clock,
+        sleep=sleep,
+        until=None if length is None else clock() + length,
         max_samples=max_samples,
         on_tick=on_tick,
         policy=policy,
@@ -266,6 +296,9 @@ def render_status(found: SoakStatus) -> Group:
         f" · release {_short(soak.release)} · baseline {_short(soak.baseline)}",
         f" · started {_utc(soak.started_at)}",
         f" · ended {_utc(soak.ended_at)} ({soak.end_reason})" if soak.ended_at else "",
+        (f" · ACCELERATED x{soak.time_scale:g} (simulated time)", "bold magenta")
+        if soak.time_scale > 1
+        else "",
     )
     colour = style.split()[-1]
     bar = Table.grid(padding=(0, 1))

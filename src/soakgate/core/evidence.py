@@ -881,6 +881,7 @@ class SoakVerdict:
     release: str | None = None
     reasons: tuple[str, ...] = ()
     stage: str | None = None  # where the soak ran: the production gate takes only staging's
+    time_scale: float = 1.0  # > 1: the monitor ran on an accelerated clock (a demo)
 
 
 def parse_soak(data: str | bytes) -> SoakVerdict:
@@ -896,19 +897,23 @@ def parse_soak(data: str | bytes) -> SoakVerdict:
     observed = _number(_SOAK, document["observed_seconds"], "observed_seconds")
     release = document.get("release")
     stage = document.get("stage")
+    scale = _number(_SOAK, document.get("time_scale", 1), "time_scale", low=1.0)
     return SoakVerdict(
         verdict,
         observed,
         release if isinstance(release, str) else None,
         _strings(_SOAK, document.get("reasons"), "reasons"),
         stage if isinstance(stage, str) else None,
+        scale,
     )
 
 
-def soak_evidence(verdict: Verdict, release: str, stage: str | None = None) -> SoakVerdict:
+def soak_evidence(
+    verdict: Verdict, release: str, stage: str | None = None, time_scale: float = 1.0
+) -> SoakVerdict:
     """The gate's view of a soak the monitor judged (no file, no JSON in between)."""
     return SoakVerdict(
-        verdict.state, verdict.observed_seconds, release, tuple(verdict.reasons), stage
+        verdict.state, verdict.observed_seconds, release, tuple(verdict.reasons), stage, time_scale
     )
 
 

@@ -63,6 +63,9 @@ class GateThresholds:
     # bandit findings in the service's code that block: at or above both (LOW|MEDIUM|HIGH)
     code_severity: str = "HIGH"
     code_confidence: str = "HIGH"
+    # a soak the monitor ran on an accelerated clock (soakgate demo) passes the soak gate only
+    # where this is set: it shows the gate working, it is not a week of evidence
+    accelerated_soak: bool = False
 
     def gates(self) -> tuple[str, ...]:
         return tuple(g for g in GATES if g != "soak" or self.soak is not None)
@@ -335,13 +338,22 @@ def _performance(limit: float, evidence: Evidence) -> tuple[bool, str, str, list
     return False, threshold, f"inconclusive: {measured}", reasons
 
 
-def _soak(seconds: int, evidence: Evidence) -> tuple[bool, str, str, list[str]]:
+def _soak(
+    seconds: int, evidence: Evidence, accelerated_ok: bool = False
+) -> tuple[bool, str, str, list[str]]:
     threshold = f"verdict healthy and ≥ {_days(seconds)} observed"
     soak = evidence.soak
     if soak is None:
         return False, threshold, "no evidence", [_missing("soak", "--soak soak.json")]
     measured = f"{soak.verdict}, {_days(soak.observed_seconds)} observed"
     reasons = []
+    if soak.time_scale > 1:
+        measured += f" (ACCELERATED x{soak.time_scale:g})"
+        if not accelerated_ok:
+            reasons.append(
+                f"the soak ran on an accelerated clock (x{soak.time_scale:g}): it is not"
+                " observed time; soak on the real clock"
+            )
     if soak.verdict != "healthy":
         reasons.append(f"soak verdict is {soak.verdict}")
         reasons += soak.reasons
@@ -385,7 +397,7 @@ def evaluate_gates(
         "mutation": lambda: _mutation(thresholds.mutation, evidence),
         "vulnerabilities": lambda: _vulnerabilities(thresholds, evidence),
         "performance": lambda: _performance(thresholds.performance, evidence),
-        "soak": lambda: _soak(thresholds.soak or 0, evidence),
+        "soak": lambda: _soak(thresholds.soak or 0, evidence, thresholds.accelerated_soak),
     }
     results = []
     for name in gates:
@@ -436,7 +448,7 @@ def _percent(table: dict[str, Any], key: str, path: str, default: float) -> floa
 def _transition(raw: Any, path: str, default: GateThresholds) -> GateThresholds:
     if not isinstance(raw, dict):
         raise ConfigInvalid(path, f"expected a table, got {type(raw).__name__}")
-    known = (*GATES, "code", "code_confidence")
+    known = (*GATES, "code", "code_confidence", "accelerated_soak")
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ConfigInvalid(f"{path}.{unknown[0]}", f"unknown key (known: {', '.join(known)})")
@@ -458,7 +470,15 @@ def _transition(raw: Any, path: str, default: GateThresholds) -> GateThresholds:
         soak=soak,
         code_severity=_code_level(raw, "code", path, default.code_severity),
         code_confidence=_code_level(raw, "code_confidence", path, default.code_confidence),
+        accelerated_soak=_flag(raw, "accelerated_soak", path, default.accelerated_soak),
     )
+
+
+def _flag(table: dict[str, Any], key: str, path: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigInvalid(f"{path}.{key}", f"expected true or false, got {_show(value)}")
+    return value
 
 
 def _code_level(table: dict[str, Any], key: str, path: str, default: str) -> str:

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS soaks (
     state TEXT NOT NULL,            -- the last verdict recorded: not enough data|healthy|breached
     end_reason TEXT,                -- "superseded by sha256:…", "stopped", …
     pid INTEGER,                    -- the monitor writing it, NULL when none
-    heartbeat INTEGER               -- epoch ms of that monitor's last commit
+    heartbeat INTEGER,              -- epoch ms of that monitor's last commit
+    time_scale REAL NOT NULL DEFAULT 1  -- > 1: an accelerated soak (soakgate demo)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS soaks_open_per_stage ON soaks (stage) WHERE ended_at IS NULL;
 CREATE TABLE IF NOT EXISTS probe_samples (
@@ -87,7 +88,8 @@ CREATE TABLE IF NOT EXISTS engine_samples (
 ) WITHOUT ROWID;
 """
 _SOAK_COLUMNS = (
-    "id, stage, release, baseline, started_at, ended_at, state, end_reason, pid, heartbeat"
+    "id, stage, release, baseline, started_at, ended_at, state, end_reason, pid, heartbeat,"
+    " time_scale"
 )
 
 
@@ -105,6 +107,7 @@ class Soak:
     end_reason: str | None
     pid: int | None
     heartbeat: float | None
+    time_scale: float = 1.0  # > 1: the monitor ran on an accelerated clock
 
     @property
     def is_open(self) -> bool:
@@ -112,7 +115,7 @@ class Soak:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Soak:
-        ident, stage, release, baseline, started, ended, state, reason, pid, beat = row
+        ident, stage, release, baseline, started, ended, state, reason, pid, beat, scale = row
         return cls(
             id=int(ident),
             stage=str(stage),
@@ -124,7 +127,20 @@ class Soak:
             end_reason=None if reason is None else str(reason),
             pid=None if pid is None else int(pid),
             heartbeat=None if beat is None else _seconds(beat),
+            time_scale=float(scale),
         )
+
+
+def _add_time_scale(connection: sqlite3.Connection) -> None:
+    """Give a soaks table made before accelerated soaks its ``time_scale`` column (1: real)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(soaks)")}
+    if "time_scale" not in columns:
+        with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+            with_retry(
+                lambda: connection.execute(
+                    "ALTER TABLE soaks ADD COLUMN time_scale REAL NOT NULL DEFAULT 1"
+                )
+            )
 
 
 def _ms(seconds: float) -> int:
@@ -147,12 +163,15 @@ class SoakStore(Connected):
     def open(cls, directory: Path | None = None, *, busy_timeout: float = 5.0) -> SoakStore:
         """Open (creating if needed) the state database; usable from the monitor's threads."""
         path = database_path(directory)
-        return cls(connect(directory, schema=SCHEMA, busy_timeout=busy_timeout, threads=True), path)
+        connection = connect(directory, schema=SCHEMA, busy_timeout=busy_timeout, threads=True)
+        _add_time_scale(connection)
+        return cls(connection, path)
 
     @classmethod
     def on(cls, connection: sqlite3.Connection) -> SoakStore:
         """The soaks of an open connection (its tables created if needed)."""
         with_retry(lambda: connection.executescript(SCHEMA))
+        _add_time_scale(connection)
         path = file_of(connection) or Path(":memory:")
         return cls(connection, path)
 
@@ -194,11 +213,15 @@ class SoakStore(Connected):
         batch_size: int = 100,
         batch_seconds: float = 1.0,
         warn: Callable[[str], None] = lambda message: None,
+        time_scale: float = 1.0,
+        anew: bool = False,
     ) -> SoakRecorder:
         """Claim the stage's soak of ``release`` for this monitor (``pid``, default ours).
 
         Resumes the open soak of the same release (its baseline stays the one it started
-        with); closes an open soak of another release and starts a new one. Refuses with
+        with; ``time_scale`` must be its own); closes an open soak of another release, or with
+        ``anew`` of any (an accelerated clock starts anew each run: its samples would
+        overlap), and starts a new one. Refuses with
         ``LockHeld`` while another live monitor's heartbeat is younger than ``stale_after``.
         """
         me = os.getpid() if pid is None else pid
@@ -225,7 +248,13 @@ class SoakStore(Connected):
                     f"stage {stage}: taking over soak #{current.id} from monitor pid"
                     f" {current.pid}, which {why}"
                 )
-            if current is not None and current.release == release:
+            if current is not None and current.release == release and not anew:
+                if current.time_scale != time_scale:
+                    raise SoakgateError(
+                        f"stage {stage}: soak #{current.id} runs on a clock"
+                        f" x{current.time_scale:g}, this monitor on one x{time_scale:g}",
+                        hint=f"end it first: soakgate soak stop {stage} --end",
+                    )
                 connection.execute(
                     "UPDATE soaks SET pid = ?, heartbeat = ? WHERE id = ?",
                     (me, _ms(now), current.id),
@@ -233,18 +262,20 @@ class SoakStore(Connected):
                 soak_id = current.id
             else:
                 if current is not None:
+                    why = (
+                        "superseded by a fresh accelerated run"
+                        if current.release == release
+                        else f"superseded by {release}"
+                    )
                     connection.execute(
                         "UPDATE soaks SET ended_at = ?, end_reason = ?, pid = NULL WHERE id = ?",
-                        (_ms(now), f"superseded by {release}", current.id),
+                        (_ms(now), why, current.id),
                     )
-                    warn(
-                        f"stage {stage}: closed soak #{current.id} of {current.release},"
-                        f" superseded by {release}"
-                    )
+                    warn(f"stage {stage}: closed soak #{current.id} of {current.release}, {why}")
                 cursor = connection.execute(
                     "INSERT INTO soaks (stage, release, baseline, started_at, state, pid,"
-                    " heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (stage, release, baseline, _ms(now), NOT_ENOUGH_DATA, me, _ms(now)),
+                    " heartbeat, time_scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (stage, release, baseline, _ms(now), NOT_ENOUGH_DATA, me, _ms(now), time_scale),
                 )
                 soak_id = int(cursor.lastrowid or 0)
         soak = self.soak(soak_id)

@@ -158,7 +158,9 @@ def stop_monitor(
         if end:
             soak = store.open_soak(stage)
             if soak is not None:
-                recorder = store.begin(stage, soak.release, soak.baseline)
+                recorder = store.begin(
+                    stage, soak.release, soak.baseline, time_scale=soak.time_scale
+                )
                 recorder.finish(because="stopped")
                 ended = True
                 previous = read_monitor_file(state, stage)

@@ -133,6 +133,7 @@ class MonitorSettings:
     recovery_grace: float = 120.0
     confirm_delay: float = 0.25  # before the second look at a probe another release answered
     failure_hold: float = 3.0  # a failed probe waits this long: an engine going down takes it
+    time_scale: float = 1.0  # > 1: the clock is accelerated (soakgate demo); kept on the soak
 
     @classmethod
     def for_slo(cls, slo: SloConfig, **overrides: Any) -> MonitorSettings:
@@ -398,6 +399,8 @@ class _Monitor:
             batch_size=1000,
             batch_seconds=self.settings.batch_seconds,
             warn=self.warn,
+            time_scale=self.settings.time_scale,
+            anew=self.settings.time_scale != 1 and self.recorder is None,
         )
         self.target = target
         self.last_beat = self.clock()

@@ -101,7 +101,7 @@ def soak_status(
                     f"no soak of {stage} yet", hint=f"start one: soakgate soak start {stage}"
                 )
             soak = soaks[0]
-        now = clock()
+        now = judge_time(store, soak, clock())
         verdict = judge_stored(store, soak, slo, now)
     data = read_monitor_file(state, stage)
     same = data.get("soak_id") == soak.id
@@ -158,10 +158,10 @@ def release_soak(
     *,
     clock: Callable[[], float] = time.time,
     stage: str | None = None,
-) -> tuple[str, str, Verdict]:
-    """(digest, stage, verdict now) of the newest soak of ``release`` (a digest, 12+ digit
-    prefix or tag), staging's first, or only ``stage``'s; SoakgateError when it was never
-    soaked (there)."""
+) -> tuple[str, str, Verdict, float]:
+    """(digest, stage, verdict now, clock scale) of the newest soak of ``release`` (a digest,
+    12+ digit prefix or tag), staging's first, or only ``stage``'s; SoakgateError when it was
+    never soaked (there). The scale is 1 unless the monitor ran on an accelerated clock."""
     with StateDB.open(state) as db:
         found = db.find_release(release)
     with SoakStore.open(state) as store:
@@ -173,12 +173,23 @@ def release_soak(
                 hint="deploy it to staging and run: soakgate soak start staging",
             )
         mine.sort(key=lambda s: (s.stage != "staging", -s.id))
-        return digest, mine[0].stage, judge_stored(store, mine[0], slo, clock())
+        newest = mine[0]
+        now = judge_time(store, newest, clock())
+        return digest, newest.stage, judge_stored(store, newest, slo, now), newest.time_scale
 
 
 def release_verdict(
     state: Path, release: str, slo: SloConfig, *, clock: Callable[[], float] = time.time
 ) -> dict[str, Any]:
     """The verdict JSON of ``soakgate soak verdict``: ``{"release": digest, **verdict}``."""
-    digest, stage, verdict = release_soak(state, release, slo, clock=clock)
-    return {"release": digest, "stage": stage, **verdict.as_dict()}
+    digest, stage, verdict, scale = release_soak(state, release, slo, clock=clock)
+    return {"release": digest, "stage": stage, **verdict.as_dict(), "time_scale": scale}
+
+
+def judge_time(store: SoakStore, soak: Soak, now: float) -> float:
+    """When to judge ``soak``: ``now``, but an accelerated soak at its last probe (its clock
+    is not the wall clock, so the wall clock's now would be a gap or lie in its past)."""
+    if soak.time_scale == 1:
+        return now
+    rows = store.probe_rows(soak.id)
+    return rows[-1][0] / 1000.0 if rows else soak.started_at
