@@ -34,7 +34,7 @@ def render_gates(report: GateReport) -> Table:
     )
     table = Table(title=title, title_justify="left")
     for column in ("gate", "threshold", "measured", "result", "evidence / what to do"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # paths and digests whole, off a TTY too
     for result in report.results:
         if result.passed:
             verdict = "[green]pass[/]"

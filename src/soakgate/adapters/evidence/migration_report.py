@@ -72,7 +72,7 @@ def _number(value: object, digits: int = 2) -> str:
     return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
 
-def _comparison_section(document: Mapping[str, Any], svg: str, index: int) -> str:
+def comparison_section(document: Mapping[str, Any], svg: str, index: int) -> str:
     a, b = document.get("a") or {}, document.get("b") or {}
     rows = []
     for figure in document.get("figures") or []:
@@ -109,7 +109,7 @@ def _comparison_section(document: Mapping[str, Any], svg: str, index: int) -> st
     )
 
 
-def _expectations(documents: Sequence[Mapping[str, Any]]) -> str:
+def expectations_table(documents: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for answer in expected_vs_measured(documents):
         rows.append(
@@ -145,7 +145,7 @@ def _cell(value: object) -> str:
     return _e(value)
 
 
-def _readiness_section(readiness: Mapping[str, Any] | None) -> str:
+def readiness_section(readiness: Mapping[str, Any] | None) -> str:
     """The table ``soakgate readiness --format json`` wrote: the project's own requirements and
     any dependency that is not Yes (the others are counted), then the GO / NO-GO lines."""
     if not readiness:
@@ -191,7 +191,7 @@ def render_migration_report(
 ) -> Path:
     """Write the page to ``path`` (atomically) and return it."""
     comparisons = "".join(
-        _comparison_section(document, svg, index) for index, (document, svg) in enumerate(documents)
+        comparison_section(document, svg, index) for index, (document, svg) in enumerate(documents)
     )
     build_items = "".join(f"<li><code>{_e(line)}</code></li>" for line in builds)
     page = (
@@ -201,9 +201,9 @@ def render_migration_report(
         f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by soakgate compare --report;"
         f" {len(documents)} comparisons</p>"
         "<h2>Expected by the roadmap, measured here</h2>"
-        f"{_expectations([d for d, _ in documents])}"
+        f"{expectations_table([d for d, _ in documents])}"
         + (f"<h2>Interpreters</h2><ul>{build_items}</ul>" if build_items else "")
-        + f"<h2>Dependency readiness</h2>{_readiness_section(readiness)}"
+        + f"<h2>Dependency readiness</h2>{readiness_section(readiness)}"
         f"<h2>Comparisons</h2>{comparisons or '<p class=muted>none stored yet</p>'}"
         "</body></html>\n"
     )

@@ -214,7 +214,7 @@ def _shade(axes: Axes, verdict: Verdict) -> None:
         axes.axvspan(start, end, color=BREACH_WINDOW, alpha=0.25, linewidth=0, label=label)
 
 
-def _svg(figure: Figure, salt: str) -> str:
+def svg_markup(figure: Figure, salt: str) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
@@ -248,7 +248,7 @@ def _legend(axes: Axes) -> None:
     )
 
 
-def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
+def soak_plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
     end = verdict.judged_at or (float(series.starts[-1]) + series.bucket_seconds)
     begin = verdict.started_at if verdict.started_at is not None else float(series.starts[0])
     span = (begin, max(end, begin + series.bucket_seconds))
@@ -272,7 +272,7 @@ def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
     peak = np.nanmax(series.p99) if np.isfinite(series.p99).any() else slo.p99_ms
     axes.set_ylim(0, max(slo.p99_ms, float(peak)) * 1.15)
     _legend(axes)
-    svgs.append(_svg(figure, "latency"))
+    svgs.append(svg_markup(figure, "latency"))
 
     figure, axes = _axes(f"Availability (per {bucket})", "% ok probes", span)
     _shade(axes, verdict)
@@ -298,7 +298,7 @@ def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
     )
     axes.set_ylim(floor - (100 - floor) * 0.04, 100 + (100 - floor) * 0.06)
     _legend(axes)
-    svgs.append(_svg(figure, "availability"))
+    svgs.append(svg_markup(figure, "availability"))
 
     figure, axes = _axes(f"Failed probes (per {bucket})", "probes", span)
     _shade(axes, verdict)
@@ -308,7 +308,7 @@ def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
     )
     axes.set_ylim(0, max(1.0, float(series.failed.max(initial=0))) * 1.15)
     _legend(axes)
-    svgs.append(_svg(figure, "errors"))
+    svgs.append(svg_markup(figure, "errors"))
 
     figure, axes = _axes("Container restarts since the soak began", "restarts", span)
     _shade(axes, verdict)
@@ -327,7 +327,7 @@ def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
     axes.set_ylim(-0.3, max(1.0, float(np.nanmax(series.restarts, initial=0))) * 1.25 + 0.3)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(axes)
-    svgs.append(_svg(figure, "restarts"))
+    svgs.append(svg_markup(figure, "restarts"))
 
     figure, axes = _axes(f"Container memory (median per {bucket})", "MiB", span)
     _shade(axes, verdict)
@@ -359,7 +359,7 @@ def _plots(verdict: Verdict, series: SoakSeries, slo: SloConfig) -> list[str]:
             label=f"trend: {trend.percent(trend.slope_bytes_per_hour):+.2f} %/h (Theil-Sen)",
         )
     _legend(axes)
-    svgs.append(_svg(figure, "memory"))
+    svgs.append(svg_markup(figure, "memory"))
     return svgs
 
 
@@ -393,7 +393,7 @@ def _utc(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _slo_table(verdict: Verdict) -> str:
+def slo_table(verdict: Verdict) -> str:
     rows = []
     for row in verdict.slo_rows:
         unit = f" {row.unit}" if row.unit else ""
@@ -471,7 +471,7 @@ def render_report(
         f" · {verdict.probes:,} probes"
     )
     plots = (
-        "".join(f'<div class="plot">{svg}</div>' for svg in _plots(verdict, series, slo))
+        "".join(f'<div class="plot">{svg}</div>' for svg in soak_plots(verdict, series, slo))
         if len(series.starts)
         else "<p>No samples yet.</p>"
     )
@@ -490,7 +490,7 @@ def render_report(
  aria-valuemax="100"><div class="fill" style="width:{percent:.1f}%;background:{colour}"></div></div>
 <p>{html.escape(progress)}</p></section>
 <section><h2>Why</h2><ul>{reasons}</ul></section>
-<section><h2>SLOs</h2>{_slo_table(verdict)}</section>
+<section><h2>SLOs</h2>{slo_table(verdict)}</section>
 <section><h2>Over the soak</h2>{plots}</section>
 <section><h2>Gaps and windows in breach</h2>{_spans_table(verdict)}</section>
 <footer>soakgate soak report · buckets of {format_duration(series.bucket_seconds)}
