@@ -11,6 +11,7 @@ import typer
 from soakgate.adapters.envfile import find_project, load_env
 from soakgate.cli import (
     compare,
+    demo,
     doctor,
     gates,
     inventory,
@@ -18,6 +19,7 @@ from soakgate.cli import (
     logs,
     readiness,
     releases,
+    report,
     rollback,
     stages,
     up,
@@ -42,6 +44,7 @@ _state = {"verbose": False}
 COMMANDS = (
     doctor.doctor,
     up.up,
+    demo.demo,
     up.build,
     releases.releases,
     stages.deploy,
@@ -55,6 +58,7 @@ COMMANDS = (
     ledger.history,
     readiness.readiness,
     compare.compare,
+    report.report,
     inventory.inventory,
     logs.logs,
 )

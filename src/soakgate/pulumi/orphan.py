@@ -26,7 +26,7 @@ POLL = 0.5
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> bool:
+def die_with_parent() -> bool:
     """Ask the kernel for SIGTERM when the parent dies; False where it cannot be set."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -37,7 +37,7 @@ def _die_with_parent() -> bool:
 def exit_with_parent(poll: float = POLL) -> threading.Thread:
     """Start the watcher; returns its (daemon) thread."""
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
 
     def watch() -> None:
         while os.getppid() == parent:
