@@ -274,14 +274,7 @@ def write_report(project: Project, path: Path, readiness: Path | None = None) ->
         render_migration_report,
         stored_comparisons,
     )
+    from soakgate.app.report import read_readiness
 
-    table = None
-    if readiness is not None:
-        try:
-            table = json.loads(readiness.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"--readiness {readiness}: not a readiness JSON document ({exc})",
-                hint="write one with soakgate readiness REQUIREMENTS --format json > FILE",
-            ) from None
+    table = read_readiness(readiness)
     return render_migration_report(stored_comparisons(project.state), path, readiness=table)
