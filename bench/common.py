@@ -48,3 +48,33 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(json.dumps(data, indent=2))
     return path
+
+
+def present_release(series: str = "3.14") -> Any:
+    """The newest recorded release of ``series`` whose image the engine has; where there is
+    none (a fresh machine: ``soakgate demo`` builds in its own workspace), one built now in a
+    scratch project (its images stay, tagged soakgate-test/service)."""
+    import tempfile
+
+    import docker
+
+    from soakgate.adapters.docker import engine as docker_engine
+    from soakgate.adapters.state.releases import StateDB, state_dir
+    from soakgate.scratch import make_scratch, releases_of
+
+    engine = docker_engine.client()
+    with StateDB.open(state_dir()) as db:
+        found = [r for r in db.releases() if r.python_series == series]
+    for release in found:
+        try:
+            engine.images.get(release.digest)
+        except docker.errors.ImageNotFound:
+            continue
+        return release
+    project = make_scratch(
+        Path(tempfile.mkdtemp(prefix="bench-build-")), dict(os.environ), with_service=True
+    )
+    built = project.soakgate("build", timeout=1200)
+    if built.returncode != 0:
+        raise SystemExit(f"bench: soakgate build failed: {built.stdout[-2000:]}{built.stderr}")
+    return releases_of(project)[series]

@@ -25,16 +25,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from bench.common import toolchain_env, write_result
+from bench.common import present_release, toolchain_env, write_result
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.evidence.perf import SAMPLE_WORKLOAD, PerfPlan, compare_releases
-from soakgate.adapters.state.releases import StateDB, state_dir
 from soakgate.core.evidence import FAIL, INCONCLUSIVE, PASS, parse_bench
 from soakgate.core.gates import DEFAULT_THRESHOLDS
 
@@ -56,23 +53,7 @@ def release_image() -> str:
     """The image to compare: argv[1], else the newest 3.14 release (built if there is none)."""
     if len(sys.argv) > 1:
         return sys.argv[1]
-    with StateDB.open(state_dir()) as db:
-        found = [r for r in db.releases() if r.python_series == "3.14"]
-    engine = docker_engine.client()
-    for release in found:
-        try:
-            engine.images.get(release.digest)
-            return str(release.digest)
-        except Exception:  # gone from the engine: try the next one
-            continue
-    from soakgate.scratch import make_scratch
-
-    project = make_scratch(
-        Path(tempfile.mkdtemp(prefix="bench-perf-")), dict(os.environ), with_service=True
-    )
-    assert project.soakgate("build", timeout=1200).returncode == 0
-    with StateDB.open(project.state) as db:
-        return str(next(r.digest for r in db.releases() if r.python_series == "3.14"))
+    return str(present_release("3.14").digest)
 
 
 def derived(base: str, lines: list[str]) -> str:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 
-from bench.common import summary, timed, toolchain_env, write_result
+from bench.common import present_release, summary, timed, toolchain_env, write_result
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.docker.image_transfer import send_image
 from soakgate.adapters.ssh.connection import Connections
 from soakgate.adapters.ssh.host_engines import SshHostEngines
 from soakgate.adapters.ssh.host_keys import SshSettings
-from soakgate.adapters.state.releases import StateDB
 from soakgate.app.hosts import check_hosts
 from soakgate.core.hosts import parse_host
 from tests.faults.ssh_hosts import SshHosts
@@ -27,8 +26,7 @@ CALLS = 50
 def main() -> None:
     toolchain_env()
     local = docker_engine.client()
-    with StateDB.open() as db:
-        release = db.releases()[0]
+    release = present_release()
     with SshHosts.make(2) as made:
         settings = SshSettings(known_hosts=(str(made.known_hosts),), identity=str(made.identity))
         hosts = [parse_host("bench", url) for url in made.urls]

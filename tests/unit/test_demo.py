@@ -317,3 +317,15 @@ def test_clean_takes_what_the_demo_made_and_nothing_else() -> None:
         "dangling": [],
     }
     assert "image soakgate/python:3.12" in removed
+
+
+def test_a_bad_readiness_file_is_one_line_before_anything_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "readiness.json"
+    bad.write_text("[1, 2]")
+    code, _, err = run_soakgate(
+        capsys, "report", "--readiness", str(bad), "-o", str(tmp_path / "r.html")
+    )
+    assert code != 0 and "not a readiness JSON document (not an object)" in err
+    assert not (tmp_path / "r.html").exists()

@@ -231,7 +231,8 @@ def rollback_svg(rollbacks: Sequence[Event], budgets: Mapping[str, float]) -> st
 
 def _stages(rows: Sequence[StageRow]) -> str:
     body = "".join(
-        f"<tr><td>{_e(r.stage)}</td><td><code>{_e(r.url)}</code></td><td>{_e(r.active)}</td>"
+        f"<tr><td>{_e(r.stage)}</td><td class=st><code>{_e(r.url)}</code></td>"
+        f"<td>{_e(r.active)}</td>"
         f"<td>{_digest(r.release if r.release != '-' else None)}</td><td>{_e(r.python)}</td>"
         f'<td class="{"pass" if r.health == "healthy" else "fail"}">{_e(r.health)}</td>'
         f"<td>{_digest(r.warm if r.warm != '-' else None)}</td></tr>"
