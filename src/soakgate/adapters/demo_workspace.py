@@ -30,7 +30,7 @@ import docker
 import tomli_w
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.process import Result
+from soakgate.adapters.process import Result, process_alive
 from soakgate.core.config import STAGES
 from soakgate.errors import LockHeld, SoakgateError
 from soakgate.pulumi.orphan import die_with_parent
@@ -223,7 +223,7 @@ def stop_processes_in(root: Path, wait: float = 10.0) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in found):
+    while time.monotonic() < deadline and any(map(process_alive, found)):
         time.sleep(0.1)
     for pid in found:
         with contextlib.suppress(ProcessLookupError):

@@ -107,11 +107,11 @@ def run_demo(project: Project, options: DemoOptions, events: DemoEvents) -> Demo
         journal = _prepare(project, workspace, options)
         run = _DemoRun(project, workspace, journal, events)
         done: dict[str, Any] = journal["steps"]
+        todo = next_steps(done)
         for step in STEPS:
-            if step.key in done and step not in next_steps(done):
+            if step not in todo:  # finished by an earlier run
                 record = done[step.key]
                 events.step_finished(step, record["line"], record["seconds"], True)
-        todo = next_steps(done)
         for step in todo:
             number = STEPS.index(step) + 1
             events.step_started(step, number, len(STEPS))
@@ -174,7 +174,6 @@ def _prepare(project: Project, workspace: Workspace, options: DemoOptions) -> di
         ports={stage: free_port() for stage in STAGES},
         soak=options.soak,
     )
-    config["service"]["context"] = project.config.service.context  # relative, in the copy
     workspace.make(project.root, config, project.config.service.context)
     journal = {"soak": options.soak, "steps": {}}
     workspace.write_journal(journal)

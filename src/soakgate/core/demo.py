@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from soakgate.core.config import STAGES
+from soakgate.core.gates import parse_gates
 
 if TYPE_CHECKING:  # a path is only carried here: no file is touched
     from pathlib import Path
@@ -95,9 +96,10 @@ def demo_config(
     soak: str = "accelerated",
 ) -> dict[str, Any]:
     """The demo workspace's soakgate.toml from the project's (already parsed) one: its own
-    namespace, image name and loopback ports, the service's context by absolute path, local
-    stages only; ``soak="accelerated"`` probes the simulated week every 5 simulated minutes
-    and lets the production gate take an accelerated soak (labelled so everywhere)."""
+    namespace, image name and loopback ports, the service's ``context`` (where the workspace's
+    copy holds it), local stages only; ``soak="accelerated"`` probes the simulated week every 5
+    simulated minutes and lets the production gate take an accelerated soak (labelled so
+    everywhere)."""
     if soak not in SOAK_MODES:
         raise ValueError(f"soak mode {soak!r}: expected one of {', '.join(SOAK_MODES)}")
     config = copy.deepcopy(dict(raw))
@@ -125,8 +127,6 @@ def demo_config(
 
 def soak_seconds(config: Mapping[str, Any]) -> int:
     """How much soak the production gate of ``config`` asks for (seconds; a week by default)."""
-    from soakgate.core.gates import parse_gates
-
     gates = parse_gates(config.get("gates", {}))
     return gates["staging_to_production"].soak or WEEK
 
