@@ -329,3 +329,17 @@ def test_a_bad_readiness_file_is_one_line_before_anything_is_read(
     )
     assert code != 0 and "not a readiness JSON document (not an object)" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_two_demos_at_once_the_second_is_refused(tmp_path: Path) -> None:
+    from soakgate.adapters.demo_workspace import demo_lock
+    from soakgate.errors import LockHeld
+
+    with (
+        demo_lock(tmp_path),
+        pytest.raises(LockHeld, match="another soakgate demo"),
+        demo_lock(tmp_path),
+    ):
+        pass
+    with demo_lock(tmp_path):  # free again once the first is done
+        pass

@@ -102,8 +102,6 @@ def run_demo(project: Project, options: DemoOptions, events: DemoEvents) -> Demo
     started = time.monotonic()
     workspace = Workspace.of(project.root)
     with demo_lock(project.root):
-        # a demo killed half-way leaves its command finishing (SIGTERM reached it): stop it
-        stop_processes_in(workspace.root)
         journal = _prepare(project, workspace, options)
         run = _DemoRun(project, workspace, journal, events)
         done: dict[str, Any] = journal["steps"]
@@ -162,6 +160,8 @@ def _prepare(project: Project, workspace: Workspace, options: DemoOptions) -> di
                 f"the demo under way soaks {journal.get('soak')}, not {options.soak}",
                 hint="finish it with the same --soak, or start afresh: soakgate demo --clean",
             )
+        # a demo killed half-way leaves its command finishing (SIGTERM reached it): stop it
+        stop_processes_in(workspace.root)
         return journal
     if workspace.read_found() is None:  # what the engine held before the demo's first step
         workspace.write_found(engine_inventory(engine_client()))
