@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soakgate.adapters.atomic_file import write_atomic
-from soakgate.adapters.evidence.compare_plot import forest_plot
 from soakgate.adapters.state.releases import StateDB
 from soakgate.core.compare import LOWER, Comparison, render_markdown, repeated_figure
 from soakgate.core.interpreter_build import InterpreterBuild, comparison_note
@@ -264,6 +263,8 @@ def compare(
     comparison = dataclasses.replace(comparison, variant=request.variant)
     write_atomic(files[0], json.dumps(comparison.as_dict(), indent=2) + "\n", mode=0o644)
     write_atomic(files[1], render_markdown(comparison), mode=0o644)
+    from soakgate.adapters.evidence.compare_plot import forest_plot  # matplotlib: only here
+
     write_atomic(files[2], forest_plot(comparison), mode=0o644)
     return CompareResult(comparison, folder, files)
 
