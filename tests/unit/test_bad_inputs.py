@@ -372,6 +372,11 @@ CASES = [
         ("soak", "run", "staging", "--max-samples", "0"),
         "--max-samples: should be a whole number of at least 1",
     ),
+    Case(
+        "evidence-perf-seconds-too-short",
+        ("evidence", "collect", DIGEST, "--perf-seconds", "2"),
+        "--perf-seconds 2: not between 10 and 600",
+    ),
     Case("soak-unknown-stage", ("soak", "start", "[bold]qa"), "STAGE: unknown stage '[bold]qa'"),
     Case(
         "deploy-lock-wait-nan",

@@ -323,9 +323,10 @@ class FakeCollectors:
         *,
         workload: tuple[WorkloadRequest, ...],
         limit: float,
+        seconds: float = 40.0,
     ) -> dict[str, Any]:
         self._call("perf")
-        self.perf_call = {"workload": workload, "limit": limit}
+        self.perf_call = {"workload": workload, "limit": limit, "seconds": seconds}
         return bench_document()
 
 
@@ -351,6 +352,13 @@ def collect(tmp_path: Path, collectors: FakeCollectors, **kwargs: Any) -> Any:
 
 def statuses(bundle: Any) -> dict[str, str]:
     return {row.kind: row.status for row in bundle.rows}
+
+
+def test_perf_seconds_reach_the_bench(tmp_path: Path) -> None:
+    collectors = FakeCollectors(tmp_path)
+    collect(tmp_path, collectors, perf_seconds=15.0)
+    assert collectors.perf_call["seconds"] == 15.0
+    assert collectors.perf_call["limit"] == 5.0  # the strictest gate's limit, as before
 
 
 def test_every_piece_collected(tmp_path: Path) -> None:

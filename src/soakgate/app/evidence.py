@@ -52,6 +52,7 @@ from soakgate.app.ports import Stages, real_world
 from soakgate.core.advisories import MAX_AGE as ADVISORIES_MAX_AGE
 from soakgate.core.config import STAGES, ProjectConfig, ServiceConfig, WorkloadRequest
 from soakgate.core.evidence import (
+    PERF_SECONDS,
     Audit,
     Evidence,
     EvidenceError,
@@ -181,6 +182,7 @@ class Collectors(Protocol):
         *,
         workload: tuple[WorkloadRequest, ...],
         limit: float,
+        seconds: float = PERF_SECONDS,
     ) -> dict[str, Any]: ...
 
 
@@ -243,6 +245,7 @@ class DockerCollectors:
         *,
         workload: tuple[WorkloadRequest, ...],
         limit: float,
+        seconds: float = PERF_SECONDS,
     ) -> dict[str, Any]:
         from soakgate.adapters.evidence.perf import PerfPlan, compare_releases
 
@@ -253,7 +256,7 @@ class DockerCollectors:
             health_path=health_path,
             namespace=namespace,
             workload=workload,
-            plan=PerfPlan(limit=limit),
+            plan=PerfPlan(limit=limit, seconds=seconds),
         )
 
 
@@ -385,6 +388,7 @@ def collect_evidence(
     clock: Callable[[], str] | None = None,
     reuse_mutation: bool = True,
     advisories_max_age: float = ADVISORIES_MAX_AGE,
+    perf_seconds: float = PERF_SECONDS,
 ) -> EvidenceBundle:
     """Collect the evidence of ``release`` into its bundle; return what each kind became.
 
@@ -443,7 +447,14 @@ def collect_evidence(
                             advisories_max_age,
                         )
                     else:
-                        _perf(run, collectors, project.config, baseline, baseline_stage)
+                        _perf(
+                            run,
+                            collectors,
+                            project.config,
+                            baseline,
+                            baseline_stage,
+                            perf_seconds,
+                        )
                 except Exception as exc:  # keep going: the other pieces still run
                     run.fail_piece(piece, reason_of(exc))
             seconds = time.monotonic() - piece_started
@@ -631,6 +642,7 @@ def _perf(
     config: ProjectConfig,
     baseline: str | None,
     stage: str | None = None,
+    seconds: float = PERF_SECONDS,
 ) -> None:
     if baseline is None:
         raise CollectFailed(
@@ -645,6 +657,7 @@ def _perf(
         config.namespace,
         workload=config.service.workload,
         limit=min((gates.performance for gates in config.gates.values()), default=5.0),
+        seconds=seconds,
     )
     details = {"baseline": baseline, "stage": stage, "method": document.get("method", {})}
     run.put("bench", (json.dumps(document) + "\n").encode(), details=details)

@@ -21,6 +21,7 @@ from soakgate.app.evidence import EvidenceBundle, EvidenceIncomplete
 from soakgate.cli.advisories import DEFAULT_MAX_AGE, max_age_seconds
 from soakgate.cli.options import stage_choice
 from soakgate.cli.output import console, safe
+from soakgate.core.evidence import PERF_SECONDS, PERF_SECONDS_RANGE
 from soakgate.core.names import short_digest
 from soakgate.errors import ConfigError
 
@@ -127,12 +128,26 @@ def collect(
             metavar="KIND", help="Do not collect this piece: tests, mutation, audit or perf."
         ),
     ] = None,
+    perf_seconds: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="Measured load of the perf bench's first round (10-600); more rounds follow"
+            " while its verdict is inconclusive.",
+        ),
+    ] = PERF_SECONDS,
 ) -> None:
     """Collect the evidence of RELEASE into <state>/evidence/<digest>/ (manifest.json)."""
     from soakgate.app.evidence import check_request, collect_evidence
     from soakgate.cli.project import current_project
 
     max_age = max_age_seconds(advisories_max_age, "--advisories-max-age")
+    low, high = PERF_SECONDS_RANGE
+    if not low <= perf_seconds <= high:
+        raise ConfigError(
+            f"--perf-seconds {perf_seconds:g}: not between {low:g} and {high:g}",
+            hint=f"give the perf bench's first round {low:g} s at least (default {PERF_SECONDS:g})",
+        )
     project = current_project()
     with StateDB.open(project.state) as db:
         chosen = db.find_release(release)
@@ -188,6 +203,7 @@ def collect(
             skip=skipped,
             progress=progress,
             advisories_max_age=max_age,
+            perf_seconds=perf_seconds,
         )
     console.print(render_bundle(bundle))
     if not bundle.complete:

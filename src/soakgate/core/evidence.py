@@ -81,6 +81,11 @@ class EvidenceError(ValueError):
 # --- severities -----------------------------------------------------------------------------
 
 SEVERITIES = ("LOW", "MODERATE", "HIGH", "CRITICAL")
+# Measured load of the perf bench's first round (s): more rounds follow while its verdict at
+# the gate's limit is inconclusive, so a shorter first round costs rigour nothing, only the
+# time of those rounds when the releases are close.
+PERF_SECONDS = 40.0
+PERF_SECONDS_RANGE = (10.0, 600.0)
 UNKNOWN = "UNKNOWN"
 _SEVERITY_ALIASES = {"MEDIUM": "MODERATE", "NONE": "LOW"}
 
