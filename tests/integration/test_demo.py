@@ -23,7 +23,7 @@ import pytest
 from soakgate.adapters.demo_workspace import engine_inventory
 from soakgate.adapters.state.releases import StateDB
 from soakgate.app.evidence import load_evidence
-from soakgate.core.demo import STEPS
+from soakgate.core.demo import ACCELERATION, STEPS
 from soakgate.scratch import ROOT, ScratchProject, make_scratch
 from tests.integration.browser import chromium, screenshot
 
@@ -96,7 +96,7 @@ def test_the_demo_walks_the_migration_resumes_and_cleans_up(
     out = resumed.stdout
     assert resumed.returncode == 0, out + resumed.stderr
     assert out.count("(done before)") == len([s for s in STEPS if s.key in journal["steps"]])
-    assert "soak staging: healthy" in out and "ACCELERATED x10080" in out
+    assert "soak staging: healthy" in out and f"ACCELERATED x{ACCELERATION}" in out
     assert "production: 3.14" in out and "promoted" in out
     drill = next(line for line in out.splitlines() if line.startswith("✓ drill"))
     assert "budget 1h (within), 0 failed of" in drill, drill
@@ -117,7 +117,12 @@ def test_the_demo_walks_the_migration_resumes_and_cleans_up(
     evidence = load_evidence(state, built["3.14"])
     assert evidence.tests is not None and evidence.tests.pass_rate == 100.0
     assert evidence.coverage is not None and evidence.coverage >= 90.0
-    assert evidence.mutation is not None and evidence.mutation.not_checked == 0
+    assert evidence.mutation is not None and evidence.mutation.not_checked == 0  # a full run
+    assert evidence.mutation.scored > 100 and evidence.mutation.score > 50
+    folder = state / "evidence" / built["3.14"].digest.removeprefix("sha256:")
+    mutation = json.loads((folder / "manifest.json").read_text())["evidence"]["mutation"]
+    assert mutation["details"]["source_revision"] == built["3.14"].revision
+    assert mutation["tools"]["python"] == built["3.14"].python  # its own image's interpreter
     assert evidence.audit is not None
     assert evidence.performance is not None
     assert evidence.performance.baseline.release == built["3.12"].digest
@@ -146,7 +151,7 @@ def test_the_demo_walks_the_migration_resumes_and_cleans_up(
         "3.12 vs 3.14",
     ):
         assert f"<h2>{heading}</h2>" in page
-    assert "ACCELERATED x10080" in page and page.count("<svg") >= 6
+    assert f"ACCELERATED x{ACCELERATION}" in page and page.count("<svg") >= 6
     shots = ROOT / "reports"
     shots.mkdir(exist_ok=True)
     for width, height in ((1280, 2400), (390, 2400)):

@@ -49,7 +49,7 @@ def test_the_demo_config_is_apart_from_the_projects_and_valid() -> None:
     assert {stage: parsed.stages[stage].port for stage in PORTS} == PORTS
     assert "hosts" not in config["stages"]["production"]  # the demo's stages are local
     assert parsed.gates["staging_to_production"].accelerated_soak is True
-    assert parsed.slo.probe_interval_seconds == 300  # a probe every 5 simulated minutes
+    assert parsed.slo.probe_interval_seconds == 600  # a probe every 10 simulated minutes
     # the project's own values stay: its RTO budgets, its SLO thresholds
     assert parsed.stages["production"].rto_seconds == 3600
     assert parsed.slo.p95_ms == 300
@@ -343,3 +343,91 @@ def test_two_demos_at_once_the_second_is_refused(tmp_path: Path) -> None:
         pass
     with demo_lock(tmp_path):  # free again once the first is done
         pass
+
+
+class _Commands:
+    """A stand-in for the workspace's ``soakgate``: each command sleeps a little, and the
+    one named in ``failing`` exits 1."""
+
+    def __init__(self, root: Path, failing: str = "") -> None:
+        self.root = root
+        self.state = root / ".soakgate"
+        self.logs = root / "logs"
+        self.failing = failing
+        self.running = 0
+        self.most = 0
+        self.logged: list[str] = []
+        self.lock = threading.Lock()
+
+    def soakgate(self, args: list[str], *, log: str, **_: object) -> object:
+        from soakgate.adapters.process import Result
+
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.logged.append(log)
+        time.sleep(0.2)
+        with self.lock:
+            self.running -= 1
+        exited = 1 if args[-1] == self.failing else 0
+        return Result(("soakgate", *args), exited, f"{args[-1]}: 28 checks passed\n", "")
+
+
+def test_the_stages_commands_run_together_and_a_failure_names_its_log(tmp_path: Path) -> None:
+    from soakgate.app.demo import DemoStepFailed, _DemoRun
+    from soakgate.core.config import STAGES
+    from soakgate.core.demo import Step
+
+    (tmp_path / "soakgate.toml").write_text('[service]\nimage = "x"\n')
+    step = Step("verify", "", "every stage verified")
+
+    def run(failing: str = "") -> tuple[_Commands, _DemoRun]:
+        commands = _Commands(tmp_path, failing)
+        project = type("P", (), {"report": lambda self, name: tmp_path / name})()
+        events = type("E", (), {"output": lambda self, line: None})()
+        demo = _DemoRun(project, commands, {"steps": {}}, events)  # type: ignore[arg-type]
+        return commands, demo
+
+    commands, demo = run()
+    assert demo.step_verify(step) == (
+        "verified: dev 28 checks passed, staging 28 checks passed, production 28 checks passed"
+    )
+    assert commands.most == len(STAGES)  # all three at once, not one after another
+    assert sorted(commands.logged) == sorted(f"verify-{stage}" for stage in STAGES)
+
+    commands, demo = run(failing="staging")
+    with pytest.raises(DemoStepFailed, match=r"demo step 'verify-staging'.*exited 1") as failed:
+        demo.step_verify(step)
+    assert "verify-staging.log" in failed.value.hint
+    assert len(commands.logged) == len(STAGES)  # the others still ran to their end
+
+
+def test_a_new_workspace_starts_from_the_downloads_of_the_last_and_clean_keeps_them(
+    tmp_path: Path,
+) -> None:
+    from soakgate.adapters.demo_workspace import Workspace
+
+    project = tmp_path / "project"
+    for folder in ("infra", "tests/hosts", "svc"):
+        (project / folder).mkdir(parents=True)
+    (project / "svc" / "Dockerfile").write_text("FROM scratch\n")
+    workspace = Workspace.of(project)
+    workspace.make(project, {"namespace": "demo"}, "svc")
+    assert not (workspace.root / "svc" / ".wheelhouse").exists()  # nothing kept yet
+    cache = workspace.state / "cache"
+    (cache / "evidence").mkdir(parents=True)  # as the evidence pieces make it
+    (cache / "evidence" / "wheel.whl").write_text("wheel")
+    built = workspace.root / "svc" / ".wheelhouse" / "py3.14"
+    built.mkdir(parents=True)
+    (built / "fastapi.whl").write_text("fastapi")
+    workspace.keep_wheelhouse("svc")
+
+    workspace.remove()
+    assert not workspace.root.exists()
+    assert (workspace.downloads / "evidence" / "wheel.whl").read_text() == "wheel"  # kept
+    workspace.make(project, {"namespace": "demo"}, "svc")
+    seeded = workspace.root / "svc" / ".wheelhouse" / "py3.14" / "fastapi.whl"
+    assert seeded.read_text() == "fastapi"
+    assert not seeded.is_symlink()  # a copy: the build context holds no link out of it
+    assert (workspace.state / "cache" / "evidence" / "wheel.whl").read_text() == "wheel"
+    assert sorted(p.name for p in workspace.downloads.iterdir()) == [".wheelhouse", "evidence"]

@@ -30,6 +30,7 @@ import docker
 import tomli_w
 
 from soakgate.adapters.atomic_file import write_atomic
+from soakgate.adapters.images.wheelhouse import WHEELHOUSE
 from soakgate.adapters.process import Result, process_alive
 from soakgate.core.config import STAGES
 from soakgate.errors import LockHeld, SoakgateError
@@ -64,6 +65,12 @@ class Workspace:
     def exists(self) -> bool:
         return (self.root / "soakgate.toml").is_file()
 
+    @property
+    def downloads(self) -> Path:
+        """The project's cache of what the demo downloads (hash-checked wheels, index pages):
+        outside the workspace, so that ``--clean`` keeps it as pip keeps its own cache."""
+        return self.root.parent / "cache" / "demo"
+
     def make(self, project: Path, config: Mapping[str, Any], context: str) -> None:
         """Copy what a project needs into the workspace and write its soakgate.toml last
         (a workspace without it is half made: the next run makes it again)."""
@@ -79,7 +86,29 @@ class Workspace:
         for stage in STAGES:
             (self.root / f"Pulumi.{stage}.yaml").write_text(f"config:\n  soakgate:stage: {stage}\n")
         (self.state / "pulumi-state").mkdir(parents=True)
+        self.downloads.mkdir(parents=True, exist_ok=True)
+        (self.state / "cache").symlink_to(self.downloads, target_is_directory=True)
+        kept = self.downloads / WHEELHOUSE
+        if kept.is_dir():  # checked against the pins by its stamp before the build uses it
+            shutil.copytree(kept, self.root / context / WHEELHOUSE, dirs_exist_ok=True)
         write_atomic(self.root / "soakgate.toml", tomli_w.dumps(dict(config)), mode=0o644)
+
+    def keep_wheelhouse(self, context: str) -> None:
+        """Keep the wheelhouse a build downloaded into the workspace's context for the next
+        workspace (swapped in whole: a demo killed half-way leaves the old one or the new)."""
+        built = self.root / context / WHEELHOUSE
+        if not built.is_dir():  # a service with no requirements has none
+            return
+        kept = self.downloads / WHEELHOUSE
+        fresh = kept.with_name(f"{WHEELHOUSE}.new")
+        old = kept.with_name(f"{WHEELHOUSE}.old")
+        for leftover in (fresh, old):
+            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.copytree(built, fresh)
+        if kept.exists():
+            kept.rename(old)
+        fresh.rename(kept)
+        shutil.rmtree(old, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
         """This process's environment (the project's toolchain) with the workspace's state."""

@@ -94,7 +94,7 @@ def demo(
 ) -> None:
     """The 3.12 → 3.14 migration end to end on real stages of its own, with one report:
     build, gates, promotion, soak, rollback drill, revert and forward, compare, verify."""
-    from soakgate.app.demo import DemoOptions, clean_demo, run_demo
+    from soakgate.app.demo import DemoOptions, clean_demo, kept_downloads, run_demo
 
     project = current_project()
     if clean:
@@ -102,6 +102,13 @@ def demo(
         for name in removed:
             console.print(f"  removed {safe(name)}", highlight=False)
         console.print(f"demo cleaned: {len(removed)} things removed, nothing else touched")
+        kept = kept_downloads(project)
+        if kept is not None:
+            console.print(
+                f"kept its download cache {safe(kept)} (hash-checked wheels, index pages; no"
+                " engine object): remove that folder to drop it",
+                highlight=False,
+            )
         return
     if soak not in SOAK_MODES:
         raise ConfigError(

@@ -17,7 +17,7 @@ import pulumi
 
 from soakgate.adapters.docker import engine as docker_engine
 from soakgate.adapters.images.build_context import context_hash, source_revision
-from soakgate.adapters.images.wheelhouse import download_wheelhouse, pip_pins
+from soakgate.adapters.images.wheelhouse import WHEELHOUSE, download_wheelhouse, pip_pins
 from soakgate.core.config import ProjectConfig
 from soakgate.core.names import LABEL_PYTHON
 from soakgate.core.variants import (
@@ -29,8 +29,6 @@ from soakgate.core.variants import (
 )
 from soakgate.errors import ConfigError
 from soakgate.pulumi.image import Image, ImageArgs
-
-WHEELHOUSE = ".wheelhouse"
 
 
 @dataclass

@@ -30,6 +30,7 @@ PIP_REQUIREMENTS = "requirements-pip.txt"
 # soakgate's own pin of pip, for a context that pins none (a service with one requirements file).
 OWN_PIP_REQUIREMENTS = Path(__file__).with_name(PIP_REQUIREMENTS)
 STAMP = ".wheelhouse.json"
+WHEELHOUSE = ".wheelhouse"  # the folder of the build context that holds the wheelhouses
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any")
 DOWNLOAD_TIMEOUT = 900.0
 
