@@ -353,3 +353,17 @@ def test_an_unclear_answer_measures_again_bounded_and_pools() -> None:
     assert sum(rounds) == len(comparison.baseline.samples)
     assert len(run(10.5, replace(FAST, extra_rounds=0))[1]) == 1
     assert len(run(10.5, replace(FAST, max_seconds=0.012))[1]) == 1  # no time for another
+
+
+@pytest.mark.parametrize("first", [10.0, 15.0, 25.0, 40.0, 90.0, 600.0])
+def test_a_shorter_first_round_may_still_pool_as_much_as_the_default(first: float) -> None:
+    from soakgate.adapters.evidence.perf import PerfPlan, plan_with_first_round
+
+    default, plan = PerfPlan(), plan_with_first_round(first, limit=3.0)
+    assert plan.seconds == first and plan.limit == 3.0
+    most = plan.seconds + plan.extra_rounds * plan.extra_seconds
+    assert most >= default.seconds + default.extra_rounds * default.extra_seconds
+    # every extra round fits in its time allowance, with the default's slack for start-up
+    assert plan.max_seconds - most == default.max_seconds - 80.0
+    if first == default.seconds:
+        assert plan == PerfPlan(limit=3.0)  # the default plan, unchanged

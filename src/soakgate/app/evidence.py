@@ -247,7 +247,7 @@ class DockerCollectors:
         limit: float,
         seconds: float = PERF_SECONDS,
     ) -> dict[str, Any]:
-        from soakgate.adapters.evidence.perf import PerfPlan, compare_releases
+        from soakgate.adapters.evidence.perf import compare_releases, plan_with_first_round
 
         return compare_releases(
             baseline,
@@ -256,7 +256,7 @@ class DockerCollectors:
             health_path=health_path,
             namespace=namespace,
             workload=workload,
-            plan=PerfPlan(limit=limit, seconds=seconds),
+            plan=plan_with_first_round(seconds, limit),
         )
 
 

@@ -81,9 +81,9 @@ class EvidenceError(ValueError):
 # --- severities -----------------------------------------------------------------------------
 
 SEVERITIES = ("LOW", "MODERATE", "HIGH", "CRITICAL")
-# Measured load of the perf bench's first round (s): more rounds follow while its verdict at
-# the gate's limit is inconclusive, so a shorter first round costs rigour nothing, only the
-# time of those rounds when the releases are close.
+# Measured load of the perf bench's first round (s). More rounds follow while its verdict at
+# the gate's limit is inconclusive, and a shorter first round gets more of them: the most a
+# close call may pool stays the default's (80 s), so only a clear verdict is had sooner.
 PERF_SECONDS = 40.0
 PERF_SECONDS_RANGE = (10.0, 600.0)
 UNKNOWN = "UNKNOWN"

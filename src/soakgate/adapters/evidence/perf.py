@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -89,6 +90,22 @@ class PerfPlan:
     health_timeout: float = 60.0
     request_timeout: float = 10.0
     max_error_rate: float = 0.01  # more failed requests than this fails the comparison
+
+
+def plan_with_first_round(seconds: float, limit: float) -> PerfPlan:
+    """The default plan with a first round of ``seconds``: a shorter one gets the extra rounds
+    that keep the most it may pool (and its time allowance) at least the default's, so a
+    close call is still measured as long before it is left inconclusive."""
+    default = PerfPlan()
+    missing = max(0.0, default.seconds - seconds)
+    extra = default.extra_rounds + math.ceil(missing / default.extra_seconds)
+    slack = default.max_seconds - default.seconds - default.extra_rounds * default.extra_seconds
+    return PerfPlan(
+        seconds=seconds,
+        extra_rounds=extra,
+        max_seconds=seconds + extra * default.extra_seconds + slack,
+        limit=limit,
+    )
 
 
 @dataclass
