@@ -169,3 +169,8 @@ def test_the_demo_walks_the_migration_resumes_and_cleans_up(
     after = engine_inventory(engine)
     assert after == before
     assert not workspace_of(demo_project).exists() and not report.exists()
+    # what it downloaded stays for the next demo (no engine object), and it says so
+    downloads = demo_project.root / ".soakgate" / "cache" / "demo"
+    assert f"kept its download cache {downloads} " in cleaned.stdout
+    assert any((downloads / ".wheelhouse").rglob("*.whl"))
+    assert any((downloads / "evidence").rglob("*.whl"))

@@ -346,16 +346,15 @@ def test_two_demos_at_once_the_second_is_refused(tmp_path: Path) -> None:
 
 
 class _Commands:
-    """A stand-in for the workspace's ``soakgate``: each command sleeps a little, and the
-    one named in ``failing`` exits 1."""
+    """A stand-in for the workspace's ``soakgate``: each command waits until three are under
+    way (a barrier), and the one named in ``failing`` exits 1."""
 
     def __init__(self, root: Path, failing: str = "") -> None:
         self.root = root
         self.state = root / ".soakgate"
         self.logs = root / "logs"
         self.failing = failing
-        self.running = 0
-        self.most = 0
+        self.together = threading.Barrier(3, timeout=30)
         self.logged: list[str] = []
         self.lock = threading.Lock()
 
@@ -363,12 +362,8 @@ class _Commands:
         from soakgate.adapters.process import Result
 
         with self.lock:
-            self.running += 1
-            self.most = max(self.most, self.running)
             self.logged.append(log)
-        time.sleep(0.2)
-        with self.lock:
-            self.running -= 1
+        self.together.wait()  # all three must be under way at once, or this times out
         exited = 1 if args[-1] == self.failing else 0
         return Result(("soakgate", *args), exited, f"{args[-1]}: 28 checks passed\n", "")
 
@@ -392,7 +387,7 @@ def test_the_stages_commands_run_together_and_a_failure_names_its_log(tmp_path: 
     assert demo.step_verify(step) == (
         "verified: dev 28 checks passed, staging 28 checks passed, production 28 checks passed"
     )
-    assert commands.most == len(STAGES)  # all three at once, not one after another
+    assert not commands.together.broken  # all three were under way at once
     assert sorted(commands.logged) == sorted(f"verify-{stage}" for stage in STAGES)
 
     commands, demo = run(failing="staging")

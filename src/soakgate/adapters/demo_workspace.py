@@ -95,20 +95,22 @@ class Workspace:
 
     def keep_wheelhouse(self, context: str) -> None:
         """Keep the wheelhouse a build downloaded into the workspace's context for the next
-        workspace (swapped in whole: a demo killed half-way leaves the old one or the new)."""
+        workspace. Only a cache: a demo killed half-way may leave none (the next build
+        downloads it again), and a copy that fails costs the next demo that download only."""
         built = self.root / context / WHEELHOUSE
         if not built.is_dir():  # a service with no requirements has none
             return
         kept = self.downloads / WHEELHOUSE
         fresh = kept.with_name(f"{WHEELHOUSE}.new")
         old = kept.with_name(f"{WHEELHOUSE}.old")
-        for leftover in (fresh, old):
-            shutil.rmtree(leftover, ignore_errors=True)
-        shutil.copytree(built, fresh)
-        if kept.exists():
-            kept.rename(old)
-        fresh.rename(kept)
-        shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for leftover in (fresh, old):
+                shutil.rmtree(leftover, ignore_errors=True)
+            shutil.copytree(built, fresh)
+            if kept.exists():
+                kept.rename(old)
+            fresh.rename(kept)
+            shutil.rmtree(old, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
         """This process's environment (the project's toolchain) with the workspace's state."""
@@ -132,12 +134,17 @@ class Workspace:
         """Run ``soakgate ARGS`` in the workspace; every line goes to ``logs/<log>.log`` and
         ``on_line``. Killed (with its process group) after ``timeout`` seconds."""
         argv = [str(Path(sys.executable).with_name("soakgate")), *args]
+        # SIGTERM to the command when the demo (the thread that started it) dies, however it
+        # dies: set by setpriv after the fork, not by Python code run in a threaded parent's
+        # child (the demo runs commands from several threads at once)
+        setpriv = shutil.which("setpriv")
+        bound = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
         self.logs.mkdir(parents=True, exist_ok=True)
         lines: list[str] = []
         with open(self.logs / f"{log}.log", "a", encoding="utf-8") as handle:
             handle.write(f"$ soakgate {' '.join(args)}\n")
             child = subprocess.Popen(
-                argv,
+                [*bound, *argv],
                 cwd=self.root,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
@@ -145,7 +152,7 @@ class Workspace:
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,  # its own group: a timeout ends all it started
-                preexec_fn=die_with_parent,  # SIGTERM when the demo dies, however it dies
+                preexec_fn=None if bound else die_with_parent,
             )
             timer = threading.Timer(timeout, _kill_group, (child.pid,))
             timer.start()

@@ -15,7 +15,7 @@ import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,6 +59,7 @@ WHY_NO_ADVISORIES = (
     "soakgate demo: no advisory source answered on this machine, so the packages are unaudited"
 )
 GATES_REFUSED = 11  # soakgate gates: a gate failed
+STOP_GRACE = 30.0  # seconds from SIGTERM to SIGKILL for commands stopped by Ctrl-C, as a lone one
 LOAD_RATE = 40.0  # requests a second through the proxy while a drill or rollback runs
 # a shorter comparison than the command's default (30 s of load, at most 120, 5 timed test
 # suite runs a side): its intervals are wider, the table says how long it measured, and the
@@ -230,20 +231,22 @@ class _DemoRun:
         return json.loads(self.soakgate(step, *args, "--json", ok=ok).stdout)
 
     def together(self, step: Step, commands: Mapping[str, Sequence[str]]) -> dict[str, Result]:
-        """Run several ``soakgate`` commands at once (each logged to ``logs/<name>.log``), all
-        to the end; the first that failed fails the step. Interrupted, every command running in
-        the workspace is stopped as a lone one would be."""
+        """Run several ``soakgate`` commands at once (each logged to ``logs/<step>-<name>.log``),
+        all to the end; the first that failed fails the step. Interrupted (Ctrl-C reaches this
+        thread only), every command running in the workspace gets SIGTERM and the grace a lone
+        one gets before SIGKILL. Each worker thread outlives its command (it waits for it), so
+        the command's parent-death signal only fires when the demo dies."""
         if not commands:
             return {}
         with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-            futures = {
-                name: pool.submit(self.soakgate, replace(step, key=f"{step.key}-{name}"), *args)
-                for name, args in commands.items()
-            }
+            futures: dict[str, Future[Result]] = {}
             try:
+                for name, args in commands.items():
+                    key = f"{step.key}-{name}"
+                    futures[name] = pool.submit(self.soakgate, replace(step, key=key), *args)
                 wait(futures.values())
             except BaseException:
-                stop_processes_in(self.workspace.root)
+                stop_processes_in(self.workspace.root, wait=STOP_GRACE)
                 raise
         # the first failure raises, with its own log's name
         return {name: future.result() for name, future in futures.items()}

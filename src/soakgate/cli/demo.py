@@ -87,7 +87,7 @@ def demo(
         str,
         typer.Option(
             metavar="MODE",
-            help="accelerated: a simulated week in about a minute (labelled so everywhere);"
+            help="accelerated: a simulated week in about half a minute (labelled so everywhere);"
             " real: a week on the wall clock.",
         ),
     ] = "accelerated",
@@ -108,6 +108,7 @@ def demo(
                 f"kept its download cache {safe(kept)} (hash-checked wheels, index pages; no"
                 " engine object): remove that folder to drop it",
                 highlight=False,
+                soft_wrap=True,  # the path whole, on a terminal or not
             )
         return
     if soak not in SOAK_MODES:

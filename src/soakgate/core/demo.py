@@ -30,8 +30,8 @@ ACCELERATION = 20160
 ACCELERATED_SLO = {
     "probe_interval": "10m",
     "window": "6h",
-    "window_min_samples": 30,
-    "min_samples": 900,
+    "window_min_samples": 24,  # of 36 a window: room for probes a slow moment skips
+    "min_samples": 900,  # of about 1,040
     "trend_window": "1d",
     "memory_trend_min_span": "6h",
     "memory_trend_min_samples": 30,

@@ -481,7 +481,7 @@ def run_mutation(
         MUTATION_WHEELS: mutation_wheels,
         OUT: out,
     }
-    children = max_children or MUTANTS_PER_CORE * (os.cpu_count() or 1)
+    children = max_children or MUTANTS_PER_CORE * len(os.sched_getaffinity(0))
     kwargs = container_kwargs(
         release.digest,
         name=evidence_name("mutation", namespace),
