@@ -19,9 +19,14 @@ pytestmark = pytest.mark.integration
 
 def bootstrap(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("PULUMI")}
-    # a PATH without the checkout's own tools: each test says what it finds
+    # a PATH without the checkout's own tools, nor any other pulumi (another checkout's env
+    # sourced in the shell that started the tests): each test says what it finds
     entries = environ.get("PATH", "").split(os.pathsep)
-    environ["PATH"] = os.pathsep.join(entry for entry in entries if not entry.startswith(str(ROOT)))
+    environ["PATH"] = os.pathsep.join(
+        entry
+        for entry in entries
+        if not entry.startswith(str(ROOT)) and not (Path(entry) / "pulumi").exists()
+    )
     environ.update(env)
     return subprocess.run(
         [str(project / "bootstrap"), *args],
