@@ -13,6 +13,13 @@ if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
 
 
 def allow_ssh() -> None:
-    """Undo the paramiko switch-off above, before importing Fabric or paramiko."""
+    """Undo the paramiko switch-off above, before importing Fabric or paramiko. When
+    soakgate's own SSH imported paramiko without invoke (adapters.ssh.connection), paramiko's
+    ssh_config ``Match exec`` gets invoke back here, for Fabric."""
     if sys.modules.get("paramiko", object()) is None:
         del sys.modules["paramiko"]
+    config = sys.modules.get("paramiko.config")
+    if config is not None and getattr(config, "invoke", True) is None:
+        import invoke
+
+        config.invoke = invoke  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -351,8 +352,6 @@ def test_verify_checks_each_ssh_host_over_ssh(
 
 def banner_less(address: str, port: int) -> bool:
     """True while nothing accepts a TCP connection on ADDRESS:PORT."""
-    import socket
-
     try:
         with socket.create_connection((address, port), timeout=0.5):
             return False
@@ -363,8 +362,9 @@ def banner_less(address: str, port: int) -> bool:
 def test_a_dropped_connection_is_opened_again_and_an_engine_refusal_is_named(
     ssh_hosts: SshHosts,
 ) -> None:
-    """In one process: the host's sessions killed between two calls, the next call connects
-    again by itself; an engine the deploy user may not use is named with the CLI's reason."""
+    """In one process: the connection sends small writes at once (TCP_NODELAY); the host's
+    sessions killed between two calls, the next call connects again by itself; an engine the
+    deploy user may not use is named with the CLI's reason."""
     from soakgate.adapters.ssh.connection import Connections
     from soakgate.adapters.ssh.host_keys import SshSettings
     from soakgate.core.hosts import parse_host
@@ -380,6 +380,7 @@ def test_a_dropped_connection_is_opened_again_and_an_engine_refusal_is_named(
         assert connection.docker.ping() is True
         transport = connection.ssh().get_transport()
         assert transport is not None
+        assert transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         kill_user(host.user)  # the session and its dial-stdio die, as when a link drops
         deadline = time.monotonic() + 10
         while transport.is_active() and time.monotonic() < deadline:
@@ -387,6 +388,9 @@ def test_a_dropped_connection_is_opened_again_and_an_engine_refusal_is_named(
         assert not transport.is_active()
         assert connection.docker.containers.list(all=True) == []
         assert connection.opened == 2
+        again = connection.ssh().get_transport()
+        assert again is not None
+        assert again.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         pool.close()
 

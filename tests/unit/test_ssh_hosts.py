@@ -292,3 +292,21 @@ def test_a_changed_key_on_another_port_names_that_port() -> None:
     known = paramiko.RSAKey.generate(1024)
     failure = ssh_failure(OTHER, paramiko.BadHostKeyException("10.0.0.22", offered, known))
     assert "ssh-keygen -R '[10.0.0.22]:2222'" in failure.hint
+
+
+def test_the_ssh_socket_sends_small_writes_at_once_and_a_non_tcp_one_is_left_alone() -> None:
+    """TCP_NODELAY on the SSH connection's socket: without it a POST's body waits on the
+    host's delayed ACK (about 40 ms a call); a proxy command's pipe has no such option."""
+    import socket
+
+    from soakgate.adapters.ssh.connection import _no_delay
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, socket.create_connection(listener.getsockname()) as tcp:
+        assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        _no_delay(tcp)
+        assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    left, right = socket.socketpair()
+    with left, right:
+        _no_delay(left)  # a Unix socket: no TCP option, and no error
+    _no_delay(object())  # paramiko's ProxyCommand is no socket at all

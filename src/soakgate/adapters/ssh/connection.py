@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -51,12 +52,22 @@ SSH_API_VERSION = "1.41"
 KEEPALIVE_SECONDS = 5
 POOL_SIZE = 8  # channels kept open per host (sshd's MaxSessions is 10 by default)
 COMMAND_TIMEOUT = 60.0
+RETRY_AFTER = 1.0  # seconds after a failed open before another is tried
 
 
 def _paramiko() -> Any:
+    """paramiko, imported without invoke the first time: paramiko imports it (~80 ms, in
+    every SSH command's path) only for ssh_config's ``Match exec``, which soakgate's own
+    connections never read. ``soakgate.allow_ssh`` gives it back for Fabric."""
     import soakgate
 
     soakgate.allow_ssh()
+    if "paramiko" not in sys.modules and "invoke" not in sys.modules:
+        sys.modules["invoke"] = None  # type: ignore[assignment]  # an import of it fails
+        try:
+            import paramiko
+        finally:
+            del sys.modules["invoke"]
     import paramiko
 
     return paramiko
@@ -157,8 +168,10 @@ class SshConnection:
         self.host = host
         self.settings = settings
         self._lock = threading.Lock()
+        self._docker_lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
         self._docker: docker.DockerClient | None = None
+        self._failed: tuple[float, SoakgateError] | None = None  # the last open's failure
         self.opened = 0  # how many times a connection was made (1 unless one dropped)
 
     # --- connecting --------------------------------------------------------------------------
@@ -203,19 +216,36 @@ class SshConnection:
                     hint="ask the host's owner for its new key; never remove the @revoked line",
                 )
             transport.set_keepalive(KEEPALIVE_SECONDS)
+            _no_delay(transport.sock)
         self.opened += 1
         return client
 
     def ssh(self) -> paramiko.SSHClient:
-        """The live SSH client: opened on first use, and again when the transport died."""
+        """The live SSH client: opened on first use, and again when the transport died. An
+        open that failed under a second ago (a caller waited for it: :meth:`warm`) is not
+        tried again: its failure is raised."""
         with self._lock:
             transport = None if self._client is None else self._client.get_transport()
             if transport is None or not transport.is_active():
                 if self._client is not None:
                     self._client.close()
                 self._client = None
-                self._client = self._open()
+                if self._failed is not None and time.monotonic() - self._failed[0] < RETRY_AFTER:
+                    failed = self._failed[1]  # a new one: no traceback of another thread's
+                    raise type(failed)(failed.message, hint=failed.hint)
+                try:
+                    self._client = self._open()
+                except SoakgateError as failed:
+                    self._failed = (time.monotonic(), type(failed)(failed.message, failed.hint))
+                    raise
+                self._failed = None
             return self._client
+
+    def warm(self) -> None:
+        """Connect, check the engine and open the first API channel now, so that the calls
+        that follow find them ready; a failure is left for those calls to meet and report."""
+        with contextlib.suppress(Exception):
+            self.docker.ping()
 
     def is_open(self) -> bool:
         """Whether an SSH transport to the host is up now (it never connects)."""
@@ -227,10 +257,11 @@ class SshConnection:
     def docker(self) -> docker.DockerClient:
         """The host's engine through this connection (the SDK's client, built once, after
         :meth:`check_engine` said the engine answers this user)."""
-        if self._docker is None:
-            self.check_engine()
-            self._docker = _docker_client(self)
-        return self._docker
+        with self._docker_lock:  # one check, one client, also when two threads ask at once
+            if self._docker is None:
+                self.check_engine()
+                self._docker = _docker_client(self)
+            return self._docker
 
     def check_engine(self) -> str:
         """The engine's version as the host's ``docker`` CLI reports it to this user; else a
@@ -279,6 +310,16 @@ class SshConnection:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            self._failed = None
+
+
+def _no_delay(sock: Any) -> None:
+    """Send small writes at once (``TCP_NODELAY``, as OpenSSH's client does; paramiko leaves
+    it off). Without it, an SDK request written in two parts (a POST's headers, then its body)
+    waits on the host's delayed ACK: about 40 ms per exec, per call after another channel's
+    traffic. A socket that is not TCP (a proxy command) is left as it is."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _drain(channel: Any, timeout: float) -> tuple[bytes, bytes]:

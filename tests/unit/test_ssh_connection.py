@@ -1,0 +1,111 @@
+"""One SSH connection per host, shared by threads: the emergency rollback's warm-up connects in
+the background while the command goes on, and whoever asks next waits for that connection
+instead of making a second one, or a second engine check. (The real thing, on SSH test hosts:
+tests/faults/test_ssh_hosts.py and tests/faults/test_ssh_deploy.py.)"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from soakgate.adapters.ssh import connection as connection_module
+from soakgate.adapters.ssh.connection import RETRY_AFTER, SshConnection
+from soakgate.adapters.ssh.host_keys import SshSettings
+from soakgate.core.hosts import Host
+from soakgate.errors import HostUnreachable
+
+HOST = Host("deploy", "10.0.0.21")
+
+
+class Transport:
+    def is_active(self) -> bool:
+        return True
+
+
+class Client:
+    def get_transport(self) -> Transport:
+        return Transport()
+
+    def close(self) -> None:
+        pass
+
+
+class Counted(SshConnection):
+    """An SshConnection whose opening and engine check are counted, slow, and may fail."""
+
+    def __init__(self, fail: bool = False, seconds: float = 0.2) -> None:
+        super().__init__(HOST, SshSettings(known_hosts=()))
+        self.fail, self.seconds = fail, seconds
+        self.opens = self.checks = 0
+
+    def _open(self) -> Any:
+        self.opens += 1
+        time.sleep(self.seconds)
+        if self.fail:
+            raise HostUnreachable("10.0.0.21:22 does not answer SSH (Connection refused)")
+        return Client()
+
+    def check_engine(self) -> str:
+        self.ssh()
+        self.checks += 1
+        time.sleep(self.seconds)
+        return "20.10.24"
+
+
+def test_two_threads_asking_at_once_share_one_connection_and_one_engine_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection_module, "_docker_client", lambda connection: object())
+    connection = Counted()
+    clients: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: clients.append(connection.docker)) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert (connection.opens, connection.checks) == (1, 1)
+    assert len(clients) == 2 and clients[0] is clients[1]
+
+
+def test_an_open_that_just_failed_is_not_tried_again_at_once_but_later_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection = Counted(fail=True, seconds=0.0)
+    connection.warm()  # the warm-up meets the failure and keeps quiet
+    assert connection.opens == 1
+    with pytest.raises(HostUnreachable, match="does not answer SSH"):
+        connection.ssh()  # the caller that follows gets the same failure, without a 2nd wait
+    assert connection.opens == 1
+    later = time.monotonic() + RETRY_AFTER + 0.1
+    monkeypatch.setattr(connection_module.time, "monotonic", lambda: later)
+    connection.fail = False
+    assert connection.ssh() is not None  # a second later, it connects again
+    assert connection.opens == 2
+
+
+def test_a_caller_waits_for_the_warm_up_instead_of_connecting_beside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection_module, "_docker_client", lambda connection: Pingable())
+    connection = Counted(seconds=0.3)
+    warm = threading.Thread(target=connection.warm)
+    warm.start()
+    time.sleep(0.05)  # the warm-up is connecting
+    client = connection.docker  # waits for the warm-up's connection and check
+    warm.join(10)
+    assert (connection.opens, connection.checks) == (1, 1)
+    assert client.pinged == 1  # the warm-up's ping, on the one client
+
+
+class Pingable:
+    def __init__(self) -> None:
+        self.pinged = 0
+
+    def ping(self) -> bool:
+        self.pinged += 1
+        return True
