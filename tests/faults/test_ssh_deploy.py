@@ -302,7 +302,9 @@ def test_an_emergency_rollback_flips_both_and_a_host_that_is_down_joins_on_the_r
         with load_on(project, [ssh_hosts[0]]) as loads:
             result = project.soakgate("rollback", "production", "--emergency")
         assert result.returncode == 7, result.stdout + result.stderr
-        warning, error = [line for line in result.stderr.splitlines() if "hint" not in line]
+        lines = [line for line in result.stderr.splitlines() if "hint" not in line]
+        assert len(lines) == 2, result.stderr
+        warning, error = lines
         assert warning.startswith("warning: 1 of 2 hosts of production switched to"), warning
         assert error.startswith("error: production is still split: "), error
         assert f"{down.address}:22 does not answer SSH" in error, error

@@ -17,6 +17,7 @@ each gives one warning naming the file, and the flip still runs when it does not
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import time
@@ -627,6 +628,9 @@ def flip_now(
         stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait)
     )
     _HELD = held
+    # Released at exit, before the interpreter tears modules down: an error's traceback that
+    # outlives this frame would otherwise close the lock when ``os`` is already gone.
+    atexit.register(held.close)
     adopt_runbook_flips(project.state, request.stage, warn)
     if read_journal(project.state, request.stage, warn) is not None:
         return False  # an interrupted rollback is finished by the full command, never redone

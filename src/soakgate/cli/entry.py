@@ -32,15 +32,24 @@ def _flip_first(stage: str, reason: str) -> None:
     from soakgate.adapters.clock import process_started_at
 
     started = process_started_at()
-    from soakgate.adapters.config_file import load_project
     from soakgate.adapters.envfile import find_project, load_env
-    from soakgate.app.rollback import RollbackRequest, flip_now
-    from soakgate.errors import PartialSwitch, SoakgateError
 
     root = find_project()
     if root is None:
         return
     load_env(root)
+    with contextlib.suppress(Exception):  # SSH hosts: connecting overlaps the imports below
+        from soakgate.adapters.stage.stack_file import stack_hosts
+
+        hosts = stack_hosts(root, stage)
+        if hosts:
+            from soakgate.adapters.ssh.warm_up import warm_up
+
+            warm_up(hosts)
+    from soakgate.adapters.config_file import load_project
+    from soakgate.app.rollback import RollbackRequest, flip_now
+    from soakgate.errors import PartialSwitch, SoakgateError
+
     request = RollbackRequest(stage, emergency=True, reason=reason)
     # Whatever goes wrong here, the full command meets it again and reports it in one line;
     # the stage lock taken here stays held for it (same process).

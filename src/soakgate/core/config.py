@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soakgate.core.gates import DEFAULT_THRESHOLDS, GateThresholds, parse_gates
+from soakgate.core.names import PYTHONS, STAGES
 from soakgate.core.soak import SloConfig, parse_slo
 from soakgate.core.validation import (
     TAG_PART,
@@ -32,6 +33,8 @@ from soakgate.core.variants import FREE_THREADED, JIT
 from soakgate.errors import ConfigError
 
 __all__ = [
+    "PYTHONS",
+    "STAGES",
     "ConfigInvalid",
     "DrillConfig",
     "ProjectConfig",
@@ -40,9 +43,6 @@ __all__ = [
     "parse_config",
     "parse_duration",
 ]
-
-STAGES = ("dev", "staging", "production")
-
 
 def check_stage(stage: str, where: str = "") -> None:
     """ConfigError unless ``stage`` is one of :data:`STAGES`; ``where`` names the argument."""
@@ -53,7 +53,6 @@ def check_stage(stage: str, where: str = "") -> None:
         )
 
 
-PYTHONS = ("3.12", "3.14")
 # A package directory inside the context: "app", or "src/plainsvc" (a src layout).
 _PACKAGE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,99}/){0,4}[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 _APP_DIR = re.compile(r"/[A-Za-z0-9_.\-/]{0,200}\Z")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+STAGES = ("dev", "staging", "production")
+PYTHONS = ("3.12", "3.14")  # the Python series soakgate builds images for
+
 # Docker labels soakgate puts on what it makes (and finds its things by).
 LABEL_MANAGED = "soakgate.managed"  # "true" on every container and network soakgate owns
 LABEL_STAGE = "soakgate.stage"

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from soakgate.core.config import PYTHONS, STAGES
 from soakgate.core.hosts import Host, parse_hosts
+from soakgate.core.names import PYTHONS, STAGES
 from soakgate.core.rollout import parse_rollout
 from soakgate.core.validation import (
     ConfigInvalid,
