@@ -61,9 +61,7 @@ def test_two_threads_asking_at_once_share_one_connection_and_one_engine_check(
     monkeypatch.setattr(connection_module, "_docker_client", lambda connection: object())
     connection = Counted()
     clients: list[object] = []
-    threads = [
-        threading.Thread(target=lambda: clients.append(connection.docker)) for _ in range(2)
-    ]
+    threads = [threading.Thread(target=lambda: clients.append(connection.docker)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -44,6 +44,7 @@ __all__ = [
     "parse_duration",
 ]
 
+
 def check_stage(stage: str, where: str = "") -> None:
     """ConfigError unless ``stage`` is one of :data:`STAGES`; ``where`` names the argument."""
     if stage not in STAGES:
