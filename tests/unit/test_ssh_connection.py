@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from soakgate.adapters.ssh import connection as connection_module
-from soakgate.adapters.ssh.connection import RETRY_AFTER, SshConnection
+from soakgate.adapters.ssh.connection import RETRY_AFTER, Connections, SshConnection
 from soakgate.adapters.ssh.host_keys import SshSettings
 from soakgate.core.hosts import Host
 from soakgate.errors import HostUnreachable
@@ -107,3 +107,19 @@ class Pingable:
     def ping(self) -> bool:
         self.pinged += 1
         return True
+
+
+def test_warm_up_starts_one_background_connection_per_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    warmed: list[SshConnection] = []
+    monkeypatch.setattr(SshConnection, "warm", lambda self: warmed.append(self))
+    pool = Connections(SshSettings(known_hosts=()))
+    other = Host("deploy", "10.0.0.22")
+    pool.warm_up([HOST, other])
+    deadline = time.monotonic() + 10
+    while len(warmed) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(c.host.address for c in warmed) == ["10.0.0.21", "10.0.0.22"]
+    # the calls that follow get the very connections the warm-up opened
+    assert {id(pool.get(HOST)), id(pool.get(other))} == {id(c) for c in warmed}

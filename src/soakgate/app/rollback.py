@@ -604,7 +604,10 @@ def _keep_incident(
     return keep_incident(state, config, stacks, engine, result.plan, summary, warn=warn)
 
 
-_HELD: contextlib.ExitStack | None = None  # the fast path's lock, kept to the process's end
+# The fast path's stage lock, kept to the process's end and released at exit, before the
+# interpreter tears modules down (a finalizer run later would find ``os`` already gone).
+_HELD = contextlib.ExitStack()
+atexit.register(_HELD.close)
 
 
 def flip_now(
@@ -619,18 +622,12 @@ def flip_now(
     finishes under it: nobody can slip in between), and when the plan is the warm-slot flip,
     switch now and leave the journal for :func:`rollback` to finish (reconcile, verify,
     ledger). Returns False, having switched nothing, when the plan is not a flip."""
-    global _HELD
     if request.stage not in STAGES:
         return False
     stages = (world or real_world(project)).stages
-    held = contextlib.ExitStack()
-    held.enter_context(
+    _HELD.enter_context(
         stages.lock(request.stage, f"soakgate rollback {request.stage}", request.lock_wait)
     )
-    _HELD = held
-    # Released at exit, before the interpreter tears modules down: an error's traceback that
-    # outlives this frame would otherwise close the lock when ``os`` is already gone.
-    atexit.register(held.close)
     adopt_runbook_flips(project.state, request.stage, warn)
     if read_journal(project.state, request.stage, warn) is not None:
         return False  # an interrupted rollback is finished by the full command, never redone

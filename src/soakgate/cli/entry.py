@@ -43,9 +43,9 @@ def _flip_first(stage: str, reason: str) -> None:
 
         hosts = stack_hosts(root, stage)
         if hosts:
-            from soakgate.adapters.ssh.warm_up import warm_up
+            from soakgate.adapters.ssh.connection import connections
 
-            warm_up(hosts)
+            connections().warm_up(hosts)
     from soakgate.adapters.config_file import load_project
     from soakgate.app.rollback import RollbackRequest, flip_now
     from soakgate.errors import PartialSwitch, SoakgateError

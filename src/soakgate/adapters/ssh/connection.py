@@ -231,12 +231,11 @@ class SshConnection:
                     self._client.close()
                 self._client = None
                 if self._failed is not None and time.monotonic() - self._failed[0] < RETRY_AFTER:
-                    failed = self._failed[1]  # a new one: no traceback of another thread's
-                    raise type(failed)(failed.message, hint=failed.hint)
+                    raise _fresh(self._failed[1])
                 try:
                     self._client = self._open()
                 except SoakgateError as failed:
-                    self._failed = (time.monotonic(), type(failed)(failed.message, failed.hint))
+                    self._failed = (time.monotonic(), _fresh(failed))
                     raise
                 self._failed = None
             return self._client
@@ -311,6 +310,12 @@ class SshConnection:
                 self._client.close()
                 self._client = None
             self._failed = None
+
+
+def _fresh(error: SoakgateError) -> SoakgateError:
+    """The same error as a new one, without the frames of where it was raised (which would
+    keep the objects of another thread's, or another call's, frames alive)."""
+    return type(error)(error.message, hint=error.hint)
 
 
 def _no_delay(sock: Any) -> None:
@@ -428,6 +433,15 @@ class Connections:
             if host not in self._open:
                 self._open[host] = SshConnection(host, self._settings)
             return self._open[host]
+
+    def warm_up(self, hosts: Sequence[Host]) -> None:
+        """Start connecting to each of ``hosts`` in the background (SshConnection.warm): the
+        emergency rollback's fast path does, before it imports the rest of soakgate, so that
+        waiting on the hosts overlaps that work. Daemon threads: a host that hangs never holds
+        the process; a failure is met by the calls that follow."""
+        for host in hosts:
+            connection = self.get(host)
+            threading.Thread(target=connection.warm, name=f"warm-{host.name}", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
