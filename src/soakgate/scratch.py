@@ -38,18 +38,26 @@ def past_gates(stage: str) -> tuple[str, ...]:
     return ("--override", "all", "--reason", "test fixture: its gates are tested elsewhere")
 
 
+_HANDED_OUT: set[int] = set()  # a port given once is not given again by this process
+
+
 def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range: a port picked by binding 0
-    comes from that range, where any outgoing connection (a probe, the load generator) may
-    take it before the stage's proxy binds it."""
+    """A free loopback port below the kernel's ephemeral range, never one this process gave
+    before: a port picked by binding 0 comes from that range, where any outgoing connection (a
+    probe, the load generator) may take it before the stage's proxy binds it, and two stages of
+    one project (or two projects of one test run) must not be given the same port before
+    either binds it."""
     for _ in range(500):
         port = random.randint(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     raise RuntimeError("no free port between 20000 and 32000 on 127.0.0.1")
 
 
