@@ -10,7 +10,6 @@ The 20-repeat no-false-alarm run (with a CPU hog beside it) lives in ``bench/per
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,18 +27,10 @@ from soakgate.scratch import ScratchProject
 
 pytestmark = pytest.mark.integration
 PLANTED_DELAY_MS = 1  # +1 ms on every /work request: about +15 % mean latency on the mix
-# The CLI with the evidence commands, whether or not cli/main.py registers them yet.
-CLI = (
-    "import soakgate.cli.main as m\n"
-    "from soakgate.cli.evidence import evidence_app\n"
-    "if not any(g.name == 'evidence' for g in m.app.registered_groups):\n"
-    "    m.app.add_typer(evidence_app, name='evidence')\n"
-    "m.main()\n"
-)
 
 
 def soakgate_evidence(project: ScratchProject, *args: str, timeout: float = 1200) -> str:
-    result = project.run(sys.executable, "-c", CLI, "evidence", *args, timeout=timeout)
+    result = project.soakgate("evidence", *args, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

@@ -42,3 +42,40 @@ def test_soakgate_ssh_imports_paramiko_without_invoke_and_fabric_gets_it_back() 
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(done.stdout) == [False, True, True]
+
+
+def test_a_command_imports_its_own_module_and_not_the_others() -> None:
+    """``soakgate history`` imports the ledger's CLI module and none of the other commands'
+    (each of which once cost every command its import: about half a second in all)."""
+    probe = (
+        "import json, sys\n"
+        "from soakgate.cli.main import main\n"
+        "sys.argv = ['soakgate', 'history', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(n for n in sys.modules if n.startswith('soakgate.cli.'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "soakgate.cli.ledger" in loaded  # the command ran from its module
+    others = {"compare", "evidence", "demo", "report", "stages", "gates", "soak", "hosts"}
+    assert sorted(loaded.intersection(f"soakgate.cli.{name}" for name in others)) == []
+
+
+def test_help_lists_every_command_and_a_typo_gets_a_suggestion() -> None:
+    from typer.testing import CliRunner
+
+    from soakgate.cli.main import COMMANDS, GROUPS, app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0
+    for name in [*COMMANDS, *GROUPS]:
+        assert f" {name} " in listed.output, name
+    typo = runner.invoke(app, ["statu"])
+    assert typo.exit_code == 2
+    assert "Did you mean 'status'?" in typo.output

@@ -1,76 +1,119 @@
 """The ``soakgate`` command: the app, its ``--verbose`` option and its command groups, each in
-its own module (commands and their renderers together); errors go through one boundary."""
+its own module (commands and their renderers together); errors go through one boundary.
+
+A command's module is imported only when that command runs (or when ``--help`` lists them
+all): every command used to pay about half a second for importing every other one."""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated
+from difflib import get_close_matches
+from typing import Annotated, Any
 
 import typer
+from typer._click import Command, Context  # the click that typer vendors
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
 
 from soakgate.adapters.envfile import find_project, load_env
-from soakgate.cli import (
-    compare,
-    demo,
-    doctor,
-    gates,
-    inventory,
-    ledger,
-    logs,
-    readiness,
-    releases,
-    report,
-    rollback,
-    stages,
-    up,
-)
-from soakgate.cli.advisories import advisories_app
 from soakgate.cli.boundary import run_app
-from soakgate.cli.evidence import evidence_app
-from soakgate.cli.hosts import hosts_app
-from soakgate.cli.images import images_app
-from soakgate.cli.incident import incident_app
-from soakgate.cli.soak import soak_app
+
+# name: "module:function" of a command, in the order ``--help`` lists them
+COMMANDS = {
+    "doctor": "doctor:doctor",
+    "up": "up:up",
+    "demo": "demo:demo",
+    "build": "up:build",
+    "releases": "releases:releases",
+    "deploy": "stages:deploy",
+    "status": "stages:status",
+    "verify": "stages:verify",
+    "gates": "gates:gates",
+    "promote": "gates:promote",
+    "rollback": "rollback:rollback",
+    "drill": "rollback:drill",
+    "drills": "rollback:drills",
+    "history": "ledger:history",
+    "readiness": "readiness:readiness",
+    "compare": "compare:compare",
+    "report": "report:report",
+    "inventory": "inventory:inventory",
+    "logs": "logs:logs",
+}
+# name: ("module:Typer app", its help, or None for the app's own)
+GROUPS = {
+    "images": ("images:images_app", "Base images made offline."),
+    "evidence": ("evidence:evidence_app", "Evidence for the promotion gates."),
+    "advisories": ("advisories:advisories_app", "The OSV advisory directory."),
+    "soak": ("soak:soak_app", "Soak monitoring of a stage."),
+    "ledger": ("ledger:ledger_app", None),
+    "incident": ("incident:incident_app", None),
+    "hosts": ("hosts:hosts_app", "A stage's Docker hosts over SSH."),
+}
+
+
+def _attribute(spec: str) -> Any:
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(f"soakgate.cli.{module}"), name)
+
+
+def load_command(name: str) -> Command | None:
+    """The click command ``name`` as typer makes it, its module imported now; None if there
+    is no such command."""
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    holder.callback()(lambda: None)  # a group, so the command keeps its name and help
+    if name in COMMANDS:
+        holder.command(name=name)(_attribute(COMMANDS[name]))
+    elif name in GROUPS:
+        spec, help_text = GROUPS[name]
+        if help_text:
+            holder.add_typer(_attribute(spec), name=name, help=help_text)
+        else:  # the app's own
+            holder.add_typer(_attribute(spec), name=name)
+    else:
+        return None
+    group = typer.main.get_group(holder)
+    return group.commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: its commands are named up front and built on first use."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*COMMANDS, *GROUPS]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands:
+            command = load_command(cmd_name)
+            if command is None:
+                return None
+            self.commands[cmd_name] = command
+        return self.commands[cmd_name]
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        """typer's, with "Did you mean" drawn from every command, not only the loaded ones."""
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as error:
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and "Did you mean" not in error.message:
+                names = ", ".join(repr(match) for match in matches)
+                error.message = f"{error.message.rstrip('.')}. Did you mean {names}?"
+            raise
+
 
 app = typer.Typer(
     name="soakgate",
+    cls=LazyGroup,
     help="Ship a Python web service through dev, staging and production; bring it back fast.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 _state = {"verbose": False}
-
-COMMANDS = (
-    doctor.doctor,
-    up.up,
-    demo.demo,
-    up.build,
-    releases.releases,
-    stages.deploy,
-    stages.status,
-    stages.verify,
-    gates.gates,
-    gates.promote,
-    rollback.rollback,
-    rollback.drill,
-    rollback.drills,
-    ledger.history,
-    readiness.readiness,
-    compare.compare,
-    report.report,
-    inventory.inventory,
-    logs.logs,
-)
-for command in COMMANDS:
-    app.command()(command)
-app.add_typer(images_app, name="images", help="Base images made offline.")
-app.add_typer(evidence_app, name="evidence", help="Evidence for the promotion gates.")
-app.add_typer(advisories_app, name="advisories", help="The OSV advisory directory.")
-app.add_typer(soak_app, name="soak", help="Soak monitoring of a stage.")
-app.add_typer(ledger.ledger_app, name="ledger")
-app.add_typer(incident_app, name="incident")
-app.add_typer(hosts_app, name="hosts", help="A stage's Docker hosts over SSH.")
 
 
 @app.callback()
