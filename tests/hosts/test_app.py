@@ -11,16 +11,25 @@ HEALTH = (
     'python -c "import urllib.request as u; '
     "print(u.urlopen('http://127.0.0.1:{port}{path}', timeout=3).status)\""
 )
+# what a small runtime image leaves out, each printed when found
+LEFT_BEHIND = (
+    "for tool in gcc cc c++ clang; do command -v $tool >/dev/null 2>&1 && echo $tool; done;"
+    " test -e /root/.cache/pip && echo /root/.cache/pip;"
+    " python -c 'import pip' >/dev/null 2>&1 && echo 'the pip module';"
+    " ls /var/cache/apt/archives/*.deb >/dev/null 2>&1 && echo 'apt archives';"
+    " ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 && echo 'apt lists'; true"
+)
 
 
 def listening_ports(host: testinfra.host.Host) -> set[int]:
-    """Ports in LISTEN state, from /proc (the images have neither ss nor netstat)."""
+    """Ports in LISTEN state, from /proc (the images have neither ss nor netstat); both tables
+    in one command (each is a ``docker exec``)."""
     ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in host.file(table).content_string.splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    tables = host.check_output("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || true")
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[0].endswith(":") and fields[3] == "0A":
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
 
 
@@ -48,9 +57,6 @@ def test_health_answers_200(app: dict[str, Any], app_host: testinfra.host.Host) 
 
 
 def test_no_compiler_or_package_cache(app_host: testinfra.host.Host) -> None:
-    for compiler in ("gcc", "cc", "c++", "clang"):
-        assert not app_host.exists(compiler), compiler
-    assert not app_host.file("/root/.cache/pip").exists
-    assert app_host.run("python -c 'import pip'").rc != 0
-    assert app_host.run("ls /var/cache/apt/archives/*.deb").rc != 0
-    assert app_host.run("ls /var/lib/apt/lists/*_Packages").rc != 0
+    """One command lists what must not be there: compilers, pip (and its cache), apt's
+    downloads and lists."""
+    assert app_host.check_output(LEFT_BEHIND) == ""
