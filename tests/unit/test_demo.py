@@ -3,6 +3,7 @@ the project report's page, without an engine."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -10,6 +11,7 @@ import time
 import tomllib
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -426,3 +428,70 @@ def test_a_new_workspace_starts_from_the_downloads_of_the_last_and_clean_keeps_t
     assert not seeded.is_symlink()  # a copy: the build context holds no link out of it
     assert (workspace.state / "cache" / "evidence" / "wheel.whl").read_text() == "wheel"
     assert sorted(p.name for p in workspace.downloads.iterdir()) == [".wheelhouse", "evidence"]
+
+
+class _Beside:
+    """A stand-in workspace for the mutation run beside the early steps: ``releases`` lists
+    3.14, and ``evidence collect`` waits for ``release`` and exits ``exited``."""
+
+    def __init__(self, root: Path, exited: int) -> None:
+        self.root = root
+        self.state = root / ".soakgate"
+        self.logs = root / "logs"
+        self.exited = exited
+        self.release = threading.Event()
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def soakgate(self, args: list[str], *, log: str, **_: object) -> object:
+        from soakgate.adapters.process import Result
+
+        self.calls.append((log, args))
+        if args[0] == "releases":
+            listed = [{"python": "3.14.8", "app_version": "1.0.0", "digest": "sha256:" + "c" * 64}]
+            return Result(("soakgate", *args), 0, json.dumps(listed), "")
+        assert self.release.wait(timeout=30)
+        return Result(("soakgate", *args), self.exited, "", "")
+
+
+@pytest.mark.parametrize("exited", [0, 1])
+def test_the_mutation_run_starts_once_the_images_exist_and_the_evidence_step_waits_for_it(
+    tmp_path: Path, exited: int
+) -> None:
+    from soakgate.app.demo import _DemoRun
+
+    (tmp_path / "soakgate.toml").write_text('[service]\nimage = "x"\n')
+    workspace = _Beside(tmp_path, exited)
+    project = type("P", (), {"report": lambda self, name: tmp_path / name})()
+    lines: list[str] = []
+    events = type("E", (), {"output": lambda self, line: lines.append(line)})()
+    journal: dict[str, Any] = {"steps": {"bases": {}}}
+    demo = _DemoRun(project, workspace, journal, events)  # type: ignore[arg-type]
+
+    demo.start_mutation_beside()  # no images yet: nothing starts
+    assert demo.beside is None and workspace.calls == []
+    journal["steps"]["build"] = {}
+    demo.start_mutation_beside()
+    demo.start_mutation_beside()  # once only
+    assert demo.beside is not None and demo.beside.thread is not None
+    assert demo.beside.thread.is_alive()  # it runs beside whatever step comes next
+    workspace.release.set()
+    kept = demo.mutation_kept()
+    collects = [args for log, args in workspace.calls if log == "evidence-mutation"]
+    skips = ["--skip", "tests", "--skip", "audit", "--skip", "perf"]
+    assert collects == [["evidence", "collect", "sha256:" + "c" * 64, *skips]]
+    assert kept is (exited == 0)  # a failed run is collected again by the evidence step
+    assert ("kept" if exited == 0 else "collected again now") in lines[-1]
+    assert demo.mutation_kept() is False  # nothing beside any more
+
+
+def test_no_mutation_run_beside_once_the_evidence_step_is_done(tmp_path: Path) -> None:
+    from soakgate.app.demo import _DemoRun
+
+    (tmp_path / "soakgate.toml").write_text('[service]\nimage = "x"\n')
+    workspace = _Beside(tmp_path, 0)
+    project = type("P", (), {"report": lambda self, name: tmp_path / name})()
+    events = type("E", (), {"output": lambda self, line: None})()
+    journal = {"steps": {"bases": {}, "build": {}, "evidence-staging": {}}}
+    demo = _DemoRun(project, workspace, journal, events)  # type: ignore[arg-type]
+    demo.start_mutation_beside()
+    assert demo.beside is None and workspace.calls == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ from soakgate.adapters.evidence.migration_report import stored_comparisons
 from soakgate.adapters.images.proxy_image import PROXY_IMAGE
 from soakgate.adapters.load import LoadGenerator
 from soakgate.adapters.process import Result
+from soakgate.app.evidence import PIECES as EVIDENCE_PIECES
 from soakgate.app.evidence import EvidenceIncomplete
 from soakgate.core.config import STAGES
 from soakgate.core.demo import (
@@ -117,15 +119,20 @@ def run_demo(project: Project, options: DemoOptions, events: DemoEvents) -> Demo
             if step not in todo:  # finished by an earlier run
                 record = done[step.key]
                 events.step_finished(step, record["line"], record["seconds"], True)
-        for step in todo:
-            number = STEPS.index(step) + 1
-            events.step_started(step, number, len(STEPS))
-            began = time.monotonic()
-            line = run.do(step)
-            seconds = time.monotonic() - began
-            done[step.key] = {"line": line, "seconds": round(seconds, 3)}
-            workspace.write_journal(journal)
-            events.step_finished(step, line, seconds, False)
+        try:
+            for step in todo:
+                run.start_mutation_beside()  # once both images exist
+                number = STEPS.index(step) + 1
+                events.step_started(step, number, len(STEPS))
+                began = time.monotonic()
+                line = run.do(step)
+                seconds = time.monotonic() - began
+                done[step.key] = {"line": line, "seconds": round(seconds, 3)}
+                workspace.write_journal(journal)
+                events.step_finished(step, line, seconds, False)
+        except BaseException:
+            run.stop_beside()
+            raise
         return DemoOutcome(
             workspace.root,
             run.report_path,
@@ -206,6 +213,7 @@ class _DemoRun:
         self.report_path = _report_path(project)
         self.readiness_file = workspace.state / "readiness-3.14.json"
         self.releases: list[dict[str, Any]] | None = None
+        self.beside: _Beside | None = None  # 3.14's mutation run, beside the early steps
 
     # --- running commands -------------------------------------------------------------------
 
@@ -336,8 +344,61 @@ class _DemoRun:
             f" ({step_seconds(time.monotonic() - began)})"
         )
 
+    # --- 3.14's mutation run, beside the steps before its evidence ----------------------------
+
+    def start_mutation_beside(self) -> None:
+        """Start 3.14's mutation run (the longest piece of its evidence: about 90 s on 2
+        cores, and it needs no stage) as soon as both images exist, in a thread of its own
+        beside the steps up to the evidence step, which waits for it and keeps its result.
+        Logged to ``logs/evidence-mutation.log``; nothing to do once that step is done."""
+        done = self.journal["steps"]
+        if self.beside is not None or "build" not in done or "evidence-staging" in done:
+            return
+        evidence_step = next(step for step in STEPS if step.key == "evidence-staging")
+        digest = self.release(evidence_step, CANDIDATE)["digest"]
+        args = ["evidence", "collect", digest, *_skip_all_but("mutation")]
+        beside = _Beside(time.monotonic())
+
+        def work() -> None:
+            beside.result = self.workspace.soakgate(args, log="evidence-mutation")
+
+        # a daemon: a demo that fails or is stopped ends the command first (stop_beside), and
+        # its parent-death signal reaches it however the demo dies
+        beside.thread = threading.Thread(target=work, name="demo-mutation", daemon=True)
+        beside.thread.start()
+        self.beside = beside
+
+    def mutation_kept(self) -> bool:
+        """Wait for the mutation run started beside the earlier steps; whether it stored the
+        mutation evidence (else the evidence step collects it itself)."""
+        beside, self.beside = self.beside, None
+        if beside is None or beside.thread is None:
+            return False
+        beside.thread.join()
+        seconds = time.monotonic() - beside.started
+        log = self.workspace.logs / "evidence-mutation.log"
+        if beside.result is not None and beside.result.exited == 0:
+            self.events.output(
+                f"  mutation: run beside the steps before this one ({seconds:.0f} s); kept"
+            )
+            return True
+        exited = "did not start" if beside.result is None else f"exited {beside.result.exited}"
+        self.events.output(
+            f"  mutation: the run beside the earlier steps {exited} ({log}); collected again now"
+        )
+        return False
+
+    def stop_beside(self) -> None:
+        """A demo that stops half-way first ends its mutation run (with a lone command's
+        grace), so nothing it started outlives it."""
+        beside = self.beside
+        if beside is not None and beside.thread is not None and beside.thread.is_alive():
+            stop_processes_in(self.workspace.root, wait=STOP_GRACE)
+            beside.thread.join(timeout=STOP_GRACE)
+
     def step_evidence_staging(self, step: Step) -> str:
         release = self.release(step, CANDIDATE)
+        kept = ["--skip", "mutation"] if self.mutation_kept() else []
         osv = self.workspace.state / "advisories"
         refresh = ["advisories", "refresh", str(osv)]
         context = Path(self.config["service"]["context"])
@@ -347,7 +408,7 @@ class _DemoRun:
         self.journal["advisories"] = refreshed.exited == 0
         given = ["--advisories", str(osv)] if refreshed.exited == 0 else []
         collected = self.soakgate(
-            step, "evidence", "collect", release["digest"], "--for", "staging", *given,
+            step, "evidence", "collect", release["digest"], "--for", "staging", *given, *kept,
             "--perf-seconds", PERF_SECONDS,
             show=True, ok=(0, EvidenceIncomplete.exit_code),
         )  # fmt: skip
@@ -517,6 +578,20 @@ class _DemoRun:
         self.soakgate(step, "report", "--output", str(self.report_path), *readiness)
         self.soakgate(step, "status", show=True)
         return f"report: {self.report_path}"
+
+
+@dataclass
+class _Beside:
+    """A command run in a thread beside the demo's steps."""
+
+    started: float
+    thread: threading.Thread | None = None
+    result: Result | None = None
+
+
+def _skip_all_but(piece: str) -> list[str]:
+    """``--skip`` options for every evidence piece but ``piece``."""
+    return [arg for other in EVIDENCE_PIECES if other != piece for arg in ("--skip", other)]
 
 
 def _active_digest(view: dict[str, Any]) -> str | None:
