@@ -6,8 +6,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 HEAVY = ("matplotlib", "numpy", "scipy", "testinfra", "pytest", "pulumi")
+
+
+def printed_json(probe: str) -> Any:
+    """What a fresh interpreter running ``probe`` printed last, as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_the_cli_starts_without_plotting_or_numeric_libraries() -> None:
@@ -16,10 +25,7 @@ def test_the_cli_starts_without_plotting_or_numeric_libraries() -> None:
         "import soakgate.cli.main\n"
         "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    loaded = set(json.loads(done.stdout))
+    loaded = set(printed_json(probe))
     assert "soakgate" in loaded  # the probe imported the CLI indeed
     assert sorted(loaded.intersection(HEAVY)) == []
 
@@ -38,10 +44,7 @@ def test_soakgate_ssh_imports_paramiko_without_invoke_and_fabric_gets_it_back() 
         "import fabric, invoke\n"
         "print(json.dumps(before + [paramiko.config.invoke is invoke]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert json.loads(done.stdout) == [False, True, True]
+    assert printed_json(probe) == [False, True, True]
 
 
 def test_a_command_imports_its_own_module_and_not_the_others() -> None:
@@ -57,10 +60,7 @@ def test_a_command_imports_its_own_module_and_not_the_others() -> None:
         "    pass\n"
         "print(json.dumps(sorted(n for n in sys.modules if n.startswith('soakgate.cli.'))))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    loaded = set(printed_json(probe))
     assert "soakgate.cli.ledger" in loaded  # the command ran from its module
     others = {"compare", "evidence", "demo", "report", "stages", "gates", "soak", "hosts"}
     assert sorted(loaded.intersection(f"soakgate.cli.{name}" for name in others)) == []
