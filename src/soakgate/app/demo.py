@@ -357,22 +357,22 @@ class _DemoRun:
         evidence_step = next(step for step in STEPS if step.key == "evidence-staging")
         digest = self.release(evidence_step, CANDIDATE)["digest"]
         args = ["evidence", "collect", digest, *_skip_all_but("mutation")]
-        beside = _Beside(time.monotonic())
 
         def work() -> None:
             beside.result = self.workspace.soakgate(args, log="evidence-mutation")
 
         # a daemon: a demo that fails or is stopped ends the command first (stop_beside), and
         # its parent-death signal reaches it however the demo dies
-        beside.thread = threading.Thread(target=work, name="demo-mutation", daemon=True)
-        beside.thread.start()
+        thread = threading.Thread(target=work, name="demo-mutation", daemon=True)
+        beside = _Beside(time.monotonic(), thread)
+        thread.start()
         self.beside = beside
 
     def mutation_kept(self) -> bool:
         """Wait for the mutation run started beside the earlier steps; whether it stored the
         mutation evidence (else the evidence step collects it itself)."""
         beside, self.beside = self.beside, None
-        if beside is None or beside.thread is None:
+        if beside is None:
             return False
         beside.thread.join()
         seconds = time.monotonic() - beside.started
@@ -392,7 +392,7 @@ class _DemoRun:
         """A demo that stops half-way first ends its mutation run (with a lone command's
         grace), so nothing it started outlives it."""
         beside = self.beside
-        if beside is not None and beside.thread is not None and beside.thread.is_alive():
+        if beside is not None and beside.thread.is_alive():
             stop_processes_in(self.workspace.root, wait=STOP_GRACE)
             beside.thread.join(timeout=STOP_GRACE)
 
@@ -585,8 +585,8 @@ class _Beside:
     """A command run in a thread beside the demo's steps."""
 
     started: float
-    thread: threading.Thread | None = None
-    result: Result | None = None
+    thread: threading.Thread
+    result: Result | None = None  # set by the thread when its command ends
 
 
 def _skip_all_but(piece: str) -> list[str]:
