@@ -9,6 +9,8 @@
 - A release that stops answering (its container paused) is rolled back by the policy: the
   warm slot serves, a load generator started right after the flip sees no failure, and the
   ledger has it.
+- A monitor begun while the stage's containers start again (as after an engine restart) waits
+  for the stage's first answer: no failed probe, no breach, no rollback.
 - Traffic that goes to the warm slot while the record (and the slot header) names the
   active one is drift: the soak is breached at once, though every answer is a 200.
 - The HTML report of a simulated week renders in headless Chromium and is not blank.
@@ -427,6 +429,56 @@ def test_a_release_that_stops_answering_is_rolled_back_by_the_policy(
             "end_reason": ended.end_reason,
         },
     )
+
+
+def test_a_soak_begun_while_the_stage_restarts_waits_for_it_and_rolls_nothing_back(
+    scratch: ScratchProject, releases: dict[str, Release], engine: docker.DockerClient
+) -> None:
+    """As just after an engine restart: the stage's proxy and active app stopped, the app
+    started again (its health check "starting") and the proxy still down when a monitor with
+    the rollback policy begins. The probes before the stage's first answer are not recorded:
+    no failed probe, no breach, no rollback, and the stage serves what it served."""
+    short_slo(scratch)
+    old, new = releases["3.12"], releases["3.14"]
+    deploy(scratch, "staging", old)
+    deploy(scratch, "staging", new)
+    url = scratch.url("staging")
+    slot = httpx.get(f"{url}/version", timeout=5).headers["x-soakgate-slot"]
+    app = engine.containers.get(f"{scratch.namespace}-app-staging-{slot}")
+    proxy = engine.containers.get(f"{scratch.namespace}-proxy-staging")
+    proxy.stop(timeout=5)
+    app.stop(timeout=5)
+    app.start()
+    monitor = spawn_monitor(
+        scratch, "--policy", "rollback", "--judge-every", "2", "--duration", "30"
+    )
+    try:
+        wait_for(lambda: "is starting" in log_text(scratch), 30, "the monitor to see it starting")
+        time.sleep(3)  # the probes through the stopped proxy fail meanwhile
+        proxy.start()
+        code = monitor.wait(timeout=120)
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+        proxy.reload()
+        if proxy.status != "running":
+            proxy.start()
+    log = log_text(scratch)
+    assert code == 0, log
+    soak = open_soak(scratch.state)
+    assert soak is not None and soak.release == new.digest, log
+    assert soak.state != "breached" and failed_probes(scratch.state, soak.id) == 0, log
+    dropped = re.search(r"\((\d+) not: engine down or release starting\)", log)
+    assert dropped is not None and int(dropped.group(1)) >= 2, log
+    from soakgate.adapters.state.ledger import LedgerStore
+
+    ledger = LedgerStore.open(scratch.state)
+    try:
+        kinds = [event.kind for event in ledger.events(stage="staging")]
+    finally:
+        ledger.close()
+    assert "rollback" not in kinds and "soak" not in kinds, kinds
+    assert httpx.get(f"{url}/version", timeout=5).json()["release"] == new.digest
 
 
 def test_traffic_sent_to_the_warm_slot_behind_the_records_back_is_drift_and_a_breach(

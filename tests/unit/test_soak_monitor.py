@@ -18,7 +18,9 @@ import pytest
 from rich.console import Console
 
 from soakgate.adapters.docker.stats import (
+    UNCHECKED_START_SECONDS,
     cgroup_files,
+    container_starting,
     frame_cpu_percent,
     frame_memory,
     stat_value,
@@ -66,11 +68,18 @@ ROOT = Path("/nonexistent-project")
 
 
 class FakeEngine:
-    """The Docker engine: down during ``down`` (start, end) spans; constant memory."""
+    """The Docker engine: down during ``down`` (start, end) spans; constant memory; the
+    container's health check not passed yet while ``starting``."""
 
-    def __init__(self, clock: Clock, down: tuple[tuple[float, float], ...] = ()) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        down: tuple[tuple[float, float], ...] = (),
+        starting: Callable[[float], bool] = lambda t: False,
+    ) -> None:
         self.clock = clock
         self.down = down
+        self.starting = starting
         self.reads: list[float] = []
 
     def is_down(self, t: float) -> bool:
@@ -84,7 +93,7 @@ class FakeEngine:
         if self.is_down(t):
             raise ConnectionError("engine down")
         self.reads.append(t)
-        return EngineSample(t, 0, False, 200 * 1024**2, 1.5)
+        return EngineSample(t, 0, False, 200 * 1024**2, 1.5, starting=self.starting(t))
 
 
 def spans(*pairs: tuple[float, float]) -> Callable[[float], bool]:
@@ -158,6 +167,8 @@ def monitor(
     max_samples: int | None = None,
     batch_seconds: float = 5.0,
     route: RouteCheck | None = None,
+    time_scale: float = 1.0,
+    ticks: list[Tick] | None = None,
 ) -> Any:
     settings = MonitorSettings.for_slo(
         slo,
@@ -166,7 +177,10 @@ def monitor(
         metrics_every=0,
         batch_seconds=batch_seconds,
         recovery_grace=30.0,
+        time_scale=time_scale,
     )
+    if ticks is not None:
+        on_tick = ticks.append
     return run_monitor(
         Project(ROOT, ProjectConfig(slo=slo), state),
         "staging",
@@ -308,6 +322,89 @@ def test_failures_while_a_stopping_engine_still_answers_are_its_outage(tmp_path:
     assert [s.t for s in samples if not s.ok] == [T0 + 80]
     assert result.dropped == 2 + 10
     assert result.outages == [{"start": T0 + 50, "end": T0 + 60}]
+
+
+def test_a_monitor_begun_while_the_container_starts_waits_for_its_first_answer(
+    tmp_path: Path,
+) -> None:
+    """Begun just after an engine restart: the engine answers, the active container's health
+    check has not passed yet and the proxy refuses for 8 s. Those probes are not recorded;
+    after the first answer a failure is the release's again."""
+    clock = Clock()
+    engine = FakeEngine(clock, starting=lambda t: t < T0 + 8)
+    probe = make_probe(engine, refused=spans((T0, T0 + 8), (T0 + 100, T0 + 160)))
+    ticks: list[Tick] = []
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 200, ticks=ticks)
+
+    assert [tick.dropped for tick in ticks[:9]] == ["release starting"] * 8 + [None]
+    assert result.dropped == 8
+    with SoakStore.open(tmp_path) as store:
+        samples = store.probe_samples(result.soak_id)
+    assert samples[0].t == T0 + 8 and samples[0].ok
+    assert [s.t for s in samples if not s.ok] == [T0 + t for t in range(100, 160)]
+    assert result.verdict is not None and result.verdict.state == BREACHED
+
+
+def test_a_container_that_never_answers_is_recorded_failing_after_one_grace(
+    tmp_path: Path,
+) -> None:
+    """Health "starting" on every engine sample, never an answer: one grace (30 s here) per
+    soak, then every failure is recorded and the soak breaches."""
+    clock = Clock()
+    engine = FakeEngine(clock, starting=lambda t: True)
+    probe = make_probe(engine, refused=lambda t: True)
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 120)
+
+    assert result.dropped == 30
+    assert result.probes == 120 - 30
+    assert result.verdict is not None and result.verdict.state == BREACHED
+
+
+def test_a_running_container_gets_no_grace(tmp_path: Path) -> None:
+    """Health passed (or no health check): a failure from the first probe on is recorded."""
+    clock = Clock()
+    engine = FakeEngine(clock)
+    probe = make_probe(engine, refused=spans((T0, T0 + 8)))
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 60)
+    assert result.dropped == 0
+    with SoakStore.open(tmp_path) as store:
+        failed = [s.t for s in store.probe_samples(result.soak_id) if not s.ok]
+    assert failed == [T0 + t for t in range(8)]
+
+
+def test_a_container_is_starting_until_its_health_check_passes_or_for_a_while_without_one() -> None:
+    started = "2026-12-07T16:00:00.5Z"
+    at = 1796659200.5  # that moment
+    with_check = {"State": {"StartedAt": started, "Health": {"Status": "starting"}}}
+    assert container_starting(with_check, at + 3600)  # Docker has not said otherwise
+    for status in ("healthy", "unhealthy"):
+        assert not container_starting(
+            {"State": {"StartedAt": started, "Health": {"Status": status}}}, at
+        )
+    unchecked = {"State": {"StartedAt": started}}
+    assert container_starting(unchecked, at + 1)
+    assert not container_starting(unchecked, at + UNCHECKED_START_SECONDS)
+    assert not container_starting({"State": {"StartedAt": "0001-01-01T00:00:00Z"}}, at)
+
+
+def test_on_an_accelerated_clock_the_graces_are_wall_clock_seconds(tmp_path: Path) -> None:
+    """x100: the engine's 30 s recovery grace is 3,000 s of the monitor's clock. The proxy
+    refusing for 2,000 clock seconds (20 s of the wall clock) after the engine is back is
+    still the restart's, not the release's."""
+    assert MonitorSettings(time_scale=20160).wall(120.0) == 120.0 * 20160
+    clock = Clock()
+    down = (T0 + 1000, T0 + 1100)
+    engine = FakeEngine(clock, down=(down,))
+    probe = make_probe(engine, refused=spans((down[1], down[1] + 2000)))
+    slo = short_slo(probe_interval_seconds=10.0, window_seconds=600.0, min_samples=20)
+    result = monitor(
+        tmp_path, clock, engine, probe, slo, until=T0 + 6000, engine_every=100.0,
+        judge_every=100.0, time_scale=100.0,
+    )  # fmt: skip
+    assert result.dropped == 10 + 200
+    assert result.verdict is not None and result.verdict.state != BREACHED
+    with SoakStore.open(tmp_path) as store:
+        assert all(sample.ok for sample in store.probe_samples(result.soak_id))
 
 
 # --- who answered: drift -------------------------------------------------------------------------

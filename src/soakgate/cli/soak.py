@@ -222,7 +222,8 @@ def run(
     _log(
         stage,
         f"done: soak #{result.soak_id}, {result.probes} probes recorded"
-        f" ({result.dropped} not: engine down), {result.engine_samples} engine samples;"
+        f" ({result.dropped} not: engine down or release starting),"
+        f" {result.engine_samples} engine samples;"
         f" {result.stopped_because}",
     )
 

@@ -145,6 +145,9 @@ class EngineSample:
     memory_bytes: int
     cpu_percent: float
     running: bool = True
+    # its health check has not passed since it (re)started (Docker's "starting"): a live
+    # signal for the monitor, not stored with the sample
+    starting: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ from soakgate.errors import DockerError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC = Path("/proc")
+# A container with no health check of its own counts as starting for this long after it started
+# (one with a health check, until Docker's status leaves "starting").
+UNCHECKED_START_SECONDS = 30.0
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
@@ -140,6 +143,18 @@ def _started(attrs: dict[str, Any]) -> float | None:
     return moment.timestamp() + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
 
 
+def container_starting(attrs: dict[str, Any], now: float | None = None) -> bool:
+    """Whether a container (its inspect ``attrs``) has not shown itself ready since it
+    (re)started: its health check still "starting", or, without a health check, started
+    less than :data:`UNCHECKED_START_SECONDS` before ``now`` (default: the wall clock's)."""
+    health = (attrs.get("State") or {}).get("Health")
+    if health:
+        return bool(health.get("Status") == "starting")
+    started = _started(attrs)
+    moment = time.time() if now is None else now
+    return started is not None and moment - started < UNCHECKED_START_SECONDS
+
+
 # --- the reader ------------------------------------------------------------------------------
 
 
@@ -224,6 +239,7 @@ class EngineStats:
             memory_bytes=memory,
             cpu_percent=round(cpu, 3),
             running=running,
+            starting=running and container_starting(attrs),
         )
 
     def _usage(self, attrs: dict[str, Any]) -> tuple[int, float]:

@@ -112,7 +112,7 @@ class EngineReader(Protocol):
 class HostsEngineStats:
     """The engines of every host as one: answers a ping only when all do; a sample is the
     worst of the hosts' (the most memory and CPU, restarts added up, OOM on any, running on
-    all), so a leak or a crash loop on one host shows in the soak."""
+    all, starting on any), so a leak or a crash loop on one host shows in the soak."""
 
     def __init__(self, readers: Mapping[str, EngineReader]) -> None:
         if not readers:
@@ -149,6 +149,7 @@ class HostsEngineStats:
             memory_bytes=max(s.memory_bytes for s in samples),
             cpu_percent=max(s.cpu_percent for s in samples),
             running=len(samples) == len(self.readers) and all(s.running for s in samples),
+            starting=any(s.starting for s in samples),
         )
 
     def close(self) -> None:

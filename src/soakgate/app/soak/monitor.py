@@ -39,7 +39,15 @@ Engine down is a gap, not a breach. A failed probe is checked against the engine
 engine does not answer a ping, the probe is not recorded (the silence becomes a gap) until it
 answers again; then, for at most ``recovery_grace`` (120 s) and until the first ok probe,
 failed probes are not recorded either — the engine is still restarting the stage's
-containers. A failed probe while the engine answers is the release's failure.
+containers. The same grace, once per soak, when the monitor finds the active container
+starting (its Docker health check has not passed since it started: a monitor begun just after
+an engine restart or a container restart); a container that never answers is recorded failing
+once the grace is over. Otherwise a failed probe while the engine answers is the release's
+failure.
+
+The graces (``recovery_grace``, ``failure_hold``, ``confirm_delay``) are the real world's
+times — containers starting, an engine stopping — so they are wall-clock seconds on an
+accelerated clock too (``soakgate demo``), not simulated ones.
 
 Samples are committed in batches (``batch_seconds``, 5 s) with the monitor's heartbeat; a
 SIGKILLed monitor loses at most the uncommitted batch, and a new one resumes the same soak.
@@ -139,6 +147,10 @@ class MonitorSettings:
     def for_slo(cls, slo: SloConfig, **overrides: Any) -> MonitorSettings:
         return cls(probe_interval=slo.probe_interval_seconds, **overrides)
 
+    def wall(self, seconds: float) -> float:
+        """``seconds`` of the wall clock, in the monitor's clock (simulated when accelerated)."""
+        return seconds * self.time_scale
+
     def timeout(self, slo: SloConfig) -> float:
         if self.probe_timeout is not None:
             return self.probe_timeout
@@ -152,7 +164,7 @@ class Tick:
 
     t: float
     sample: Sample | None  # None when the probe was not recorded
-    dropped: str | None  # why not: "engine down", "engine recovering"
+    dropped: str | None  # why not: "engine down", "engine recovering", "release starting"
     engine_down: bool
     soak_id: int
     probes: int  # recorded by this run
@@ -168,7 +180,7 @@ class MonitorResult:
     stopped_because: str
     verdict: Verdict | None = None
     probes: int = 0  # recorded by this run
-    dropped: int = 0  # not recorded: the engine was down or recovering
+    dropped: int = 0  # not recorded: the engine was down or recovering, or the release starting
     engine_samples: int = 0
     outages: list[dict[str, float | None]] = field(default_factory=list)
     rollback: dict[str, Any] | None = None
@@ -369,6 +381,8 @@ class _Monitor:
         self.result: MonitorResult | None = None
         self.down_since: float | None = None
         self.recovering_until: float | None = None
+        self.recovering_why = "engine recovering"  # or "release starting"
+        self.start_grace_given = False  # the active container's start grace, once a soak
         self.last_beat = 0.0
         self.last_state: str | None = None
         self.breach_reported = False
@@ -421,6 +435,7 @@ class _Monitor:
         self._counter_last = None
         self.last_state = soak.state
         self.breach_reported = soak.state == BREACHED
+        self.start_grace_given = False
         kind = "resumed" if soak.started_at < self.last_beat - 1e-3 else "started"
         self.warn(
             f"soak #{soak.id} of {soak.release} on {self.stage} {kind}"
@@ -580,6 +595,16 @@ class _Monitor:
             self.begin(target)
             return None
         self.target = target
+        if sample is not None and sample.starting and not self.start_grace_given:
+            self.start_grace_given = True
+            if self.recovering_until is None or self.recovering_until <= now:
+                self.recovering_until = now + self.settings.wall(self.settings.recovery_grace)
+                self.recovering_why = "release starting"
+                self.warn(
+                    f"{self.stage}'s active container is starting (its health check has not"
+                    " passed yet): failed probes are not recorded until it answers, for at most"
+                    f" {self.settings.recovery_grace:.0f} s"
+                )
         if sample is not None:
             self.recorder.add_engine(sample)
             self.engines.append(sample)
@@ -598,7 +623,8 @@ class _Monitor:
             self.warn(f"Docker engine answers again after {now - self.down_since:.0f}s")
             self.result.outages[-1]["end"] = now
             self.down_since = None
-            self.recovering_until = now + self.settings.recovery_grace
+            self.recovering_until = now + self.settings.wall(self.settings.recovery_grace)
+            self.recovering_why = "engine recovering"
             self.save("running")
         dropped: str | None = None
         if sample.ok:
@@ -612,7 +638,7 @@ class _Monitor:
             self.save("running")
             dropped = "engine down"
         elif self.recovering_until is not None and now < self.recovering_until:
-            dropped = "engine recovering"
+            dropped = self.recovering_why
         if dropped is not None:
             # the failures just before the engine stopped answering were its outage too (a
             # stopping engine kills the containers first, while it still answers a ping)
@@ -624,7 +650,7 @@ class _Monitor:
                 self.recorder.beat()  # no samples come: keep the heartbeat fresh
                 self.last_beat = self.clock()
             return None, dropped
-        hold = self.settings.failure_hold
+        hold = self.settings.wall(self.settings.failure_hold)
         if not sample.ok and hold > 0 and not is_drift(sample):
             self.held.append(sample)
             self.release_held(now - hold)
@@ -655,7 +681,7 @@ class _Monitor:
             return sample.plain()
         if self.engine_tick(now) is not None or self.finished:
             return sample.plain()
-        self.sleep(self.settings.confirm_delay)
+        self.sleep(self.settings.wall(self.settings.confirm_delay))
         again = self.probe(self.clock())
         if not isinstance(again, RoutedSample):
             return again
