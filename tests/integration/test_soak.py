@@ -450,7 +450,7 @@ def test_a_soak_begun_while_the_stage_restarts_waits_for_it_and_rolls_nothing_ba
     app.stop(timeout=5)
     app.start()
     monitor = spawn_monitor(
-        scratch, "--policy", "rollback", "--judge-every", "2", "--duration", "30"
+        scratch, "--policy", "rollback", "--judge-every", "2", "--duration", "15"
     )
     try:
         wait_for(lambda: "is starting" in log_text(scratch), 30, "the monitor to see it starting")
