@@ -348,8 +348,8 @@ def test_a_monitor_begun_while_the_container_starts_waits_for_its_first_answer(
 def test_a_container_that_never_answers_is_recorded_failing_after_one_grace(
     tmp_path: Path,
 ) -> None:
-    """Health "starting" on every engine sample, never an answer: one grace (30 s here) per
-    soak, then every failure is recorded and the soak breaches."""
+    """Health "starting" on every engine sample, never an answer: one grace (30 s here), then
+    every failure is recorded and the soak breaches."""
     clock = Clock()
     engine = FakeEngine(clock, starting=lambda t: True)
     probe = make_probe(engine, refused=lambda t: True)
@@ -357,6 +357,21 @@ def test_a_container_that_never_answers_is_recorded_failing_after_one_grace(
 
     assert result.dropped == 30
     assert result.probes == 120 - 30
+    assert result.verdict is not None and result.verdict.state == BREACHED
+
+
+def test_a_container_that_restarts_later_in_the_soak_gets_no_grace(tmp_path: Path) -> None:
+    """Only the soak's first engine sample can open the start grace: a crash and restart in the
+    middle of the soak (health "starting" again, refused meanwhile) is the release's failure."""
+    clock = Clock()
+    crash = (T0 + 100, T0 + 115)
+    engine = FakeEngine(clock, starting=spans(crash))
+    probe = make_probe(engine, refused=spans(crash))
+    result = monitor(tmp_path, clock, engine, probe, short_slo(), until=T0 + 200)
+    assert result.dropped == 0
+    with SoakStore.open(tmp_path) as store:
+        failed = [s.t for s in store.probe_samples(result.soak_id) if not s.ok]
+    assert failed == [T0 + t for t in range(100, 115)]
     assert result.verdict is not None and result.verdict.state == BREACHED
 
 

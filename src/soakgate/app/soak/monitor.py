@@ -39,11 +39,12 @@ Engine down is a gap, not a breach. A failed probe is checked against the engine
 engine does not answer a ping, the probe is not recorded (the silence becomes a gap) until it
 answers again; then, for at most ``recovery_grace`` (120 s) and until the first ok probe,
 failed probes are not recorded either — the engine is still restarting the stage's
-containers. The same grace, once per soak, when the monitor finds the active container
-starting (its Docker health check has not passed since it started: a monitor begun just after
-an engine restart or a container restart); a container that never answers is recorded failing
-once the grace is over. Otherwise a failed probe while the engine answers is the release's
-failure.
+containers. The same grace when the monitor's first engine sample of a soak (as it begins or
+resumes it) finds the active container starting: its Docker health check has not passed since
+it started, as just after an engine restart or a host's reboot. A container that never
+answers is recorded failing once the grace is over, and one that restarts later in the soak
+gets none (a crash is the release's). Otherwise a failed probe while the engine answers is the
+release's failure.
 
 The graces (``recovery_grace``, ``failure_hold``, ``confirm_delay``) are the real world's
 times — containers starting, an engine stopping — so they are wall-clock seconds on an
@@ -382,7 +383,7 @@ class _Monitor:
         self.down_since: float | None = None
         self.recovering_until: float | None = None
         self.recovering_why = "engine recovering"  # or "release starting"
-        self.start_grace_given = False  # the active container's start grace, once a soak
+        self.first_sample = True  # the soak's first engine sample is still to come
         self.last_beat = 0.0
         self.last_state: str | None = None
         self.breach_reported = False
@@ -435,7 +436,7 @@ class _Monitor:
         self._counter_last = None
         self.last_state = soak.state
         self.breach_reported = soak.state == BREACHED
-        self.start_grace_given = False
+        self.first_sample = True
         kind = "resumed" if soak.started_at < self.last_beat - 1e-3 else "started"
         self.warn(
             f"soak #{soak.id} of {soak.release} on {self.stage} {kind}"
@@ -595,9 +596,9 @@ class _Monitor:
             self.begin(target)
             return None
         self.target = target
-        if sample is not None and sample.starting and not self.start_grace_given:
-            self.start_grace_given = True
-            if self.recovering_until is None or self.recovering_until <= now:
+        if sample is not None and self.first_sample:
+            self.first_sample = False
+            if sample.starting and (self.recovering_until is None or self.recovering_until <= now):
                 self.recovering_until = now + self.settings.wall(self.settings.recovery_grace)
                 self.recovering_why = "release starting"
                 self.warn(
