@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 
 # The Docker SDK imports paramiko (for ssh:// engines) whenever it is installed, and paramiko
 # pulls in invoke: ~0.5 s in every process that touches Docker — the CLI, the Pulumi program
@@ -12,14 +13,21 @@ if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
     sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
 
 
+# Held while paramiko is imported without invoke (adapters.ssh.connection) and while SSH is
+# switched back on: a thread importing invoke or Fabric meanwhile would find invoke blocked.
+SSH_IMPORTS = threading.Lock()
+
+
 def allow_ssh() -> None:
-    """Undo the paramiko switch-off above, before importing Fabric or paramiko. When
-    soakgate's own SSH imported paramiko without invoke (adapters.ssh.connection), paramiko's
-    ssh_config ``Match exec`` gets invoke back here, for Fabric."""
-    if sys.modules.get("paramiko", object()) is None:
-        del sys.modules["paramiko"]
-    config = sys.modules.get("paramiko.config")
-    if config is not None and getattr(config, "invoke", True) is None:
+    """Undo the paramiko switch-off above, before importing Fabric or paramiko: invoke is
+    imported (Fabric needs it), and when soakgate's own SSH imported paramiko without invoke
+    (adapters.ssh.connection), paramiko's ssh_config ``Match exec`` gets it back, for Fabric.
+    Safe beside that import in another thread (:data:`SSH_IMPORTS`)."""
+    with SSH_IMPORTS:
+        if sys.modules.get("paramiko", object()) is None:
+            del sys.modules["paramiko"]
         import invoke
 
-        config.invoke = invoke  # type: ignore[attr-defined]
+        config = sys.modules.get("paramiko.config")
+        if config is not None and getattr(config, "invoke", True) is None:
+            config.invoke = invoke  # type: ignore[attr-defined]

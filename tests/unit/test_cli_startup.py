@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 HEAVY = ("matplotlib", "numpy", "scipy", "testinfra", "pytest", "pulumi")
 
 
@@ -45,6 +47,63 @@ def test_soakgate_ssh_imports_paramiko_without_invoke_and_fabric_gets_it_back() 
         "print(json.dumps(before + [paramiko.config.invoke is invoke]))\n"
     )
     assert printed_json(probe) == [False, True, True]
+
+
+# Thread 1 imports paramiko without invoke; thread 2 waits until thread 1 is inside that import
+# (paramiko's ssh_config loaded with invoke blocked) and then, as an emergency rollback's other
+# host or the runbook's Fabric would, asks for paramiko or imports Fabric.
+RACE = """
+import json, sys, threading, time
+import soakgate
+from soakgate.adapters.ssh.connection import _paramiko
+
+errors, seen = [], []
+
+def first():
+    try:
+        _paramiko()
+    except Exception as exc:
+        errors.append(repr(exc))
+
+def inside():
+    config = sys.modules.get("paramiko.config")
+    blocked = sys.modules.get("invoke", 1) is None
+    return config is not None and getattr(config, "invoke", True) is None and blocked
+
+def second():
+    deadline = time.monotonic() + 20
+    while not inside() and time.monotonic() < deadline:
+        time.sleep(0.0002)
+    seen.append(inside())
+    try:
+        if WHAT == "paramiko":
+            _paramiko()
+        else:
+            soakgate.allow_ssh()
+            import fabric
+    except Exception as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=second), threading.Thread(target=first)]
+for thread in threads:
+    thread.start()
+    time.sleep(0.01)
+for thread in threads:
+    thread.join()
+print(json.dumps([errors, seen, "invoke" in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize("what", ["paramiko", "fabric"])
+def test_a_thread_importing_ssh_beside_the_first_import_of_paramiko_never_finds_invoke_blocked(
+    what: str,
+) -> None:
+    """CI once failed an emergency rollback rerun on two SSH hosts with "import of invoke
+    halted": one host's thread asked for paramiko while the other's was importing it."""
+    errors, seen, invoke_loaded = printed_json(f"WHAT = {what!r}\n" + RACE)
+    assert seen == [True]  # the second thread came while the first was inside the import
+    assert errors == []
+    assert invoke_loaded is (what == "fabric")  # soakgate's own SSH still goes without it
 
 
 def test_a_command_imports_its_own_module_and_not_the_others() -> None:

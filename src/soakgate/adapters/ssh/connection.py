@@ -56,19 +56,24 @@ RETRY_AFTER = 1.0  # seconds after a failed open before another is tried
 
 
 def _paramiko() -> Any:
-    """paramiko, imported without invoke the first time: paramiko imports it (~80 ms, in
-    every SSH command's path) only for ssh_config's ``Match exec``, which soakgate's own
-    connections never read. ``soakgate.allow_ssh`` gives it back for Fabric."""
+    """paramiko, imported without invoke unless something imported invoke before: paramiko
+    imports it (~80 ms, in every SSH command's path) only for ssh_config's ``Match exec``,
+    which soakgate's own connections never read. ``soakgate.allow_ssh`` gives it back for
+    Fabric. Threads may call this at once (an emergency rollback opens every host's connection
+    in parallel): the import is done under ``soakgate.SSH_IMPORTS``, so no thread meets invoke
+    blocked."""
     import soakgate
 
-    soakgate.allow_ssh()
-    if "paramiko" not in sys.modules and "invoke" not in sys.modules:
-        sys.modules["invoke"] = None  # type: ignore[assignment]  # an import of it fails
-        try:
-            import paramiko
-        finally:
-            del sys.modules["invoke"]
-    import paramiko
+    with soakgate.SSH_IMPORTS:
+        if sys.modules.get("paramiko", object()) is None:
+            del sys.modules["paramiko"]  # soakgate's switch-off: its own SSH needs paramiko
+        if "paramiko" not in sys.modules and "invoke" not in sys.modules:
+            sys.modules["invoke"] = None  # type: ignore[assignment]  # an import of it fails
+            try:
+                import paramiko
+            finally:
+                del sys.modules["invoke"]
+        import paramiko
 
     return paramiko
 
