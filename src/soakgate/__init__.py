@@ -18,14 +18,20 @@ if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
 SSH_IMPORTS = threading.Lock()
 
 
+def lift_paramiko_switch_off() -> None:
+    """Take away the switch-off above, so that paramiko can be imported (hold
+    :data:`SSH_IMPORTS`: a thread importing paramiko meanwhile would find it blocked)."""
+    if sys.modules.get("paramiko", object()) is None:
+        del sys.modules["paramiko"]
+
+
 def allow_ssh() -> None:
     """Undo the paramiko switch-off above, before importing Fabric or paramiko: invoke is
     imported (Fabric needs it), and when soakgate's own SSH imported paramiko without invoke
     (adapters.ssh.connection), paramiko's ssh_config ``Match exec`` gets it back, for Fabric.
     Safe beside that import in another thread (:data:`SSH_IMPORTS`)."""
     with SSH_IMPORTS:
-        if sys.modules.get("paramiko", object()) is None:
-            del sys.modules["paramiko"]
+        lift_paramiko_switch_off()
         import invoke
 
         config = sys.modules.get("paramiko.config")

@@ -65,8 +65,7 @@ def _paramiko() -> Any:
     import soakgate
 
     with soakgate.SSH_IMPORTS:
-        if sys.modules.get("paramiko", object()) is None:
-            del sys.modules["paramiko"]  # soakgate's switch-off: its own SSH needs paramiko
+        soakgate.lift_paramiko_switch_off()  # soakgate's own SSH needs paramiko
         if "paramiko" not in sys.modules and "invoke" not in sys.modules:
             sys.modules["invoke"] = None  # type: ignore[assignment]  # an import of it fails
             try:
