@@ -5,6 +5,8 @@ tests/faults/test_ssh_hosts.py and tests/faults/test_ssh_deploy.py.)"""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from typing import Any
@@ -86,27 +88,104 @@ def test_an_open_that_just_failed_is_not_tried_again_at_once_but_later_it_is(
     assert connection.opens == 2
 
 
-def test_a_caller_waits_for_the_warm_up_instead_of_connecting_beside_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(connection_module, "_docker_client", lambda connection: Pingable())
+def test_a_caller_waits_for_the_warm_up_instead_of_connecting_beside_it() -> None:
     connection = Counted(seconds=0.3)
+    engine = Engine()
+    connection._open = engine.opened_by(connection)  # type: ignore[method-assign]
     warm = threading.Thread(target=connection.warm)
     warm.start()
     time.sleep(0.05)  # the warm-up is connecting
-    client = connection.docker  # waits for the warm-up's connection and check
+    assert connection.light.inspect("app-staging-blue") == {"Id": "blue", "State": {}}
     warm.join(10)
-    assert (connection.opens, connection.checks) == (1, 1)
-    assert client.pinged == 1  # the warm-up's ping, on the one client
+    assert connection.opens == 1
+    assert engine.dialled == ["docker system dial-stdio"]  # one channel for both calls
+    assert engine.paths == ["/_ping", "/containers/app-staging-blue/json"]
+    assert connection.checks == 0  # the flip path asks the CLI nothing while all goes well
 
 
-class Pingable:
-    def __init__(self) -> None:
-        self.pinged = 0
+class Engine:
+    """A host's engine behind ``docker system dial-stdio``: each channel is one end of a socket
+    pair, served HTTP/1.1 with keep-alive by a thread; ``drop_after`` answers, it hangs up."""
 
-    def ping(self) -> bool:
-        self.pinged += 1
-        return True
+    def __init__(self, drop_after: int = 0) -> None:
+        self.dialled: list[str] = []
+        self.paths: list[str] = []
+        self.drop_after = drop_after
+
+    def opened_by(self, connection: Counted) -> Any:
+        engine = self
+
+        class Session:
+            def __init__(self) -> None:
+                self.sock, self.peer = socket.socketpair()
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.sock, name)
+
+            def exec_command(self, command: str) -> None:
+                engine.dialled.append(command)
+                threading.Thread(target=engine.serve, args=(self.peer,), daemon=True).start()
+
+        class EngineTransport(Transport):
+            def open_session(self, timeout: float | None = None) -> Session:
+                return Session()
+
+        transport = EngineTransport()
+
+        class EngineClient(Client):
+            def get_transport(self) -> Transport:
+                return transport
+
+        def opened() -> Any:
+            Counted._open(connection)
+            return EngineClient()
+
+        return opened
+
+    def serve(self, peer: socket.socket) -> None:
+        answered = 0
+        with peer, peer.makefile("rb") as requests:
+            while line := requests.readline():
+                path = line.split()[1].decode()
+                while requests.readline() not in (b"\r\n", b""):
+                    pass
+                self.paths.append(path)
+                body = b"OK" if path == "/_ping" else json.dumps({"Id": "blue", "State": {}})
+                status = "404 Not Found" if "missing" in path else "200 OK"
+                head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n\r\n"
+                peer.sendall(head.encode() + (body if isinstance(body, bytes) else body.encode()))
+                answered += 1
+                if answered == self.drop_after:
+                    return
+
+
+def test_a_kept_channel_the_host_closed_is_dialled_again_once() -> None:
+    connection = Counted(seconds=0.0)
+    engine = Engine(drop_after=1)  # each dial-stdio answers once, then exits
+    connection._open = engine.opened_by(connection)  # type: ignore[method-assign]
+    assert connection.light.inspect("app-staging-blue") is not None
+    assert connection.light.inspect("missing") is None  # 404: no such container
+    assert connection.light.inspect("app-staging-blue") is not None
+    assert len(engine.dialled) == 3 and connection.opens == 1
+    assert connection.checks == 0
+
+
+def test_a_fresh_channel_that_closes_is_one_line_naming_the_host_or_the_engines_refusal() -> None:
+    connection = Counted(seconds=0.0)
+    engine = Engine()
+    connection._open = engine.opened_by(connection)  # type: ignore[method-assign]
+    engine.serve = lambda peer: peer.close()  # type: ignore[method-assign]  # dial-stdio exits
+    with pytest.raises(HostUnreachable, match=r"lost the SSH connection to 10\.0\.0\.21:22"):
+        connection.light.inspect("app-staging-blue")
+    assert connection.checks == 1  # the engine was asked whether it refuses: it answered
+    refusal = "the Docker engine on 10.0.0.21:22 does not answer deploy (permission denied)"
+
+    def refuse() -> str:
+        raise HostUnreachable(refusal)
+
+    connection.check_engine = refuse  # type: ignore[method-assign]
+    with pytest.raises(HostUnreachable, match="permission denied"):
+        connection.light.inspect("app-staging-blue")
 
 
 def test_warm_up_starts_one_background_connection_per_host(

@@ -45,6 +45,7 @@ class LightDocker:
     def __init__(self, host: str | None = None, timeout: float = 10.0) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         self.timeout = timeout
+        self.where = ""  # " on HOST:PORT" for a remote host's engine, in messages
 
     def _connection(self) -> http.client.HTTPConnection:
         url = urlparse(self.host)
@@ -89,7 +90,7 @@ class LightDocker:
         if status == 404:
             return None
         if status != 200:
-            raise DockerError(f"inspecting {name} failed ({status}): {body[:200]!r}")
+            raise DockerError(f"inspecting {name}{self.where} failed ({status}): {body[:200]!r}")
         data: dict[str, Any] = json.loads(body)
         return data
 
@@ -99,7 +100,7 @@ class LightDocker:
         container's (its cgroup names the container), else by ``kill -HUP 1`` exec'd inside."""
         data = self.inspect(name)
         if data is None or not data.get("State", {}).get("Running"):
-            raise DockerError(f"{name} is not running: it cannot be reloaded")
+            raise DockerError(f"{name}{self.where} is not running: it cannot be reloaded")
         pid = int(data["State"].get("Pid") or 0)
         if self.local and pid > 0 and _process_of(pid, str(data.get("Id", ""))):
             try:
@@ -134,11 +135,11 @@ class LightDocker:
             {"Cmd": command, "AttachStdout": False, "AttachStderr": False},
         )
         if status != 201:
-            raise DockerError(f"exec in {name} failed ({status}): {body[:200]!r}")
+            raise DockerError(f"exec in {name}{self.where} failed ({status}): {body[:200]!r}")
         exec_id = json.loads(body)["Id"]
         status, body = self.request("POST", f"/exec/{quote(exec_id)}/start", {"Detach": True})
         if status != 200:
-            raise DockerError(f"exec in {name} failed ({status}): {body[:200]!r}")
+            raise DockerError(f"exec in {name}{self.where} failed ({status}): {body[:200]!r}")
 
 
 def _children(pid: int) -> list[int]:

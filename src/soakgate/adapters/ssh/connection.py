@@ -10,13 +10,15 @@ Why not ``docker.DockerClient("ssh://…")`` alone: it reads only ``~/.ssh/known
 reconnects after a drop, and keeps a pool (a channel and a remote ``docker system dial-stdio``)
 per request URL. Here the SDK's client is built without connecting and given an adapter of
 ours: host keys per :mod:`host_keys`, timeouts, keepalives, one pool, reconnect on a dead
-transport. Every SSH failure becomes one line naming the host and the fix
+transport. The flip path's few calls (inspect, exec, top) skip the SDK: ``connection.light``
+(:mod:`light_api`). Every SSH failure becomes one line naming the host and the fix
 (:func:`ssh_failure`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import shlex
 import socket
 import sys
@@ -45,6 +47,8 @@ from soakgate.errors import (
 if TYPE_CHECKING:
     import docker
     import paramiko
+
+    from soakgate.adapters.ssh.light_api import SshLightDocker
 
 # The engine API version spoken over SSH: Debian's docker.io 20.10 speaks 1.41 and newer
 # engines accept it. Fixed, so that building the client asks the engine nothing.
@@ -77,6 +81,18 @@ def _paramiko() -> Any:
     return paramiko
 
 
+def _loaded(*names: str) -> list[Any]:
+    """Those of the modules ``names`` that this process imported already, else None each: an
+    exception of a module nobody imported cannot have been raised, so the SSH paths that
+    never touch the Docker SDK (the emergency flip) need not import it (~0.4 s) to tell."""
+    return [sys.modules.get(name) for name in names]
+
+
+def _loaded_types(*classes: tuple[Any, str]) -> tuple[type[BaseException], ...]:
+    """The exception classes ``(module, name) …`` of those modules that are loaded."""
+    return tuple(getattr(module, name) for module, name in classes if module)
+
+
 def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
     """One line for an SSH failure reaching ``host``, with the fix."""
     paramiko = _paramiko()
@@ -101,21 +117,23 @@ def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
             hint=f"add your public key to ~{host.user}/.ssh/authorized_keys on {host.address},"
             f" or point {IDENTITY_ENV} at the key it has",
         )
-    import docker.errors
-    import requests
-    import urllib3.exceptions
-
-    if isinstance(exc, docker.errors.APIError):  # SSH worked: the engine said no
+    docker_errors, requests, urllib3_errors = _loaded(
+        "docker.errors", "requests", "urllib3.exceptions"
+    )
+    if docker_errors and isinstance(exc, docker_errors.APIError):  # SSH worked: engine said no
         return DockerError(
             f"the Docker engine on {where} refused: {exc.explanation or exc}",
             hint="see soakgate hosts check; the engine's own log on the host says more",
         )
-    if isinstance(exc, (requests.Timeout, urllib3.exceptions.ReadTimeoutError)):
+    if (requests and isinstance(exc, requests.Timeout)) or (
+        urllib3_errors and isinstance(exc, urllib3_errors.ReadTimeoutError)
+    ):
         return HostUnreachable(
             f"the Docker engine on {where} did not answer in time ({exc})",
             hint="check the host and its engine, then re-run",
         )
-    if isinstance(exc, (EOFError, urllib3.exceptions.HTTPError, requests.ConnectionError)):
+    lost = _loaded_types((urllib3_errors, "HTTPError"), (requests, "ConnectionError"))
+    if isinstance(exc, (EOFError, http.client.HTTPException, *lost)):
         # the host (or the link) closed the connection under a running call
         return HostUnreachable(
             f"lost the SSH connection to {where} mid-operation (closed by the host)",
@@ -145,19 +163,20 @@ def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
 def translated(host: Host) -> Iterator[None]:
     """Turn SSH, connection and engine failures inside the block into :func:`ssh_failure`
     lines."""
-    import requests
-    import urllib3.exceptions
-
     paramiko = _paramiko()
     try:
         yield
-    except (
-        OSError,
-        paramiko.SSHException,
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        EOFError,
-    ) as exc:
+    except Exception as exc:
+        _, requests, urllib3_errors = _loaded("docker.errors", "requests", "urllib3.exceptions")
+        caught = (
+            OSError,
+            EOFError,
+            http.client.HTTPException,
+            paramiko.SSHException,
+            *_loaded_types((requests, "RequestException"), (urllib3_errors, "HTTPError")),
+        )
+        if not isinstance(exc, caught):
+            raise
         raise ssh_failure(host, exc) from exc
 
 
@@ -175,6 +194,7 @@ class SshConnection:
         self._docker_lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
         self._docker: docker.DockerClient | None = None
+        self._light: SshLightDocker | None = None
         self._failed: tuple[float, SoakgateError] | None = None  # the last open's failure
         self.opened = 0  # how many times a connection was made (1 unless one dropped)
 
@@ -245,10 +265,21 @@ class SshConnection:
             return self._client
 
     def warm(self) -> None:
-        """Connect, check the engine and open the first API channel now, so that the calls
+        """Connect and open the flip path's API channel now (``light``), so that the calls
         that follow find them ready; a failure is left for those calls to meet and report."""
         with contextlib.suppress(Exception):
-            self.docker.ping()
+            self.light.request("GET", "/_ping")
+
+    @property
+    def light(self) -> SshLightDocker:
+        """The flip path's few engine calls through this connection, without the SDK
+        (:mod:`soakgate.adapters.ssh.light_api`), built once."""
+        with self._docker_lock:
+            if self._light is None:
+                from soakgate.adapters.ssh.light_api import SshLightDocker
+
+                self._light = SshLightDocker(self)
+            return self._light
 
     def is_open(self) -> bool:
         """Whether an SSH transport to the host is up now (it never connects)."""
@@ -305,6 +336,10 @@ class SshConnection:
         return status, out.decode(errors="replace"), err.decode(errors="replace")
 
     def close(self) -> None:
+        with self._docker_lock:
+            light, self._light = self._light, None
+        if light is not None:  # outside self._lock: a call in flight holds its lock, then ours
+            light.close()
         with self._lock:
             if self._docker is not None:
                 with contextlib.suppress(Exception):

@@ -19,12 +19,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import json
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 from soakgate.adapters.atomic_file import write_atomic
 from soakgate.adapters.docker.light import LightDocker
@@ -216,39 +217,13 @@ class SshHost:
     def docker(self) -> docker.DockerClient:
         return self.connection.docker
 
-    def _api(self, call: Callable[[], Any]) -> Any:
-        """One SDK call; an engine error becomes a one-line DockerError naming the host."""
-        import docker.errors
-
-        try:
-            return call()
-        except docker.errors.APIError as exc:
-            raise DockerError(
-                f"the Docker engine on {self._where()} refused: {exc.explanation or exc}"
-            ) from exc
-
     def inspect(self, name: str) -> dict[str, Any] | None:
-        import docker.errors
-
-        try:
-            data: dict[str, Any] = self.docker().api.inspect_container(name)
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.APIError as exc:
-            raise DockerError(
-                f"inspecting {name} on {self._where()} failed: {exc.explanation or exc}"
-            ) from exc
-        return data
+        return self.connection.light.inspect(name)
 
     def reload(self, name: str) -> None:
         """SIGHUP to the container's main process, from inside it (the engine's kill API
         would count as a manual stop: see LightDocker.reload)."""
-        data = self.inspect(name)
-        if data is None or not data.get("State", {}).get("Running"):
-            raise DockerError(f"{name} on {self._where()} is not running: it cannot be reloaded")
-        api = self.docker().api
-        exec_id = self._api(lambda: api.exec_create(name, ["sh", "-c", "kill -HUP 1"]))
-        self._api(lambda: api.exec_start(exec_id["Id"], detach=True))
+        self.connection.light.reload(name)
 
     def accepting_workers(self, name: str) -> frozenset[int] | None:
         """The nginx workers still accepting, from the engine's process list of the container
@@ -257,10 +232,12 @@ class SshHost:
         master = int(((data or {}).get("State") or {}).get("Pid") or 0)
         if master <= 0:
             return None
-        try:
-            top = self._api(lambda: self.docker().api.top(name, ps_args="-o pid,ppid,args"))
-        except DockerError:
+        status, body = self.connection.light.request(
+            "GET", f"/containers/{quote(name)}/top?ps_args={quote('-o pid,ppid,args')}"
+        )
+        if status != 200:
             return None
+        top = json.loads(body)
         titles = [str(title).upper() for title in top.get("Titles") or []]
         if not {"PID", "PPID"} <= set(titles):
             return None
