@@ -111,9 +111,10 @@ _WRITE = (
 # One write(2) of one line, O_APPEND: lines of concurrent writers never interleave. A last
 # line left without its newline (a full disk) gets one first, in the same write.
 _APPEND = """\
-import os, sys
+import fcntl, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
 try:
+    fcntl.flock(fd, fcntl.LOCK_EX)  # no other writer's half-copied line looks torn to this one
     size = os.fstat(fd).st_size
     torn = size > 0 and os.pread(fd, 1, size - 1) != b"\\n"
     data = (b"\\n" if torn else b"") + sys.argv[2].encode() + b"\\n"
