@@ -168,6 +168,9 @@ def test_a_kept_channel_the_host_closed_is_dialled_again_once() -> None:
     assert connection.light.inspect("app-staging-blue") is not None
     assert len(engine.dialled) == 3 and connection.opens == 1
     assert connection.checks == 0
+    with pytest.raises(HostUnreachable, match="lost the SSH connection"):
+        connection.light.exec_detached("proxy-staging", ["true"])  # a POST: never asked twice
+    assert engine.paths[-1] == "/containers/app-staging-blue/json"  # it did not get through
 
 
 def test_a_fresh_channel_that_closes_is_one_line_naming_the_host_or_the_engines_refusal() -> None:

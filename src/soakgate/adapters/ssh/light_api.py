@@ -41,9 +41,9 @@ class _DialStdio(http.client.HTTPConnection):
 
 
 class SshLightDocker(LightDocker):
-    """LightDocker on an SSH host: one dial-stdio channel, reused while its transport lives;
-    a call that meets a dropped channel fails (translated by the caller's ``guarded``) and
-    the next one dials again."""
+    """LightDocker on an SSH host: one dial-stdio channel, reused while its transport lives.
+    A failure is one line naming the host (:func:`ssh_failure`), or the engine's refusal of
+    this user; the next call dials again."""
 
     def __init__(self, connection: SshConnection) -> None:
         super().__init__(host=f"ssh://{connection.host.address}", timeout=TIMEOUT)
@@ -87,9 +87,12 @@ class SshLightDocker(LightDocker):
                 raise
             except Exception as exc:  # SSH, socket and HTTP failures alike: the channel is gone
                 self._drop()
-                if reused and not isinstance(exc, TimeoutError):
-                    with contextlib.suppress(Exception):  # a kept channel the host closed
-                        return self._exchange(method, path, data, headers)  # once, dialled anew
+                if reused and method == "GET" and not isinstance(exc, TimeoutError):
+                    # a kept channel the host closed meanwhile: a read is asked once more, on
+                    # a new one (a POST is not: it may have been done; the flip's come right
+                    # after a read, on the channel that read dialled)
+                    with contextlib.suppress(Exception):
+                        return self._exchange(method, path, data, headers)
                     self._drop()
                 if not isinstance(exc, TimeoutError):
                     self._explain()  # the engine refusing this user says why, not "closed"
