@@ -67,12 +67,18 @@ class LightDocker:
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> tuple[int, bytes]:
-        connection = self._connection()
+        """(status, body) of one API call; ``body`` is sent as JSON."""
         headers = {"Host": "docker"}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        return self._send(method, path, data, headers)
+
+    def _send(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        connection = self._connection()
         try:
             connection.request(method, path, body=data, headers=headers)
             response = connection.getresponse()

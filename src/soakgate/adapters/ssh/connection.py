@@ -81,16 +81,14 @@ def _paramiko() -> Any:
     return paramiko
 
 
-def _loaded(*names: str) -> list[Any]:
-    """Those of the modules ``names`` that this process imported already, else None each: an
-    exception of a module nobody imported cannot have been raised, so the SSH paths that
-    never touch the Docker SDK (the emergency flip) need not import it (~0.4 s) to tell."""
-    return [sys.modules.get(name) for name in names]
-
-
-def _loaded_types(*classes: tuple[Any, str]) -> tuple[type[BaseException], ...]:
-    """The exception classes ``(module, name) …`` of those modules that are loaded."""
-    return tuple(getattr(module, name) for module, name in classes if module)
+def _loaded_types(*classes: tuple[str, str]) -> tuple[type[BaseException], ...]:
+    """The exception classes ``(module, name) …`` of those modules this process imported
+    already: an exception of a module nobody imported cannot have been raised, so the SSH
+    paths that never touch the Docker SDK (the emergency flip) need not import it (~0.4 s)
+    to tell."""
+    return tuple(
+        getattr(sys.modules[module], name) for module, name in classes if module in sys.modules
+    )
 
 
 def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
@@ -117,22 +115,19 @@ def ssh_failure(host: Host, exc: BaseException) -> SoakgateError:
             hint=f"add your public key to ~{host.user}/.ssh/authorized_keys on {host.address},"
             f" or point {IDENTITY_ENV} at the key it has",
         )
-    docker_errors, requests, urllib3_errors = _loaded(
-        "docker.errors", "requests", "urllib3.exceptions"
-    )
-    if docker_errors and isinstance(exc, docker_errors.APIError):  # SSH worked: engine said no
+    if isinstance(exc, _loaded_types(("docker.errors", "APIError"))):  # the engine said no
         return DockerError(
-            f"the Docker engine on {where} refused: {exc.explanation or exc}",
+            f"the Docker engine on {where} refused: {getattr(exc, 'explanation', '') or exc}",
             hint="see soakgate hosts check; the engine's own log on the host says more",
         )
-    if (requests and isinstance(exc, requests.Timeout)) or (
-        urllib3_errors and isinstance(exc, urllib3_errors.ReadTimeoutError)
+    if isinstance(
+        exc, _loaded_types(("requests", "Timeout"), ("urllib3.exceptions", "ReadTimeoutError"))
     ):
         return HostUnreachable(
             f"the Docker engine on {where} did not answer in time ({exc})",
             hint="check the host and its engine, then re-run",
         )
-    lost = _loaded_types((urllib3_errors, "HTTPError"), (requests, "ConnectionError"))
+    lost = _loaded_types(("urllib3.exceptions", "HTTPError"), ("requests", "ConnectionError"))
     if isinstance(exc, (EOFError, http.client.HTTPException, *lost)):
         # the host (or the link) closed the connection under a running call
         return HostUnreachable(
@@ -167,13 +162,12 @@ def translated(host: Host) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        _, requests, urllib3_errors = _loaded("docker.errors", "requests", "urllib3.exceptions")
         caught = (
             OSError,
             EOFError,
             http.client.HTTPException,
             paramiko.SSHException,
-            *_loaded_types((requests, "RequestException"), (urllib3_errors, "HTTPError")),
+            *_loaded_types(("requests", "RequestException"), ("urllib3.exceptions", "HTTPError")),
         )
         if not isinstance(exc, caught):
             raise

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -70,14 +69,9 @@ class SshLightDocker(LightDocker):
             self._http.close()
         self._http = None
 
-    def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None
+    def _send(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
-        headers = {"Host": "docker"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
         with self._lock:
             reused = self._http is not None and self._http.sock is not None
             try:
